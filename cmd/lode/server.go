@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/localfs"
+	"github.com/lode-ml/lode/mlflowapi"
+	"github.com/lode-ml/lode/sqlite"
+	"github.com/lode-ml/lode/tracking"
+)
+
+// serverConfig holds `lode server`'s flags.
+type serverConfig struct {
+	host                string
+	port                int
+	backendStoreURI     string
+	artifactsDest       string
+	defaultArtifactRoot string
+	serveArtifacts      bool
+	maxBodyBytes        int64
+	maxArtifactBytes    int64
+	synchronous         string
+	logFormat           string
+	accessLog           bool
+	shutdownTimeout     time.Duration
+}
+
+func newServerCmd() *cobra.Command {
+	var c serverConfig
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the tracking server (MLflow REST API and artifact proxy)",
+		Long: `Run Lode's server. With no flags it keeps metadata in ./lode-data/lode.db
+(SQLite) and artifacts under ./lode-data/artifacts, and listens on
+127.0.0.1:5000. The mlflow client works against it unchanged:
+
+  export MLFLOW_TRACKING_URI=http://127.0.0.1:5000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServer(cmd.Context(), c)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.host, "host", "127.0.0.1", "address to listen on")
+	f.IntVarP(&c.port, "port", "p", 5000, "port to listen on (0 picks a free port)")
+	f.StringVar(&c.backendStoreURI, "backend-store-uri", "sqlite:///lode-data/lode.db", "metadata store: sqlite:///relative/path.db or sqlite:////absolute/path.db")
+	f.StringVar(&c.artifactsDest, "artifacts-destination", "./lode-data/artifacts", "directory where the artifact proxy keeps artifacts")
+	f.StringVar(&c.defaultArtifactRoot, "default-artifact-root", "mlflow-artifacts:", "artifact root of new experiments (<root>/<experiment id>)")
+	f.BoolVar(&c.serveArtifacts, "serve-artifacts", true, "serve the mlflow-artifacts proxy")
+	f.Int64Var(&c.maxBodyBytes, "max-request-bytes", mlflowapi.DefaultMaxBodyBytes, "largest JSON request body accepted")
+	f.Int64Var(&c.maxArtifactBytes, "max-artifact-bytes", 0, "largest artifact upload accepted (0: no limit)")
+	f.StringVar(&c.synchronous, "sqlite-synchronous", "FULL", "SQLite synchronous mode: FULL (survives power loss) or NORMAL (survives process crashes)")
+	f.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	f.BoolVar(&c.accessLog, "access-log", true, "log every request")
+	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on shutdown")
+	return cmd
+}
+
+func newLogger(format string) (*slog.Logger, error) {
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nil
+	}
+	return nil, fmt.Errorf("invalid --log-format %q: want text or json", format)
+}
+
+func runServer(ctx context.Context, c serverConfig) error {
+	logger, err := newLogger(c.logFormat)
+	if err != nil {
+		return err
+	}
+	dbPath, err := sqlite.PathFromURI(c.backendStoreURI)
+	if err != nil {
+		return fmt.Errorf("--backend-store-uri: %w", err)
+	}
+	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{DefaultArtifactRoot: c.defaultArtifactRoot, Synchronous: c.synchronous})
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dbPath, err)
+	}
+	defer db.Close()
+
+	api := &mlflowapi.Server{
+		Tracking:         &tracking.Service{Store: db, ValidateLocation: artifact.ValidateLocation},
+		Logger:           logger,
+		Version:          version,
+		MaxBodyBytes:     c.maxBodyBytes,
+		MaxArtifactBytes: c.maxArtifactBytes,
+	}
+	if c.serveArtifacts {
+		store, err := localfs.New(c.artifactsDest)
+		if err != nil {
+			return fmt.Errorf("--artifacts-destination: %w", err)
+		}
+		api.Artifacts = store
+	}
+	handler := api.Handler()
+	if c.accessLog {
+		handler = mlflowapi.AccessLog(logger, handler)
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(c.host, strconv.Itoa(c.port)))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("lode server listening", "url", "http://"+ln.Addr().String(), "backend_store", dbPath, "artifacts", c.artifactsDest, "version", version)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining in-flight requests", "timeout", c.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package mlflowapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/artifact"
+)
+
+type wFileInfo struct {
+	Path     string `json:"path"`
+	IsDir    bool   `json:"is_dir"`
+	FileSize *int64 `json:"file_size,omitempty"`
+}
+
+func fileInfoOut(f artifact.FileInfo, name string) wFileInfo {
+	out := wFileInfo{Path: name, IsDir: f.IsDir}
+	if !f.IsDir {
+		size := f.Size
+		out.FileSize = &size
+	}
+	return out
+}
+
+// artifactPath turns the escaped URL path after the proxy prefix into a
+// clean artifact path, refusing anything that could leave the root.
+func artifactPath(escaped string) (string, error) {
+	p, err := url.PathUnescape(strings.TrimPrefix(escaped, "/"))
+	if err != nil {
+		return "", lode.Errorf(lode.EInvalid, "Invalid artifact path: bad percent-encoding.")
+	}
+	return artifact.CleanPath(p)
+}
+
+// serveArtifacts is the mlflow-artifacts proxy: PUT uploads, GET downloads
+// (or, at the prefix itself, lists ?path=), DELETE removes.
+func (s *Server) serveArtifacts(w http.ResponseWriter, r *http.Request, rest string) {
+	if s.Artifacts == nil {
+		s.writeError(w, r, lode.Errorf(lode.EEndpointNotFound, "The artifact proxy is disabled on this server."))
+		return
+	}
+	ctx := r.Context()
+	if rest == "" || rest == "/" {
+		if r.Method != http.MethodGet {
+			s.writeError(w, r, lode.Errorf(lode.EBadRequest, "Method %s is not allowed on the artifact root.", r.Method))
+			return
+		}
+		resp, err := s.listProxied(ctx, r.URL.Query().Get("path"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	p, err := artifactPath(rest)
+	if err == nil && p == "" {
+		err = lode.Errorf(lode.EInvalid, "Invalid artifact path: it names the artifact root.")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.download(w, r, p)
+	case http.MethodPut:
+		body := io.Reader(r.Body)
+		if s.MaxArtifactBytes > 0 {
+			body = http.MaxBytesReader(w, r.Body, s.MaxArtifactBytes)
+		}
+		if err := s.Artifacts.Put(ctx, p, body); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				err = lode.Errorf(lode.ETooLarge, "Artifact exceeds the limit of %d bytes.", s.MaxArtifactBytes)
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, empty{})
+	case http.MethodDelete:
+		if err := s.Artifacts.Delete(ctx, p); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, empty{})
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+		s.writeError(w, r, lode.Errorf(lode.EBadRequest, "Method %s is not allowed on artifacts.", r.Method))
+	}
+}
+
+func (s *Server) listProxied(ctx context.Context, dir string) (any, error) {
+	clean, err := artifact.CleanPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	files, err := s.Artifacts.List(ctx, clean)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wFileInfo, len(files))
+	for i, f := range files {
+		out[i] = fileInfoOut(f, path.Base(f.Path))
+	}
+	return map[string]any{"files": out}, nil
+}
+
+// safeTypes are served with their own content type; everything else is an
+// octet stream, so an uploaded HTML or SVG file never runs in a browser.
+var safeTypes = map[string]string{
+	".txt": "text/plain; charset=utf-8", ".log": "text/plain; charset=utf-8",
+	".json": "application/json", ".yaml": "text/plain; charset=utf-8", ".yml": "text/plain; charset=utf-8",
+	".csv": "text/plain; charset=utf-8", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+	".gif": "image/gif",
+}
+
+func (s *Server) download(w http.ResponseWriter, r *http.Request, p string) {
+	rc, size, err := s.Artifacts.Open(r.Context(), p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer rc.Close()
+	ctype, ok := safeTypes[strings.ToLower(path.Ext(p))]
+	if !ok {
+		ctype = "application/octet-stream"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Disposition", "attachment; filename=\""+strings.ReplaceAll(path.Base(p), "\"", "")+"\"")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	io.Copy(w, rc)
+}
+
+// listRunArtifacts is artifacts/list: the files under a run's artifact
+// root, with paths relative to that root.
+func (s *Server) listRunArtifacts(ctx context.Context, r *http.Request) (any, error) {
+	var req struct {
+		runRef
+		Path      string `json:"path"`
+		PageToken string `json:"page_token"`
+	}
+	if err := s.decode(r, &req); err != nil {
+		return nil, err
+	}
+	id, err := req.id()
+	if err != nil {
+		return nil, err
+	}
+	run, err := s.Tracking.GetRun(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.listUnder(ctx, run.Info.ArtifactURI, req.Path)
+}
+
+// listUnder lists dir (relative, client-supplied) under the artifact root
+// named by rootURI.
+func (s *Server) listUnder(ctx context.Context, rootURI, dir string) (any, error) {
+	rel, err := artifact.CleanPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	root, ok := proxiedPath(rootURI)
+	if !ok || s.Artifacts == nil {
+		return nil, lode.Errorf(lode.EInvalid, "Artifacts at '%s' are not served by this server; only %s URIs are.", rootURI, ArtifactScheme)
+	}
+	root, err = artifact.CleanPath(root)
+	if err != nil {
+		return nil, err
+	}
+	files, err := s.Artifacts.List(ctx, path.Join(root, rel))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wFileInfo, 0, len(files))
+	for _, f := range files {
+		name := strings.TrimPrefix(strings.TrimPrefix(f.Path, root), "/")
+		out = append(out, fileInfoOut(f, name))
+	}
+	resp := map[string]any{"root_uri": rootURI}
+	if len(out) > 0 {
+		resp["files"] = out
+	}
+	return resp, nil
+}

@@ -1,0 +1,235 @@
+// Package mlflowapi serves MLflow's REST API over HTTP: the tracking API
+// under /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/, MLflow 3's logged models
+// and the mlflow-artifacts proxy, so that the real mlflow client works
+// against Lode unchanged. It is the only place where a lode.Error code
+// becomes an HTTP status.
+package mlflowapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/tracking"
+)
+
+// DefaultMaxBodyBytes bounds JSON request bodies.
+const DefaultMaxBodyBytes = 16 << 20
+
+// ArtifactScheme is the URI scheme of artifacts served by this server's
+// proxy; an artifact location "mlflow-artifacts:/1/abc" is the path "1/abc"
+// in the artifact store.
+const ArtifactScheme = "mlflow-artifacts:"
+
+// Server is the MLflow API handler.
+type Server struct {
+	Tracking  *tracking.Service
+	Artifacts artifact.Store // nil: the artifact proxy is off
+	Logger    *slog.Logger
+	Version   string
+	// MaxBodyBytes bounds JSON bodies (default DefaultMaxBodyBytes);
+	// MaxArtifactBytes bounds one uploaded artifact (0: no bound).
+	MaxBodyBytes     int64
+	MaxArtifactBytes int64
+
+	mux *http.ServeMux
+}
+
+// apiFunc handles one API call: it decodes its request from r and returns
+// the response message, or an error that writeError renders.
+type apiFunc func(ctx context.Context, r *http.Request) (any, error)
+
+// Handler returns the HTTP handler of the whole API.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "OK") })
+	s.mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, s.Version) })
+	s.routeTracking()
+	s.routeLoggedModels()
+	return http.HandlerFunc(s.serveHTTP)
+}
+
+// serveHTTP sends artifact proxy paths to the artifact handler before the
+// mux sees them: ServeMux would clean "..", "//" and the like into a
+// redirect, and traversal attempts must be refused, not rewritten.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	raw := r.URL.EscapedPath()
+	for _, prefix := range []string{"/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts"} {
+		if rest, ok := strings.CutPrefix(raw, prefix); ok && (rest == "" || rest[0] == '/') {
+			s.serveArtifacts(w, r, rest)
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// handle registers fn under both API prefixes for one method and path.
+func (s *Server) handle(method, path string, fn apiFunc) {
+	h := func(w http.ResponseWriter, r *http.Request) {
+		resp, err := fn(r.Context(), r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	}
+	for _, prefix := range []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"} {
+		s.mux.HandleFunc(method+" "+prefix+path, h)
+	}
+}
+
+// HTTPStatus maps an error code to its HTTP status, as MLflow does.
+func HTTPStatus(code string) int {
+	switch code {
+	case lode.EInvalid, lode.EExists, lode.EBadRequest:
+		return http.StatusBadRequest
+	case lode.ENotFound, lode.EEndpointNotFound:
+		return http.StatusNotFound
+	case lode.EPermission:
+		return http.StatusForbidden
+	case lode.EUnauthenticated:
+		return http.StatusUnauthorized
+	case lode.ETooLarge:
+		return http.StatusRequestEntityTooLarge
+	case lode.ENotImplemented:
+		return http.StatusNotImplemented
+	case "TEMPORARILY_UNAVAILABLE":
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError renders err as MLflow's error body. Internal errors are
+// logged with their cause; users see only the safe message.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := lode.ErrorCode(err)
+	status := HTTPStatus(code)
+	if status >= 500 {
+		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, map[string]string{"error_code": code, "message": lode.ErrorMessage(err)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error_code":"INTERNAL_ERROR","message":"Could not encode the response."}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// decode reads a request message: the JSON body of POST, PATCH and DELETE
+// requests, or the query string of GET requests (repeated keys make lists),
+// as MLflow's server accepts both.
+func (s *Server) decode(r *http.Request, v any) error {
+	if r.Method == http.MethodGet || (r.ContentLength == 0 && len(r.URL.RawQuery) > 0) {
+		return decodeQuery(r.URL.Query(), v)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return lode.Errorf(lode.ETooLarge, "Request body exceeds the limit of %d bytes.", s.MaxBodyBytes)
+		}
+		return lode.Errorf(lode.EBadRequest, "Could not read the request body: %v", err)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		// Older clients double-encode the body as a JSON string.
+		var inner string
+		if json.Unmarshal(body, &inner) == nil {
+			if err2 := json.Unmarshal([]byte(inner), v); err2 == nil {
+				return nil
+			}
+		}
+		return lode.Errorf(lode.EInvalid, "Malformed JSON in request body: %s", jsonErrorText(err))
+	}
+	return nil
+}
+
+func jsonErrorText(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field '%s' must be %s, not %s", te.Field, te.Type, te.Value)
+	}
+	return err.Error()
+}
+
+// decodeQuery turns query parameters into JSON and decodes that, so GET and
+// POST forms share one set of request types.
+func decodeQuery(q url.Values, v any) error {
+	obj := make(map[string]any, len(q))
+	for k, vs := range q {
+		if len(vs) == 1 {
+			obj[k] = vs[0]
+		} else {
+			obj[k] = vs
+		}
+	}
+	b, _ := json.Marshal(obj)
+	if err := json.Unmarshal(b, v); err != nil {
+		return lode.Errorf(lode.EInvalid, "Invalid query parameters: %s", jsonErrorText(err))
+	}
+	return nil
+}
+
+func required(field, value string) error {
+	if value == "" {
+		return lode.Errorf(lode.EInvalid, "Missing value for required parameter '%s'.", field)
+	}
+	return nil
+}
+
+// AccessLog wraps h with a structured access log.
+func AccessLog(logger *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		logger.Info("http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.n, "ms", float64(time.Since(start).Microseconds())/1000)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

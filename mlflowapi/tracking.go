@@ -1,0 +1,482 @@
+package mlflowapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/tracking"
+)
+
+type empty struct{}
+
+func (s *Server) routeTracking() {
+	t := s.Tracking
+	s.handle("POST", "experiments/create", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			Name             string `json:"name"`
+			ArtifactLocation string `json:"artifact_location"`
+			Tags             []wTag `json:"tags"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		if err := required("name", req.Name); err != nil {
+			return nil, err
+		}
+		id, err := t.CreateExperiment(ctx, req.Name, req.ArtifactLocation, tagsIn(req.Tags))
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"experiment_id": id}, nil
+	})
+	getExperiment := func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			ExperimentID jstr `json:"experiment_id"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		if err := required("experiment_id", string(req.ExperimentID)); err != nil {
+			return nil, err
+		}
+		e, err := t.GetExperiment(ctx, string(req.ExperimentID))
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"experiment": experimentOut(e)}, nil
+	}
+	s.handle("GET", "experiments/get", getExperiment)
+	s.handle("GET", "experiments/get-by-name", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			Name string `json:"experiment_name"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		e, err := t.GetExperimentByName(ctx, req.Name)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"experiment": experimentOut(e)}, nil
+	})
+	searchExperiments := func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			MaxResults jint   `json:"max_results"`
+			PageToken  string `json:"page_token"`
+			Filter     string `json:"filter"`
+			OrderBy    jstrs  `json:"order_by"`
+			ViewType   jstr   `json:"view_type"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		view, err := viewType(string(req.ViewType))
+		if err != nil {
+			return nil, lode.Errorf(lode.EInvalid, "%v", err)
+		}
+		exps, next, err := t.SearchExperiments(ctx, req.Filter, req.OrderBy, view, int(req.MaxResults.V), req.PageToken)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]wExperiment, len(exps))
+		for i, e := range exps {
+			out[i] = experimentOut(e)
+		}
+		resp := map[string]any{"experiments": out}
+		if next != "" {
+			resp["next_page_token"] = next
+		}
+		return resp, nil
+	}
+	s.handle("POST", "experiments/search", searchExperiments)
+	s.handle("GET", "experiments/search", searchExperiments)
+	s.handle("POST", "experiments/update", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			ExperimentID jstr   `json:"experiment_id"`
+			NewName      string `json:"new_name"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		if err := required("experiment_id", string(req.ExperimentID)); err != nil {
+			return nil, err
+		}
+		return empty{}, t.RenameExperiment(ctx, string(req.ExperimentID), req.NewName)
+	})
+	experimentOp := func(op func(context.Context, string) error) apiFunc {
+		return func(ctx context.Context, r *http.Request) (any, error) {
+			var req struct {
+				ExperimentID jstr `json:"experiment_id"`
+			}
+			if err := s.decode(r, &req); err != nil {
+				return nil, err
+			}
+			if err := required("experiment_id", string(req.ExperimentID)); err != nil {
+				return nil, err
+			}
+			return empty{}, op(ctx, string(req.ExperimentID))
+		}
+	}
+	s.handle("POST", "experiments/delete", experimentOp(t.DeleteExperiment))
+	s.handle("POST", "experiments/restore", experimentOp(t.RestoreExperiment))
+	s.handle("POST", "experiments/set-experiment-tag", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			ExperimentID jstr   `json:"experiment_id"`
+			Key          string `json:"key"`
+			Value        string `json:"value"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		if err := required("experiment_id", string(req.ExperimentID)); err != nil {
+			return nil, err
+		}
+		if err := required("key", req.Key); err != nil {
+			return nil, err
+		}
+		return empty{}, t.SetExperimentTag(ctx, string(req.ExperimentID), tracking.Tag{Key: req.Key, Value: req.Value})
+	})
+	s.handle("POST", "experiments/delete-experiment-tag", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			ExperimentID jstr   `json:"experiment_id"`
+			Key          string `json:"key"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		if err := required("experiment_id", string(req.ExperimentID)); err != nil {
+			return nil, err
+		}
+		if err := required("key", req.Key); err != nil {
+			return nil, err
+		}
+		return empty{}, t.DeleteExperimentTag(ctx, string(req.ExperimentID), req.Key)
+	})
+
+	s.handle("POST", "runs/create", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			ExperimentID jstr   `json:"experiment_id"`
+			UserID       string `json:"user_id"`
+			StartTime    jint   `json:"start_time"`
+			Tags         []wTag `json:"tags"`
+			RunName      string `json:"run_name"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		run, err := t.CreateRun(ctx, tracking.CreateRunRequest{
+			ExperimentID: string(req.ExperimentID), UserID: req.UserID, StartTime: req.StartTime.V,
+			Tags: tagsIn(req.Tags), RunName: req.RunName,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"run": runOut(run)}, nil
+	})
+	s.handle("GET", "runs/get", func(ctx context.Context, r *http.Request) (any, error) {
+		var req runRef
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		id, err := req.id()
+		if err != nil {
+			return nil, err
+		}
+		run, err := t.GetRun(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"run": runOut(run)}, nil
+	})
+	s.handle("POST", "runs/update", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			runRef
+			Status  string `json:"status"`
+			EndTime jint   `json:"end_time"`
+			RunName string `json:"run_name"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		id, err := req.id()
+		if err != nil {
+			return nil, err
+		}
+		info, err := t.UpdateRun(ctx, id, req.Status, req.EndTime.ptr(), req.RunName)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"run_info": runInfoOut(info)}, nil
+	})
+	runOp := func(op func(context.Context, string) error) apiFunc {
+		return func(ctx context.Context, r *http.Request) (any, error) {
+			var req runRef
+			if err := s.decode(r, &req); err != nil {
+				return nil, err
+			}
+			id, err := req.id()
+			if err != nil {
+				return nil, err
+			}
+			return empty{}, op(ctx, id)
+		}
+	}
+	s.handle("POST", "runs/delete", runOp(t.DeleteRun))
+	s.handle("POST", "runs/restore", runOp(t.RestoreRun))
+	s.handle("POST", "runs/log-metric", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			runRef
+			rMetric
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		id, err := req.id()
+		if err != nil {
+			return nil, err
+		}
+		if err := required("key", req.Key); err != nil {
+			return nil, err
+		}
+		if !req.Value.Set {
+			return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'value'.")
+		}
+		if !req.Timestamp.Set {
+			return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'timestamp'.")
+		}
+		return empty{}, t.LogMetric(ctx, id, req.metric())
+	})
+	s.handle("POST", "runs/log-parameter", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			runRef
+			Key   string  `json:"key"`
+			Value *string `json:"value"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		id, err := req.id()
+		if err != nil {
+			return nil, err
+		}
+		if err := required("key", req.Key); err != nil {
+			return nil, err
+		}
+		if req.Value == nil {
+			return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'value'.")
+		}
+		return empty{}, t.LogParam(ctx, id, tracking.Param{Key: req.Key, Value: *req.Value})
+	})
+	s.handle("POST", "runs/set-tag", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			runRef
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		id, err := req.id()
+		if err != nil {
+			return nil, err
+		}
+		if err := required("key", req.Key); err != nil {
+			return nil, err
+		}
+		return empty{}, t.SetTag(ctx, id, tracking.Tag{Key: req.Key, Value: req.Value})
+	})
+	s.handle("POST", "runs/delete-tag", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			runRef
+			Key string `json:"key"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		id, err := req.id()
+		if err != nil {
+			return nil, err
+		}
+		if err := required("key", req.Key); err != nil {
+			return nil, err
+		}
+		return empty{}, t.DeleteTag(ctx, id, req.Key)
+	})
+	s.handle("POST", "runs/log-batch", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			RunID   string    `json:"run_id"`
+			Metrics []rMetric `json:"metrics"`
+			Params  []wTag    `json:"params"`
+			Tags    []wTag    `json:"tags"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		if err := required("run_id", req.RunID); err != nil {
+			return nil, err
+		}
+		metrics := make([]tracking.Metric, len(req.Metrics))
+		for i, m := range req.Metrics {
+			metrics[i] = m.metric()
+		}
+		return empty{}, t.LogBatch(ctx, req.RunID, metrics, paramsIn(req.Params), tagsIn(req.Tags))
+	})
+	s.handle("POST", "runs/log-inputs", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			RunID    string          `json:"run_id"`
+			Datasets []wDatasetInput `json:"datasets"`
+			Models   []wModelRef     `json:"models"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		if err := required("run_id", req.RunID); err != nil {
+			return nil, err
+		}
+		inputs := make([]tracking.DatasetInput, len(req.Datasets))
+		for i, d := range req.Datasets {
+			ds := d.Dataset
+			inputs[i] = tracking.DatasetInput{Tags: tagsIn(d.Tags), Dataset: tracking.Dataset{
+				Name: ds.Name, Digest: ds.Digest, SourceType: ds.SourceType, Source: ds.Source, Schema: ds.Schema, Profile: ds.Profile}}
+		}
+		models := make([]tracking.ModelInput, len(req.Models))
+		for i, m := range req.Models {
+			models[i] = tracking.ModelInput{ModelID: m.ModelID}
+		}
+		return empty{}, t.LogInputs(ctx, req.RunID, inputs, models)
+	})
+	s.handle("POST", "runs/outputs", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			RunID  string `json:"run_id"`
+			Models []struct {
+				ModelID string `json:"model_id"`
+				Step    jint   `json:"step"`
+			} `json:"models"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		if err := required("run_id", req.RunID); err != nil {
+			return nil, err
+		}
+		models := make([]tracking.ModelOutput, len(req.Models))
+		for i, m := range req.Models {
+			models[i] = tracking.ModelOutput{ModelID: m.ModelID, Step: m.Step.V}
+		}
+		return empty{}, t.LogOutputs(ctx, req.RunID, models)
+	})
+	s.handle("POST", "runs/search", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			ExperimentIDs jstrs  `json:"experiment_ids"`
+			Filter        string `json:"filter"`
+			RunViewType   jstr   `json:"run_view_type"`
+			MaxResults    jint   `json:"max_results"`
+			OrderBy       jstrs  `json:"order_by"`
+			PageToken     string `json:"page_token"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		view, err := viewType(string(req.RunViewType))
+		if err != nil {
+			return nil, lode.Errorf(lode.EInvalid, "%v", err)
+		}
+		runs, next, err := t.SearchRuns(ctx, req.ExperimentIDs, req.Filter, req.OrderBy, view, int(req.MaxResults.V), req.PageToken)
+		if err != nil {
+			return nil, err
+		}
+		resp := map[string]any{}
+		if len(runs) > 0 {
+			resp["runs"] = runsOut(runs)
+		}
+		if next != "" {
+			resp["next_page_token"] = next
+		}
+		return resp, nil
+	})
+	s.handle("GET", "metrics/get-history", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			runRef
+			MetricKey  string `json:"metric_key"`
+			PageToken  string `json:"page_token"`
+			MaxResults jint   `json:"max_results"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		id, err := req.id()
+		if err != nil {
+			return nil, err
+		}
+		ms, next, err := t.GetMetricHistory(ctx, tracking.MetricHistoryQuery{RunID: id, Key: req.MetricKey, MaxResults: int(req.MaxResults.V), PageToken: req.PageToken})
+		if err != nil {
+			return nil, err
+		}
+		out := make([]wMetric, len(ms))
+		for i, m := range ms {
+			out[i] = metricOut(m)
+			out[i].RunID = ""
+		}
+		resp := map[string]any{"metrics": out}
+		if next != "" {
+			resp["next_page_token"] = next
+		}
+		return resp, nil
+	})
+	s.handle("GET", "metrics/get-history-bulk-interval", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			RunIDs     jstrs  `json:"run_ids"`
+			MetricKey  string `json:"metric_key"`
+			StartStep  jint   `json:"start_step"`
+			EndStep    jint   `json:"end_step"`
+			MaxResults jint   `json:"max_results"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		ms, err := t.GetMetricHistoryBulkInterval(ctx, req.RunIDs, req.MetricKey, req.StartStep.ptr(), req.EndStep.ptr(), int(req.MaxResults.V))
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"metrics": metricsOut(ms)}, nil
+	})
+	s.handle("GET", "artifacts/list", s.listRunArtifacts)
+}
+
+// runRef is the run_id (or legacy run_uuid) field of run requests.
+type runRef struct {
+	RunID   string `json:"run_id"`
+	RunUUID string `json:"run_uuid"`
+}
+
+func (r runRef) id() (string, error) {
+	id := r.RunID
+	if id == "" {
+		id = r.RunUUID
+	}
+	if id == "" {
+		return "", lode.Errorf(lode.EInvalid, "Missing value for required parameter 'run_id'.")
+	}
+	return id, nil
+}
+
+// proxiedPath returns the artifact-store path of a mlflow-artifacts: URI,
+// or false for URIs this server does not serve.
+func proxiedPath(uri string) (string, bool) {
+	rest, ok := strings.CutPrefix(uri, ArtifactScheme)
+	if !ok {
+		return "", false
+	}
+	// mlflow-artifacts:/a/b and mlflow-artifacts://host/a/b both name a/b.
+	if strings.HasPrefix(rest, "//") {
+		rest = rest[2:]
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			rest = rest[i:]
+		} else {
+			rest = ""
+		}
+	}
+	return strings.Trim(rest, "/"), true
+}

@@ -1,0 +1,100 @@
+package sqlite
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/lode-ml/lode"
+)
+
+// sqlBuilder collects AND-ed conditions and their arguments.
+type sqlBuilder struct {
+	conds []string
+	args  []any
+}
+
+func (b *sqlBuilder) where(cond string, args ...any) {
+	b.conds = append(b.conds, cond)
+	b.args = append(b.args, args...)
+}
+
+func (b *sqlBuilder) cond() string {
+	if len(b.conds) == 0 {
+		return "1"
+	}
+	return strings.Join(b.conds, " AND ")
+}
+
+// compare adds `col op value` for one filter comparison. Values come from
+// the parser, so they are bound as arguments, never spliced into SQL.
+func (b *sqlBuilder) compare(col, op string, value any) error {
+	switch op {
+	case "=", "!=", "<", "<=", ">", ">=":
+		if _, ok := value.([]string); ok {
+			return lode.Errorf(lode.EInvalid, "Invalid comparator '%s' for a list value", op)
+		}
+		b.where(col+" "+op+" ?", value)
+	case "LIKE":
+		b.where(col+" LIKE ?", value)
+	case "ILIKE":
+		b.where("lower("+col+") LIKE lower(?)", value)
+	case "IN", "NOT IN":
+		vs, ok := value.([]string)
+		if !ok {
+			return lode.Errorf(lode.EInvalid, "Invalid value for '%s': expected a list", op)
+		}
+		if len(vs) == 0 {
+			return lode.Errorf(lode.EInvalid, "'%s' needs a non-empty list", op)
+		}
+		args := make([]any, len(vs))
+		for i, v := range vs {
+			args[i] = v
+		}
+		b.where(col+" "+op+" ("+placeholders(len(vs))+")", args...)
+	default:
+		return lode.Errorf(lode.EInvalid, "Invalid comparator '%s'", op)
+	}
+	return nil
+}
+
+func direction(asc bool) string {
+	if asc {
+		return " ASC"
+	}
+	return " DESC"
+}
+
+// Page tokens are base64 JSON {"offset": n}, as MLflow's.
+func pageToken(offset int) string {
+	b, _ := json.Marshal(map[string]int{"offset": offset})
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func parsePageToken(tok string) (int, error) {
+	if tok == "" {
+		return 0, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(tok)
+	if err != nil {
+		if raw, err = base64.URLEncoding.DecodeString(tok); err != nil {
+			return 0, lode.Errorf(lode.EInvalid, "Invalid page token, could not base64-decode")
+		}
+	}
+	var t struct {
+		Offset *int `json:"offset"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return 0, lode.Errorf(lode.EInvalid, "Invalid page token, decoded value=%s", raw)
+	}
+	if t.Offset == nil {
+		return 0, lode.Errorf(lode.EInvalid, "Invalid page token, parsed value=%s", raw)
+	}
+	if *t.Offset < 0 {
+		return 0, lode.Errorf(lode.EInvalid, "Invalid page token, offset must be non-negative")
+	}
+	return *t.Offset, nil
+}
+
+func nowMillis() int64 { return time.Now().UnixMilli() }

@@ -1,0 +1,626 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/tracking"
+)
+
+const runColumns = `r.rid, r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri`
+
+func scanRunInfo(row interface{ Scan(...any) error }) (int64, *tracking.RunInfo, error) {
+	var rid, exp int64
+	var end sql.NullInt64
+	var ri tracking.RunInfo
+	if err := row.Scan(&rid, &ri.RunID, &ri.RunName, &exp, &ri.UserID, &ri.Status, &ri.StartTime, &end, &ri.LifecycleStage, &ri.ArtifactURI); err != nil {
+		return 0, nil, err
+	}
+	ri.ExperimentID = strconv.FormatInt(exp, 10)
+	if end.Valid {
+		ri.EndTime = &end.Int64
+	}
+	return rid, &ri, nil
+}
+
+func runNotFound(id string) error {
+	return lode.Errorf(lode.ENotFound, "Run with id=%s not found", id)
+}
+
+// CreateRun implements tracking.Store.
+func (db *DB) CreateRun(ctx context.Context, info tracking.RunInfo, tags []tracking.Tag) (*tracking.Run, error) {
+	exp, err := parseExperimentID(info.ExperimentID)
+	if err != nil {
+		return nil, err
+	}
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			info.RunID, info.RunName, exp, info.UserID, info.Status, info.StartTime, nullInt(info.EndTime), info.LifecycleStage, info.ArtifactURI)
+		if err != nil {
+			return err
+		}
+		rid, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		for _, t := range tags {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tags (rid, key, value) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value`, rid, t.Key, t.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.GetRun(ctx, info.RunID)
+}
+
+func (db *DB) runInfo(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, id string) (int64, *tracking.RunInfo, error) {
+	rid, ri, err := scanRunInfo(q.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs r WHERE r.run_uuid = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, runNotFound(id)
+	}
+	return rid, ri, dbErr(err)
+}
+
+// GetRunInfo implements tracking.Store.
+func (db *DB) GetRunInfo(ctx context.Context, id string) (*tracking.RunInfo, error) {
+	_, ri, err := db.runInfo(ctx, db.r, id)
+	return ri, err
+}
+
+// GetRun implements tracking.Store.
+func (db *DB) GetRun(ctx context.Context, id string) (*tracking.Run, error) {
+	rid, ri, err := db.runInfo(ctx, db.r, id)
+	if err != nil {
+		return nil, err
+	}
+	runs := []*tracking.Run{{Info: *ri}}
+	if err := db.loadRunData(ctx, []int64{rid}, runs); err != nil {
+		return nil, dbErr(err)
+	}
+	return runs[0], nil
+}
+
+// loadRunData fills tags, params, latest metrics and inputs of runs, whose
+// internal ids are rids (same order), with one query per table.
+func (db *DB) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Run) error {
+	if len(rids) == 0 {
+		return nil
+	}
+	byRID := make(map[int64]*tracking.Run, len(rids))
+	args := make([]any, len(rids))
+	for i, rid := range rids {
+		byRID[rid] = runs[i]
+		args[i] = rid
+	}
+	in := "(" + placeholders(len(args)) + ")"
+	each := func(query string, scan func(*sql.Rows) error) error {
+		rows, err := db.r.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	var rid int64
+	err := each(`SELECT rid, key, value FROM tags WHERE rid IN `+in+` ORDER BY rid, key`, func(rows *sql.Rows) error {
+		var t tracking.Tag
+		if err := rows.Scan(&rid, &t.Key, &t.Value); err != nil {
+			return err
+		}
+		byRID[rid].Tags = append(byRID[rid].Tags, t)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = each(`SELECT rid, key, value FROM params WHERE rid IN `+in+` ORDER BY rid, key`, func(rows *sql.Rows) error {
+		var p tracking.Param
+		if err := rows.Scan(&rid, &p.Key, &p.Value); err != nil {
+			return err
+		}
+		byRID[rid].Params = append(byRID[rid].Params, p)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = each(`SELECT rid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE rid IN `+in+` ORDER BY rid, key`, func(rows *sql.Rows) error {
+		var m tracking.Metric
+		var isNaN bool
+		if err := rows.Scan(&rid, &m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
+			return err
+		}
+		if isNaN {
+			m.Value = math.NaN()
+		}
+		byRID[rid].Metrics = append(byRID[rid].Metrics, m)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	type inputKey struct {
+		rid  int64
+		uuid string
+	}
+	inputs := map[inputKey]int{}
+	err = each(`SELECT i.rid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+		FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid WHERE i.rid IN `+in+` ORDER BY i.rid, d.name, d.digest`, func(rows *sql.Rows) error {
+		var d tracking.Dataset
+		var uuid string
+		if err := rows.Scan(&rid, &uuid, &d.Name, &d.Digest, &d.SourceType, &d.Source, &d.Schema, &d.Profile); err != nil {
+			return err
+		}
+		r := byRID[rid]
+		inputs[inputKey{rid, uuid}] = len(r.Inputs)
+		r.Inputs = append(r.Inputs, tracking.DatasetInput{Dataset: d})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(inputs) > 0 {
+		err = each(`SELECT rid, dataset_uuid, key, value FROM run_input_tags WHERE rid IN `+in+` ORDER BY rid, dataset_uuid, key`, func(rows *sql.Rows) error {
+			var uuid string
+			var t tracking.Tag
+			if err := rows.Scan(&rid, &uuid, &t.Key, &t.Value); err != nil {
+				return err
+			}
+			if i, ok := inputs[inputKey{rid, uuid}]; ok {
+				r := byRID[rid]
+				r.Inputs[i].Tags = append(r.Inputs[i].Tags, t)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	err = each(`SELECT rid, model_id FROM run_model_inputs WHERE rid IN `+in+` ORDER BY rid, model_id`, func(rows *sql.Rows) error {
+		var mi tracking.ModelInput
+		if err := rows.Scan(&rid, &mi.ModelID); err != nil {
+			return err
+		}
+		byRID[rid].ModelInputs = append(byRID[rid].ModelInputs, mi)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return each(`SELECT rid, model_id, step FROM run_model_outputs WHERE rid IN `+in+` ORDER BY rid, step, model_id`, func(rows *sql.Rows) error {
+		var mo tracking.ModelOutput
+		if err := rows.Scan(&rid, &mo.ModelID, &mo.Step); err != nil {
+			return err
+		}
+		byRID[rid].ModelOutputs = append(byRID[rid].ModelOutputs, mo)
+		return nil
+	})
+}
+
+// UpdateRun implements tracking.Store.
+func (db *DB) UpdateRun(ctx context.Context, id, status string, endTime *int64, name string) (*tracking.RunInfo, error) {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		rid, _, err := db.runInfo(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if status != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ? WHERE rid = ?`, status, rid); err != nil {
+				return err
+			}
+		}
+		if endTime != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET end_time = ? WHERE rid = ?`, *endTime, rid); err != nil {
+				return err
+			}
+		}
+		if name != "" {
+			return setRunName(ctx, tx, rid, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.GetRunInfo(ctx, id)
+}
+
+func setRunName(ctx context.Context, tx *sql.Tx, rid int64, name string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET name = ? WHERE rid = ?`, name, rid); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO tags (rid, key, value) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value`, rid, tracking.TagRunName, name)
+	return err
+}
+
+// SetRunStage implements tracking.Store.
+func (db *DB) SetRunStage(ctx context.Context, id, stage string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var deleted sql.NullInt64
+		if stage == tracking.StageDeleted {
+			deleted = sql.NullInt64{Int64: nowMillis(), Valid: true}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?`, stage, deleted, id)
+		if err != nil {
+			return err
+		}
+		return expectRow(res, "Run with id=%s not found", id)
+	})
+}
+
+func runRID(ctx context.Context, tx *sql.Tx, id string) (int64, error) {
+	var rid int64
+	err := tx.QueryRowContext(ctx, `SELECT rid FROM runs WHERE run_uuid = ?`, id).Scan(&rid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, runNotFound(id)
+	}
+	return rid, err
+}
+
+// metricValue splits v into the stored value and the NaN flag.
+func metricValue(v float64) (float64, bool) {
+	if math.IsNaN(v) {
+		return 0, true
+	}
+	return v, false
+}
+
+// metricRowsPerInsert bounds one multi-row INSERT (8 values a row).
+const metricRowsPerInsert = 500
+
+// LogBatch implements tracking.Store.
+func (db *DB) LogBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.Param, tags []tracking.Tag) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		rid, err := runRID(ctx, tx, runID)
+		if err != nil {
+			return err
+		}
+		if err := logParams(ctx, tx, rid, runID, params); err != nil {
+			return err
+		}
+		for _, t := range tags {
+			if t.Key == tracking.TagRunName {
+				if err := setRunName(ctx, tx, rid, t.Value); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tags (rid, key, value) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value`, rid, t.Key, t.Value); err != nil {
+				return err
+			}
+		}
+		return logMetrics(ctx, tx, rid, runID, metrics)
+	})
+}
+
+func logParams(ctx context.Context, tx *sql.Tx, rid int64, runID string, params []tracking.Param) error {
+	var conflicts []string
+	for _, p := range params {
+		res, err := tx.ExecContext(ctx, `INSERT INTO params (rid, key, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, rid, p.Key, p.Value)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			continue
+		}
+		var old string
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM params WHERE rid = ? AND key = ?`, rid, p.Key).Scan(&old); err != nil {
+			return err
+		}
+		if old != p.Value {
+			conflicts = append(conflicts, fmt.Sprintf("{'key': '%s', 'old_value': '%s', 'new_value': '%s'}", p.Key, old, p.Value))
+		}
+	}
+	if len(conflicts) > 0 {
+		return lode.Errorf(lode.EInvalid, "Changing param values is not allowed. Params were already logged='[%s]' for run ID='%s'.", strings.Join(conflicts, ", "), runID)
+	}
+	return nil
+}
+
+type metricPoint struct {
+	step, ts int64
+	value    float64
+	isNaN    bool
+}
+
+func (a metricPoint) after(b metricPoint) bool {
+	if a.step != b.step {
+		return a.step > b.step
+	}
+	if a.ts != b.ts {
+		return a.ts > b.ts
+	}
+	return a.value > b.value
+}
+
+func logMetrics(ctx context.Context, tx *sql.Tx, rid int64, runID string, metrics []tracking.Metric) error {
+	if len(metrics) == 0 {
+		return nil
+	}
+	latest := make(map[string]metricPoint)
+	var order []string
+	for start := 0; start < len(metrics); start += metricRowsPerInsert {
+		chunk := metrics[start:min(start+metricRowsPerInsert, len(metrics))]
+		var sb strings.Builder
+		sb.WriteString(`INSERT OR IGNORE INTO metrics (rid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest) VALUES `)
+		args := make([]any, 0, len(chunk)*9)
+		for i, m := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			v, isNaN := metricValue(m.Value)
+			args = append(args, rid, m.Key, m.Step, m.Timestamp, v, isNaN, nullString(m.ModelID), nullString(m.DatasetName), nullString(m.DatasetDigest))
+			p := metricPoint{m.Step, m.Timestamp, v, isNaN}
+			if cur, ok := latest[m.Key]; !ok {
+				latest[m.Key] = p
+				order = append(order, m.Key)
+			} else if p.after(cur) {
+				latest[m.Key] = p
+			}
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return err
+		}
+	}
+	for start := 0; start < len(order); start += metricRowsPerInsert {
+		keys := order[start:min(start+metricRowsPerInsert, len(order))]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO latest_metrics (rid, key, step, timestamp, value, is_nan) VALUES `)
+		args := make([]any, 0, len(keys)*6)
+		for i, k := range keys {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?)")
+			p := latest[k]
+			args = append(args, rid, k, p.step, p.ts, p.value, p.isNaN)
+		}
+		sb.WriteString(` ON CONFLICT (rid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
+			WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`)
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return err
+		}
+	}
+	for _, m := range metrics {
+		if m.ModelID == "" {
+			continue
+		}
+		v, isNaN := metricValue(m.Value)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO logged_model_metrics (model_id, key, value, is_nan, timestamp, step, run_uuid, dataset_name, dataset_digest)
+			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM logged_models WHERE model_id = ?)
+			ON CONFLICT DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan`,
+			m.ModelID, m.Key, v, isNaN, m.Timestamp, m.Step, runID, m.DatasetName, m.DatasetDigest, m.ModelID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nullString(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
+}
+
+// DeleteTag implements tracking.Store.
+func (db *DB) DeleteTag(ctx context.Context, runID, key string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		rid, err := runRID(ctx, tx, runID)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE rid = ? AND key = ?`, rid, key)
+		if err != nil {
+			return err
+		}
+		return expectRow(res, "No tag with name: %s in run with id %s", key, runID)
+	})
+}
+
+// LogInputs implements tracking.Store: datasets are shared within an
+// experiment by (name, digest).
+func (db *DB) LogInputs(ctx context.Context, runID string, inputs []tracking.DatasetInput, models []tracking.ModelInput) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var rid, exp int64
+		err := tx.QueryRowContext(ctx, `SELECT rid, experiment_id FROM runs WHERE run_uuid = ?`, runID).Scan(&rid, &exp)
+		if errors.Is(err, sql.ErrNoRows) {
+			return runNotFound(runID)
+		} else if err != nil {
+			return err
+		}
+		for _, in := range inputs {
+			d := in.Dataset
+			uuid := tracking.NewID()
+			if _, err := tx.ExecContext(ctx, `INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (experiment_id, name, digest) DO NOTHING`, uuid, exp, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile); err != nil {
+				return err
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?`, exp, d.Name, d.Digest).Scan(&uuid); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `INSERT INTO run_inputs (rid, dataset_uuid) VALUES (?, ?) ON CONFLICT DO NOTHING`, rid, uuid)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue // already an input of this run: keep its tags, as MLflow does
+			}
+			for _, t := range in.Tags {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO run_input_tags (rid, dataset_uuid, key, value) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value`, rid, uuid, t.Key, t.Value); err != nil {
+					return err
+				}
+			}
+		}
+		for _, m := range models {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO run_model_inputs (rid, model_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, rid, m.ModelID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// LogOutputs implements tracking.Store.
+func (db *DB) LogOutputs(ctx context.Context, runID string, models []tracking.ModelOutput) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		rid, err := runRID(ctx, tx, runID)
+		if err != nil {
+			return err
+		}
+		for _, m := range models {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO run_model_outputs (rid, model_id, step) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET step = excluded.step`, rid, m.ModelID, m.Step); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// GetMetricHistory implements tracking.Store.
+func (db *DB) GetMetricHistory(ctx context.Context, q tracking.MetricHistoryQuery) ([]tracking.Metric, string, error) {
+	offset, err := parsePageToken(q.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := -1
+	if q.MaxResults > 0 {
+		limit = q.MaxResults + 1
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT m.key, m.value, m.is_nan, m.timestamp, m.step, coalesce(m.model_id, ''), coalesce(m.dataset_name, ''), coalesce(m.dataset_digest, '')
+		FROM metrics m JOIN runs r ON r.rid = m.rid WHERE r.run_uuid = ? AND m.key = ?
+		ORDER BY m.timestamp, m.step, m.value LIMIT ? OFFSET ?`, q.RunID, q.Key, limit, offset)
+	if err != nil {
+		return nil, "", dbErr(err)
+	}
+	defer rows.Close()
+	var out []tracking.Metric
+	for rows.Next() {
+		var m tracking.Metric
+		var isNaN bool
+		if err := rows.Scan(&m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step, &m.ModelID, &m.DatasetName, &m.DatasetDigest); err != nil {
+			return nil, "", dbErr(err)
+		}
+		if isNaN {
+			m.Value = math.NaN()
+		}
+		m.RunID = q.RunID
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", dbErr(err)
+	}
+	next := ""
+	if q.MaxResults > 0 && len(out) > q.MaxResults {
+		out = out[:q.MaxResults]
+		next = pageToken(offset + q.MaxResults)
+	}
+	return out, next, nil
+}
+
+// GetMetricHistoryBulkInterval implements tracking.Store: for each run it
+// keeps at most maxResults steps, evenly spread and always including the
+// first and last step in range, and returns every value at those steps.
+func (db *DB) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, startStep, endStep *int64, maxResults int) ([]tracking.Metric, error) {
+	var out []tracking.Metric
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if startStep != nil {
+		lo, hi = *startStep, *endStep
+	}
+	for _, id := range runIDs {
+		var rid int64
+		err := db.r.QueryRowContext(ctx, `SELECT rid FROM runs WHERE run_uuid = ?`, id).Scan(&rid)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return nil, dbErr(err)
+		}
+		steps, err := db.int64s(ctx, `SELECT DISTINCT step FROM metrics WHERE rid = ? AND key = ? AND step BETWEEN ? AND ? ORDER BY step`, rid, key, lo, hi)
+		if err != nil {
+			return nil, dbErr(err)
+		}
+		steps = sampleSteps(steps, maxResults)
+		if len(steps) == 0 {
+			continue
+		}
+		args := []any{rid, key}
+		for _, s := range steps {
+			args = append(args, s)
+		}
+		rows, err := db.r.QueryContext(ctx, `SELECT key, value, is_nan, timestamp, step FROM metrics WHERE rid = ? AND key = ? AND step IN (`+placeholders(len(steps))+`) ORDER BY step, timestamp, value`, args...)
+		if err != nil {
+			return nil, dbErr(err)
+		}
+		for rows.Next() {
+			m := tracking.Metric{RunID: id}
+			var isNaN bool
+			if err := rows.Scan(&m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
+				rows.Close()
+				return nil, dbErr(err)
+			}
+			if isNaN {
+				m.Value = math.NaN()
+			}
+			out = append(out, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, dbErr(err)
+		}
+	}
+	return out, nil
+}
+
+// sampleSteps picks at most n of the sorted steps, evenly spaced, keeping
+// the first and the last.
+func sampleSteps(steps []int64, n int) []int64 {
+	if len(steps) <= n {
+		return steps
+	}
+	if n == 1 {
+		return steps[:1]
+	}
+	picked := make(map[int64]bool, n)
+	out := make([]int64, 0, n)
+	for i := 0; i < n; i++ {
+		idx := int(math.Round(float64(i) * float64(len(steps)-1) / float64(n-1)))
+		if s := steps[idx]; !picked[s] {
+			picked[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func (db *DB) int64s(ctx context.Context, query string, args ...any) ([]int64, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
