@@ -1,0 +1,66 @@
+# Lode's build. `make run` starts the server with embedded defaults;
+# `make test` runs every test CI runs (Go, then the real mlflow clients).
+
+GO        ?= go
+PYTHON    ?= python3
+BIN       := bin/lode
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+VENV      := .venv
+# The mlflow releases the compatibility suite runs against: the newest 3.x
+# and the last 2.x (requirements pinned in tests/python/).
+MLFLOW_SERIES := mlflow3 mlflow2
+
+.PHONY: all build run test go-test py-test venvs fuzz bench clean help
+
+all: build
+
+help:
+	@echo "make run      build and start the server (127.0.0.1:5000, ./lode-data)"
+	@echo "make test     Go tests, then the mlflow-client suite on mlflow 3.x and 2.x"
+	@echo "make bench    benchmarks against mlflow server (see docs/benchmarks.md)"
+	@echo "make fuzz     run the fuzzers for a short while"
+
+build: $(BIN)
+
+$(BIN): $(shell find . -name '*.go' -not -path './.venv/*' -not -path './bench/*') $(wildcard sqlite/migrations/*.sql) go.mod go.sum
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lode
+
+run: $(BIN)
+	./$(BIN) server
+
+test: go-test py-test
+
+go-test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+# One virtual environment per mlflow series, rebuilt when its pinned
+# requirements change.
+$(VENV)/%/.installed: tests/python/requirements-%.txt
+	rm -rf $(VENV)/$*
+	$(PYTHON) -m venv $(VENV)/$*
+	$(VENV)/$*/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+venvs: $(foreach s,$(MLFLOW_SERIES),$(VENV)/$(s)/.installed)
+
+py-test: $(BIN) venvs
+	@for s in $(MLFLOW_SERIES); do \
+		echo "== mlflow client suite: $$s ($$($(VENV)/$$s/bin/python -c 'import mlflow; print(mlflow.__version__)'))"; \
+		LODE_BIN=$(BIN) $(VENV)/$$s/bin/python -m pytest -p no:cacheprovider tests/python || exit 1; \
+	done
+
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzParseRunFilter$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzParseExperimentFilter$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzParseRunOrderBy$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzCleanPath$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzValidateLocation$$' -fuzztime $(FUZZTIME)
+
+bench: $(BIN) $(VENV)/mlflow3/.installed
+	bash bench/run.sh
+
+clean:
+	rm -rf bin
