@@ -162,6 +162,9 @@ func (db *DB) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery)
 		case tracking.KeyTag:
 			var sub sqlBuilder
 			sub.where("t.experiment_id = e.experiment_id AND t.key = ?", c.Key)
+			if isNullOp(&b, c.Op, "SELECT 1 FROM experiment_tags t WHERE "+sub.cond(), sub.args) {
+				continue
+			}
 			if err := sub.compare("t.value", c.Op, c.Value); err != nil {
 				return nil, "", err
 			}

@@ -42,6 +42,9 @@ func runFilterSQL(b *sqlBuilder, c tracking.Comparison) error {
 	case tracking.KeyParam, tracking.KeyTag:
 		table := map[string]string{tracking.KeyParam: "params", tracking.KeyTag: "tags"}[c.KeyType]
 		sub.where("p.rid = r.rid AND p.key = ?", c.Key)
+		if isNullOp(b, c.Op, "SELECT 1 FROM "+table+" p WHERE "+sub.cond(), sub.args) {
+			return nil
+		}
 		if err := sub.compare("p.value", c.Op, c.Value); err != nil {
 			return err
 		}
@@ -67,6 +70,20 @@ func runFilterSQL(b *sqlBuilder, c tracking.Comparison) error {
 		return lode.Errorf(lode.EInvalid, "Invalid search expression type '%s'", c.KeyType)
 	}
 	return nil
+}
+
+// isNullOp handles `key IS NULL` (no such param or tag) and `key IS NOT
+// NULL` given the subquery that finds the key; it reports whether op was one.
+func isNullOp(b *sqlBuilder, op, sub string, args []any) bool {
+	switch op {
+	case "IS NULL":
+		b.where("NOT EXISTS ("+sub+")", args...)
+	case "IS NOT NULL":
+		b.where("EXISTS ("+sub+")", args...)
+	default:
+		return false
+	}
+	return true
 }
 
 // SearchRuns implements tracking.Store. The whole query — filter, order
