@@ -49,10 +49,15 @@ func (s *Server) serveArtifacts(w http.ResponseWriter, r *http.Request, rest str
 	ctx := r.Context()
 	if rest == "" || rest == "/" {
 		if r.Method != http.MethodGet {
-			s.writeError(w, r, lode.Errorf(lode.EBadRequest, "Method %s is not allowed on the artifact root.", r.Method))
+			methodNotAllowed(w, r, "GET")
 			return
 		}
-		resp, err := s.listProxied(ctx, r.URL.Query().Get("path"))
+		q, err := query(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		resp, err := s.listProxied(ctx, q.Get("path"))
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -92,8 +97,7 @@ func (s *Server) serveArtifacts(w http.ResponseWriter, r *http.Request, rest str
 		}
 		writeJSON(w, http.StatusOK, empty{})
 	default:
-		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
-		s.writeError(w, r, lode.Errorf(lode.EBadRequest, "Method %s is not allowed on artifacts.", r.Method))
+		methodNotAllowed(w, r, "GET", "HEAD", "PUT", "DELETE")
 	}
 }
 

@@ -127,8 +127,10 @@ func (s *Server) routeLoggedModels() {
 			Filter        string `json:"filter"`
 			MaxResults    jint   `json:"max_results"`
 			OrderBy       []struct {
-				FieldName string `json:"field_name"`
-				Ascending *bool  `json:"ascending"`
+				FieldName     string `json:"field_name"`
+				Ascending     *bool  `json:"ascending"`
+				DatasetName   string `json:"dataset_name"`
+				DatasetDigest string `json:"dataset_digest"`
 			} `json:"order_by"`
 			PageToken string `json:"page_token"`
 		}
@@ -138,7 +140,7 @@ func (s *Server) routeLoggedModels() {
 		var order []tracking.LoggedModelOrder
 		for _, o := range req.OrderBy {
 			asc := o.Ascending == nil || *o.Ascending
-			order = append(order, tracking.LoggedModelOrder{FieldName: o.FieldName, Ascending: asc})
+			order = append(order, tracking.LoggedModelOrder{FieldName: o.FieldName, Ascending: asc, DatasetName: o.DatasetName, DatasetDigest: o.DatasetDigest})
 		}
 		models, next, err := t.SearchLoggedModels(ctx, req.ExperimentIDs, req.Filter, order, int(req.MaxResults.V), req.PageToken)
 		if err != nil {
@@ -179,7 +181,12 @@ func (s *Server) routeLoggedModels() {
 			s.writeError(w, r, lode.Errorf(lode.EInvalid, "Artifacts at '%s' are not served by this server.", m.ArtifactURI))
 			return
 		}
-		rel, err := artifact.CleanPath(r.URL.Query().Get("artifact_file_path"))
+		q, err := query(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rel, err := artifact.CleanPath(q.Get("artifact_file_path"))
 		if err == nil && rel == "" {
 			err = lode.Errorf(lode.EInvalid, "Missing value for required parameter 'artifact_file_path'.")
 		}

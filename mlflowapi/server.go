@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -59,6 +60,15 @@ func (s *Server) Handler() http.Handler {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "OK") })
 	s.mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, s.Version) })
+	// MLflow 3 clients ask what the server supports before some calls.
+	s.mux.HandleFunc("GET /api/3.0/mlflow/server-info", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"store_type": "SqlStore", "workspaces_enabled": false, "trace_archival_enabled": false,
+			"multipart_uploads_enabled": false, "multipart_downloads_enabled": false,
+			"presigned_upload_run_id_supported": false, "presigned_upload_model_id_supported": false,
+			"features_enabled": map[string]bool{"gateway": false},
+		})
+	})
 	s.routeTracking()
 	s.routeLoggedModels()
 	return http.HandlerFunc(s.serveHTTP)
@@ -75,7 +85,30 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.noRoute(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// noRoute answers a request no route takes with a JSON error: 405 with an
+// Allow header when the path exists for other methods, else 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := s.mux.Handler(probe); p != "" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		methodNotAllowed(w, r, allowed...)
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error_code": lode.EEndpointNotFound,
+		"message": fmt.Sprintf("No API endpoint at %s.", r.URL.Path)})
 }
 
 // handle registers fn under both API prefixes for one method and path.
@@ -91,6 +124,13 @@ func (s *Server) handle(method, path string, fn apiFunc) {
 	for _, prefix := range []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"} {
 		s.mux.HandleFunc(method+" "+prefix+path, h)
 	}
+}
+
+// methodNotAllowed answers 405 with an Allow header.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed ...string) {
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error_code": lode.EBadRequest,
+		"message": fmt.Sprintf("Method %s is not allowed for %s; use %s.", r.Method, r.URL.Path, strings.Join(allowed, " or "))})
 }
 
 // HTTPStatus maps an error code to its HTTP status, as MLflow does.
@@ -141,7 +181,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // as MLflow's server accepts both.
 func (s *Server) decode(r *http.Request, v any) error {
 	if r.Method == http.MethodGet || (r.ContentLength == 0 && len(r.URL.RawQuery) > 0) {
-		return decodeQuery(r.URL.Query(), v)
+		q, err := query(r)
+		if err != nil {
+			return err
+		}
+		return decodeQuery(q, v)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.MaxBodyBytes))
 	if err != nil {
@@ -174,9 +218,39 @@ func jsonErrorText(err error) string {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("field '%s' must be %s, not %s", te.Field, te.Type, te.Value)
+		return fmt.Sprintf("field '%s' must be %s, not %s", te.Field, jsonKind(te.Type), te.Value)
 	}
 	return err.Error()
+}
+
+// jsonKind names the JSON form a Go type decodes from, for messages.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "another JSON value"
+}
+
+// query parses the query string strictly: net/url silently drops pairs
+// holding a ';', which would turn a refused request into another one.
+func query(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, lode.Errorf(lode.EInvalid, "Invalid query string: %v", err)
+	}
+	return q, nil
 }
 
 // decodeQuery turns query parameters into JSON and decodes that, so GET and

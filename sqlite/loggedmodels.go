@@ -263,8 +263,17 @@ func (db *DB) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuer
 			}
 			order = append(order, col+direction(o.Asc))
 		case tracking.KeyMetric:
-			joins = append(joins, "LEFT JOIN (SELECT model_id, max(value) AS value FROM logged_model_metrics WHERE key = ? AND is_nan = 0 GROUP BY model_id) "+alias+" ON "+alias+".model_id = lm.model_id")
-			joinArgs = append(joinArgs, o.Key)
+			// Models sort by their latest value of the metric, optionally
+			// on one dataset, as MLflow's store does.
+			cond, cargs := "key = ?", []any{o.Key}
+			if o.DatasetName != "" {
+				cond, cargs = cond+" AND dataset_name = ?", append(cargs, o.DatasetName)
+			}
+			if o.DatasetDigest != "" {
+				cond, cargs = cond+" AND dataset_digest = ?", append(cargs, o.DatasetDigest)
+			}
+			joins = append(joins, "LEFT JOIN (SELECT model_id, CASE WHEN is_nan = 1 THEN NULL ELSE value END AS value FROM (SELECT model_id, value, is_nan, row_number() OVER (PARTITION BY model_id ORDER BY timestamp DESC, step DESC, run_uuid) AS rn FROM logged_model_metrics WHERE "+cond+") WHERE rn = 1) "+alias+" ON "+alias+".model_id = lm.model_id")
+			joinArgs = append(joinArgs, cargs...)
 			order = append(order, "("+alias+".value IS NULL)", alias+".value"+direction(o.Asc))
 		default:
 			return nil, "", lode.Errorf(lode.EInvalid, "Invalid order by key '%s.%s'.", o.KeyType, o.Key)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -533,9 +532,10 @@ func (db *DB) GetMetricHistory(ctx context.Context, q tracking.MetricHistoryQuer
 	return out, next, nil
 }
 
-// GetMetricHistoryBulkInterval implements tracking.Store: for each run it
-// keeps at most maxResults steps, evenly spread and always including the
-// first and last step in range, and returns every value at those steps.
+// GetMetricHistoryBulkInterval implements tracking.Store: of each run's
+// values in the step range, ordered by step, timestamp and value, it keeps at
+// most maxResults evenly spread ones, always including the first and the
+// last (only the last when maxResults is 1), as MLflow does.
 func (db *DB) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, startStep, endStep *int64, maxResults int) ([]tracking.Metric, error) {
 	var out []tracking.Metric
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
@@ -546,23 +546,26 @@ func (db *DB) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []string,
 		var rid int64
 		err := db.r.QueryRowContext(ctx, `SELECT rid FROM runs WHERE run_uuid = ?`, id).Scan(&rid)
 		if errors.Is(err, sql.ErrNoRows) {
-			continue
+			return nil, runNotFound(id)
 		} else if err != nil {
 			return nil, dbErr(err)
 		}
-		steps, err := db.int64s(ctx, `SELECT DISTINCT step FROM metrics WHERE rid = ? AND key = ? AND step BETWEEN ? AND ? ORDER BY step`, rid, key, lo, hi)
-		if err != nil {
+		var n int
+		if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM metrics WHERE rid = ? AND key = ? AND step BETWEEN ? AND ?`, rid, key, lo, hi).Scan(&n); err != nil {
 			return nil, dbErr(err)
 		}
-		steps = sampleSteps(steps, maxResults)
-		if len(steps) == 0 {
+		if n == 0 {
 			continue
 		}
-		args := []any{rid, key}
-		for _, s := range steps {
-			args = append(args, s)
+		idx := sampleIndexes(n, maxResults)
+		args := []any{rid, key, lo, hi}
+		for _, i := range idx {
+			args = append(args, i+1)
 		}
-		rows, err := db.r.QueryContext(ctx, `SELECT key, value, is_nan, timestamp, step FROM metrics WHERE rid = ? AND key = ? AND step IN (`+placeholders(len(steps))+`) ORDER BY step, timestamp, value`, args...)
+		rows, err := db.r.QueryContext(ctx, `SELECT key, value, is_nan, timestamp, step FROM (
+				SELECT key, value, is_nan, timestamp, step, row_number() OVER (ORDER BY step, timestamp, value, is_nan) AS rn
+				FROM metrics WHERE rid = ? AND key = ? AND step BETWEEN ? AND ?)
+			WHERE rn IN (`+placeholders(len(idx))+`) ORDER BY rn`, args...)
 		if err != nil {
 			return nil, dbErr(err)
 		}
@@ -586,25 +589,26 @@ func (db *DB) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []string,
 	return out, nil
 }
 
-// sampleSteps picks at most n of the sorted steps, evenly spaced, keeping
-// the first and the last.
-func sampleSteps(steps []int64, n int) []int64 {
-	if len(steps) <= n {
-		return steps
+// sampleIndexes picks at most k of the indexes 0..n-1, evenly spaced,
+// keeping the first and the last; k == 1 keeps the last.
+func sampleIndexes(n, k int) []int {
+	if k >= n {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out
 	}
-	if n == 1 {
-		return steps[:1]
+	if k <= 1 {
+		return []int{n - 1}
 	}
-	picked := make(map[int64]bool, n)
-	out := make([]int64, 0, n)
-	for i := 0; i < n; i++ {
-		idx := int(math.Round(float64(i) * float64(len(steps)-1) / float64(n-1)))
-		if s := steps[idx]; !picked[s] {
-			picked[s] = true
-			out = append(out, s)
+	out := make([]int, 0, k)
+	for i := 0; i < k; i++ {
+		j := int(math.Round(float64(i) * float64(n-1) / float64(k-1)))
+		if len(out) == 0 || out[len(out)-1] != j {
+			out = append(out, j)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
 

@@ -34,9 +34,15 @@ func runFilterSQL(b *sqlBuilder, c tracking.Comparison) error {
 		}
 		return b.compare(col, c.Op, c.Value)
 	case tracking.KeyMetric:
-		sub.where("m.rid = r.rid AND m.key = ? AND m.is_nan = 0", c.Key)
-		if err := sub.compare("m.value", c.Op, c.Value); err != nil {
+		// A NaN value satisfies != and nothing else, as in MLflow.
+		var val sqlBuilder
+		if err := val.compare("m.value", c.Op, c.Value); err != nil {
 			return err
+		}
+		if c.Op == "!=" {
+			sub.where("m.rid = r.rid AND m.key = ? AND (m.is_nan = 1 OR "+val.cond()+")", append([]any{c.Key}, val.args...)...)
+		} else {
+			sub.where("m.rid = r.rid AND m.key = ? AND m.is_nan = 0 AND "+val.cond(), append([]any{c.Key}, val.args...)...)
 		}
 		b.where("EXISTS (SELECT 1 FROM latest_metrics m WHERE "+sub.cond()+")", sub.args...)
 	case tracking.KeyParam, tracking.KeyTag:

@@ -65,6 +65,9 @@ func PathFromURI(uri string) (string, error) {
 	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p = p[:i]
 	}
+	if p == "" {
+		return "", lode.Errorf(lode.EInvalid, "invalid sqlite URI %q: no file path", uri)
+	}
 	return p, nil
 }
 

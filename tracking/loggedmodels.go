@@ -56,7 +56,7 @@ func (s *Service) CreateLoggedModel(ctx context.Context, r CreateLoggedModelRequ
 	now := s.now()
 	return s.Store.CreateLoggedModel(ctx, LoggedModel{
 		ModelID: id, ExperimentID: e.ID, Name: r.Name,
-		ArtifactURI:  e.ArtifactLocation + "/models/" + id + "/artifacts",
+		ArtifactURI:  JoinURI(e.ArtifactLocation, "models", id, "artifacts"),
 		CreationTime: now, LastUpdateTime: now, ModelType: r.ModelType,
 		SourceRunID: r.SourceRunID, Status: ModelPending, LifecycleStage: StageActive,
 		Tags: r.Tags, Params: r.Params,
@@ -114,8 +114,10 @@ func (s *Service) LogLoggedModelParams(ctx context.Context, id string, params []
 // LoggedModelOrder is one order_by entry of a logged-models search, which
 // MLflow's API gives as a structure rather than a string.
 type LoggedModelOrder struct {
-	FieldName string
-	Ascending bool
+	FieldName     string
+	Ascending     bool
+	DatasetName   string
+	DatasetDigest string
 }
 
 // SearchLoggedModels searches logged models.
@@ -140,9 +142,9 @@ func (s *Service) SearchLoggedModels(ctx context.Context, experimentIDs []string
 		return nil, "", err
 	}
 	for _, o := range orderBy {
-		ob := OrderBy{KeyType: KeyAttribute, Key: o.FieldName, Asc: o.Ascending}
-		if k, ok := strings.CutPrefix(o.FieldName, "metrics."); ok {
-			ob = OrderBy{KeyType: KeyMetric, Key: k, Asc: o.Ascending}
+		ob, err := ParseLoggedModelOrderBy(o.FieldName, o.Ascending, o.DatasetName, o.DatasetDigest)
+		if err != nil {
+			return nil, "", err
 		}
 		q.OrderBy = append(q.OrderBy, ob)
 	}

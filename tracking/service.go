@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/lode-ml/lode"
@@ -222,9 +223,22 @@ func (s *Service) CreateRun(ctx context.Context, r CreateRunRequest) (*Run, erro
 	info := RunInfo{
 		RunID: id, RunName: name, ExperimentID: e.ID, UserID: r.UserID,
 		Status: RunRunning, StartTime: r.StartTime, LifecycleStage: StageActive,
-		ArtifactURI: e.ArtifactLocation + "/" + id + "/artifacts",
+		ArtifactURI: JoinURI(e.ArtifactLocation, id, "artifacts"),
 	}
 	return s.Store.CreateRun(ctx, info, tags)
+}
+
+// JoinURI appends path segments to an artifact URI with one slash between
+// each, as MLflow's append_to_uri_path does ("s3://b/" + "x" = "s3://b/x").
+func JoinURI(base string, segs ...string) string {
+	out := strings.TrimRight(base, "/")
+	if strings.HasSuffix(base, ":/") || strings.HasSuffix(base, ":") {
+		// "mlflow-artifacts:/" + "x" is "mlflow-artifacts:/x", never "//x",
+		// which would read x as a host.
+		out = strings.TrimRight(base, "/") + "/"
+		return out + strings.Join(segs, "/")
+	}
+	return out + "/" + strings.Join(segs, "/")
 }
 
 // GetRun returns a run with its data.

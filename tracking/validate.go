@@ -1,14 +1,14 @@
 package tracking
 
 import (
-	"math"
-	"unicode/utf8"
 	"encoding/json"
 	"fmt"
+	"math"
 	"path"
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/lode-ml/lode"
 )
