@@ -281,9 +281,6 @@ func metricValue(v float64) (float64, bool) {
 	return v, false
 }
 
-// metricRowsPerInsert bounds one multi-row INSERT (8 values a row).
-const metricRowsPerInsert = 500
-
 // LogBatch implements tracking.Store.
 func (db *DB) LogBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.Param, tags []tracking.Tag) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
@@ -353,48 +350,31 @@ func logMetrics(ctx context.Context, tx *sql.Tx, rid int64, runID string, metric
 	if len(metrics) == 0 {
 		return nil
 	}
+	if err := appendChunks(ctx, tx, rid, metrics); err != nil {
+		return err
+	}
 	latest := make(map[string]metricPoint)
 	var order []string
-	for start := 0; start < len(metrics); start += metricRowsPerInsert {
-		chunk := metrics[start:min(start+metricRowsPerInsert, len(metrics))]
-		var sb strings.Builder
-		sb.WriteString(`INSERT OR IGNORE INTO metrics (rid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest) VALUES `)
-		args := make([]any, 0, len(chunk)*9)
-		for i, m := range chunk {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			v, isNaN := metricValue(m.Value)
-			args = append(args, rid, m.Key, m.Step, m.Timestamp, v, isNaN, nullString(m.ModelID), nullString(m.DatasetName), nullString(m.DatasetDigest))
-			p := metricPoint{m.Step, m.Timestamp, v, isNaN}
-			if cur, ok := latest[m.Key]; !ok {
-				latest[m.Key] = p
-				order = append(order, m.Key)
-			} else if p.after(cur) {
-				latest[m.Key] = p
-			}
-		}
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
-			return err
+	for _, m := range metrics {
+		v, isNaN := metricValue(m.Value)
+		p := metricPoint{m.Step, m.Timestamp, v, isNaN}
+		if cur, ok := latest[m.Key]; !ok {
+			latest[m.Key] = p
+			order = append(order, m.Key)
+		} else if p.after(cur) {
+			latest[m.Key] = p
 		}
 	}
-	for start := 0; start < len(order); start += metricRowsPerInsert {
-		keys := order[start:min(start+metricRowsPerInsert, len(order))]
-		var sb strings.Builder
-		sb.WriteString(`INSERT INTO latest_metrics (rid, key, step, timestamp, value, is_nan) VALUES `)
-		args := make([]any, 0, len(keys)*6)
-		for i, k := range keys {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?, ?, ?, ?, ?)")
-			p := latest[k]
-			args = append(args, rid, k, p.step, p.ts, p.value, p.isNaN)
-		}
-		sb.WriteString(` ON CONFLICT (rid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
-			WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`)
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+	up, err := tx.PrepareContext(ctx, `INSERT INTO latest_metrics (rid, key, step, timestamp, value, is_nan) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (rid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
+		WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	for _, k := range order {
+		p := latest[k]
+		if _, err := up.ExecContext(ctx, rid, k, p.step, p.ts, p.value, p.isNaN); err != nil {
 			return err
 		}
 	}
@@ -497,32 +477,17 @@ func (db *DB) GetMetricHistory(ctx context.Context, q tracking.MetricHistoryQuer
 	if err != nil {
 		return nil, "", err
 	}
-	limit := -1
-	if q.MaxResults > 0 {
-		limit = q.MaxResults + 1
+	rid, _, err := db.runInfo(ctx, db.r, q.RunID)
+	if err != nil {
+		return nil, "", err
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT m.key, m.value, m.is_nan, m.timestamp, m.step, coalesce(m.model_id, ''), coalesce(m.dataset_name, ''), coalesce(m.dataset_digest, '')
-		FROM metrics m JOIN runs r ON r.rid = m.rid WHERE r.run_uuid = ? AND m.key = ?
-		ORDER BY m.timestamp, m.step, m.value LIMIT ? OFFSET ?`, q.RunID, q.Key, limit, offset)
+	all, err := readHistory(ctx, db.r, rid, q.Key, math.MinInt64, math.MaxInt64, true)
 	if err != nil {
 		return nil, "", dbErr(err)
 	}
-	defer rows.Close()
-	var out []tracking.Metric
-	for rows.Next() {
-		var m tracking.Metric
-		var isNaN bool
-		if err := rows.Scan(&m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step, &m.ModelID, &m.DatasetName, &m.DatasetDigest); err != nil {
-			return nil, "", dbErr(err)
-		}
-		if isNaN {
-			m.Value = math.NaN()
-		}
-		m.RunID = q.RunID
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", dbErr(err)
+	out := all[min(offset, len(all)):]
+	for i := range out {
+		out[i].RunID = q.RunID
 	}
 	next := ""
 	if q.MaxResults > 0 && len(out) > q.MaxResults {
@@ -550,40 +515,15 @@ func (db *DB) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []string,
 		} else if err != nil {
 			return nil, dbErr(err)
 		}
-		var n int
-		if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM metrics WHERE rid = ? AND key = ? AND step BETWEEN ? AND ?`, rid, key, lo, hi).Scan(&n); err != nil {
-			return nil, dbErr(err)
-		}
-		if n == 0 {
-			continue
-		}
-		idx := sampleIndexes(n, maxResults)
-		args := []any{rid, key, lo, hi}
-		for _, i := range idx {
-			args = append(args, i+1)
-		}
-		rows, err := db.r.QueryContext(ctx, `SELECT key, value, is_nan, timestamp, step FROM (
-				SELECT key, value, is_nan, timestamp, step, row_number() OVER (ORDER BY step, timestamp, value, is_nan) AS rn
-				FROM metrics WHERE rid = ? AND key = ? AND step BETWEEN ? AND ?)
-			WHERE rn IN (`+placeholders(len(idx))+`) ORDER BY rn`, args...)
+		points, err := readHistory(ctx, db.r, rid, key, lo, hi, false)
 		if err != nil {
 			return nil, dbErr(err)
 		}
-		for rows.Next() {
-			m := tracking.Metric{RunID: id}
-			var isNaN bool
-			if err := rows.Scan(&m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
-				rows.Close()
-				return nil, dbErr(err)
-			}
-			if isNaN {
-				m.Value = math.NaN()
-			}
+		for _, i := range sampleIndexes(len(points), maxResults) {
+			m := points[i]
+			m.RunID = id
+			m.ModelID, m.DatasetName, m.DatasetDigest = "", "", ""
 			out = append(out, m)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, dbErr(err)
 		}
 	}
 	return out, nil

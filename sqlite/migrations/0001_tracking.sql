@@ -47,19 +47,24 @@ CREATE TABLE params (
 ) WITHOUT ROWID;
 CREATE INDEX params_key ON params (key, value);
 
--- Every logged value. NaN is stored as value 0 with is_nan 1.
-CREATE TABLE metrics (
+-- Metric history, in chunks: each log call appends, per metric key (and
+-- model/dataset link), one row whose data packs its points as 24-byte
+-- little-endian (step int64, timestamp int64, value float64). A batch of
+-- 1000 points over 100 keys is 100 rows, not 1000. Readers sort the points
+-- and collapse exact duplicates.
+CREATE TABLE metric_chunks (
+    seq       INTEGER PRIMARY KEY,
     rid       INTEGER NOT NULL REFERENCES runs(rid),
     key       TEXT NOT NULL,
-    step      INTEGER NOT NULL,
-    timestamp INTEGER NOT NULL,
-    value     REAL NOT NULL,
-    is_nan    INTEGER NOT NULL DEFAULT 0,
-    model_id  TEXT,
-    dataset_name   TEXT,
-    dataset_digest TEXT,
-    PRIMARY KEY (rid, key, step, timestamp, value, is_nan)
-) WITHOUT ROWID;
+    model_id       TEXT NOT NULL DEFAULT '',
+    dataset_name   TEXT NOT NULL DEFAULT '',
+    dataset_digest TEXT NOT NULL DEFAULT '',
+    min_step  INTEGER NOT NULL,
+    max_step  INTEGER NOT NULL,
+    n         INTEGER NOT NULL,
+    data      BLOB NOT NULL
+);
+CREATE INDEX metric_chunks_run_key ON metric_chunks (rid, key, seq);
 
 -- The latest value of each metric of each run, by (step, timestamp, value).
 CREATE TABLE latest_metrics (
