@@ -194,27 +194,11 @@ func (db *DB) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery)
 	}
 	query := `SELECT ` + prefixed("e.", experimentColumns) + ` FROM experiments e WHERE ` + b.cond() +
 		` ORDER BY ` + strings.Join(order, ", ") + ` LIMIT ? OFFSET ?`
-	rows, err := db.r.QueryContext(ctx, query, append(b.args, q.MaxResults+1, offset)...)
+	exps, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows *sql.Rows) (*tracking.Experiment, error) {
+		return scanExperiment(rows)
+	})
 	if err != nil {
-		return nil, "", dbErr(err)
-	}
-	var exps []*tracking.Experiment
-	for rows.Next() {
-		e, err := scanExperiment(rows)
-		if err != nil {
-			rows.Close()
-			return nil, "", dbErr(err)
-		}
-		exps = append(exps, e)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, "", dbErr(err)
-	}
-	next := ""
-	if len(exps) > q.MaxResults {
-		exps = exps[:q.MaxResults]
-		next = pageToken(offset + q.MaxResults)
+		return nil, "", err
 	}
 	return exps, next, dbErr(db.experimentTags(ctx, exps))
 }

@@ -282,27 +282,11 @@ func (db *DB) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuer
 	order = append(order, "lm.creation_time DESC", "lm.model_id")
 	query := `SELECT ` + modelColumns + ` FROM logged_models lm ` + strings.Join(joins, " ") + ` WHERE ` + b.cond() +
 		` ORDER BY ` + strings.Join(order, ", ") + ` LIMIT ? OFFSET ?`
-	rows, err := db.r.QueryContext(ctx, query, append(append(joinArgs, b.args...), q.MaxResults+1, offset)...)
+	models, next, err := queryPage(ctx, db.r, query, append(joinArgs, b.args...), q.MaxResults, offset, func(rows *sql.Rows) (*tracking.LoggedModel, error) {
+		return scanModel(rows)
+	})
 	if err != nil {
-		return nil, "", dbErr(err)
-	}
-	var models []*tracking.LoggedModel
-	for rows.Next() {
-		m, err := scanModel(rows)
-		if err != nil {
-			rows.Close()
-			return nil, "", dbErr(err)
-		}
-		models = append(models, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, "", dbErr(err)
-	}
-	next := ""
-	if len(models) > q.MaxResults {
-		models = models[:q.MaxResults]
-		next = pageToken(offset + q.MaxResults)
+		return nil, "", err
 	}
 	return models, next, dbErr(db.loadModelData(ctx, models))
 }

@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -98,3 +100,29 @@ func parsePageToken(tok string) (int, error) {
 }
 
 func nowMillis() int64 { return time.Now().UnixMilli() }
+
+// queryPage runs a search query (its SQL ends in LIMIT ? OFFSET ?, which
+// queryPage binds), scans its rows, and returns at most limit of them with
+// the token of the next page, if any.
+func queryPage[T any](ctx context.Context, db *sql.DB, query string, args []any, limit, offset int, scan func(*sql.Rows) (T, error)) ([]T, string, error) {
+	rows, err := db.QueryContext(ctx, query, append(args, limit+1, offset)...)
+	if err != nil {
+		return nil, "", dbErr(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, "", dbErr(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", dbErr(err)
+	}
+	if len(out) > limit {
+		return out[:limit], pageToken(offset + limit), nil
+	}
+	return out, "", nil
+}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -155,30 +156,21 @@ func (db *DB) SearchRuns(ctx context.Context, q tracking.RunQuery) ([]*tracking.
 
 	query := `SELECT ` + runColumns + ` FROM runs r ` + strings.Join(joins, " ") +
 		` WHERE ` + where.cond() + ` ORDER BY ` + strings.Join(order, ", ") + ` LIMIT ? OFFSET ?`
-	args := append(append(joinArgs, where.args...), q.MaxResults+1, offset)
-	rows, err := db.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, "", dbErr(err)
+	type found struct {
+		rid  int64
+		info *tracking.RunInfo
 	}
-	var runs []*tracking.Run
-	var rids []int64
-	for rows.Next() {
+	page, next, err := queryPage(ctx, db.r, query, append(joinArgs, where.args...), q.MaxResults, offset, func(rows *sql.Rows) (found, error) {
 		rid, ri, err := scanRunInfo(rows)
-		if err != nil {
-			rows.Close()
-			return nil, "", dbErr(err)
-		}
-		runs = append(runs, &tracking.Run{Info: *ri})
-		rids = append(rids, rid)
+		return found{rid, ri}, err
+	})
+	if err != nil {
+		return nil, "", err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, "", dbErr(err)
-	}
-	next := ""
-	if len(runs) > q.MaxResults {
-		runs, rids = runs[:q.MaxResults], rids[:q.MaxResults]
-		next = pageToken(offset + q.MaxResults)
+	runs := make([]*tracking.Run, len(page))
+	rids := make([]int64, len(page))
+	for i, f := range page {
+		runs[i], rids[i] = &tracking.Run{Info: *f.info}, f.rid
 	}
 	// SQLite binds at most 32766 parameters; load data in slices.
 	for start := 0; start < len(rids); start += 10000 {
