@@ -60,7 +60,7 @@ fuzz:
 	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzValidateLocation$$' -fuzztime $(FUZZTIME)
 
 bench: $(BIN) $(VENV)/mlflow3/.installed
-	bash bench/run.sh
+	LODE_BIN=$(BIN) bash bench/run.sh
 
 clean:
 	rm -rf bin
