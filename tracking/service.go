@@ -311,16 +311,17 @@ func (s *Service) LogBatch(ctx context.Context, runID string, metrics []Metric, 
 	if err := ValidateBatchLimits(len(metrics), len(params), len(tags)); err != nil {
 		return err
 	}
+	// Field paths for messages are formatted only when something fails.
 	for i := range metrics {
-		if err := ValidateMetric(metrics[i], fmt.Sprintf("metrics[%d]", i)); err != nil {
-			return err
+		if ValidateMetric(metrics[i], "") != nil {
+			return ValidateMetric(metrics[i], fmt.Sprintf("metrics[%d]", i))
 		}
 		NormalizeMetric(&metrics[i])
 	}
 	seen := make(map[string]bool, len(params))
 	for i := range params {
-		if err := ValidateParam(&params[i], fmt.Sprintf("params[%d]", i)); err != nil {
-			return err
+		if ValidateParam(&params[i], "") != nil {
+			return ValidateParam(&params[i], fmt.Sprintf("params[%d]", i))
 		}
 		if seen[params[i].Key] {
 			return lode.Errorf(lode.EInvalid, "Duplicate parameter keys have been submitted: ['%s']. Please ensure the request contains only one param value per param key.", params[i].Key)
