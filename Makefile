@@ -4,7 +4,8 @@
 GO        ?= go
 PYTHON    ?= python3
 BIN       := bin/lode
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# A PEP 440 version: the mlflow client parses /version with packaging.
+VERSION   ?= 0.1.0.dev0+g$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X main.version=$(VERSION)
 VENV      := .venv
 # The mlflow releases the compatibility suite runs against: the newest 3.x

@@ -122,7 +122,7 @@ func TestExperimentsEndpoints(t *testing.T) {
 			if str(g, "experiment", "name") != "exp-a2" {
 				t.Errorf("rename: %v", g)
 			}
-			wantError(t, e.do("POST", p("experiments/update"), map[string]any{"experiment_id": idB, "new_name": "exp-a2"}), 400, "RESOURCE_ALREADY_EXISTS", "rename onto an existing name")
+			wantError(t, e.do("POST", p("experiments/update"), map[string]any{"experiment_id": idB, "new_name": "exp-a2"}), 400, "BAD_REQUEST", "rename onto an existing name (MLflow reports it so)")
 
 			// experiment tags
 			e.ok(e.do("POST", p("experiments/set-experiment-tag"), map[string]any{"experiment_id": idANum, "key": "k", "value": "v"}), "set tag")
@@ -294,7 +294,10 @@ func TestRunsEndpoints(t *testing.T) {
 				t.Errorf("step 1 timestamp = %#v", ts)
 			}
 			wantError(t, e.get(p("metrics/get-history"), url.Values{"run_id": {run}}), 400, "INVALID_PARAMETER_VALUE", "get-history without key")
-			wantError(t, e.get(p("metrics/get-history"), url.Values{"run_id": {strings.Repeat("ef", 16)}, "metric_key": {"loss"}}), 404, "RESOURCE_DOES_NOT_EXIST", "get-history unknown run")
+			// MLflow answers an unknown run's history with an empty object.
+			if h := e.ok(e.get(p("metrics/get-history"), url.Values{"run_id": {strings.Repeat("ef", 16)}, "metric_key": {"loss"}}), "get-history unknown run"); len(h) != 0 {
+				t.Errorf("get-history unknown run = %v, want {}", h)
+			}
 			// pages
 			h = e.ok(e.get(p("metrics/get-history"), url.Values{"run_id": {run}, "metric_key": {"loss"}, "max_results": {"2"}}), "get-history page")
 			if len(list(h, "metrics")) != 2 || str(h, "next_page_token") == "" {
@@ -422,7 +425,11 @@ func TestRunsEndpoints(t *testing.T) {
 // query string is accepted (MLflow's server reads either).
 func TestPostWithQueryString(t *testing.T) {
 	e := newAPIEnv(t)
-	r := e.do("POST", "/api/2.0/mlflow/experiments/create?name=from-query", nil)
+	// A POST must be JSON, as in MLflow: a bodiless form post from a web
+	// page (no CORS preflight) must not create or delete anything.
+	form := rawDo(t, e.addr(), "POST", "/api/2.0/mlflow/experiments/create?name=from-form", nil)
+	wantError(t, form, 400, "INVALID_PARAMETER_VALUE", "POST without Content-Type")
+	r := e.do("POST", "/api/2.0/mlflow/experiments/create?name=from-query", "")
 	id := str(e.ok(r, "create from query"), "experiment_id")
 	g := e.ok(e.get("/api/2.0/mlflow/experiments/get", url.Values{"experiment_id": {id}}), "get")
 	if str(g, "experiment", "name") != "from-query" {
@@ -925,4 +932,33 @@ func TestRunArtifactURIUnderLocationWithTrailingSlash(t *testing.T) {
 	if fl := list(al, "files"); len(fl) != 0 {
 		t.Errorf("run 1 under \"mlflow-artifacts:/\" lists files that are not its own: %v", al)
 	}
+}
+
+// TestLogModelHistory: MLflow 2.x clients record logged models with
+// runs/log-model, which appends to the mlflow.log-model.history tag.
+func TestLogModelHistory(t *testing.T) {
+	e := newAPIEnv(t)
+	created := e.ok(e.do("POST", "/api/2.0/mlflow/runs/create", map[string]any{"experiment_id": "0"}), "create run")
+	run := str(created, "run", "info", "run_id")
+	model := func(path string) string {
+		return `{"artifact_path": "` + path + `", "run_id": "` + run + `", "utc_time_created": "2026-01-01 00:00:00.000000",
+			"flavors": {"python_function": {"loader_module": "mlflow.sklearn", "config": {"x": 1}}}, "signature": {"inputs": "[]"}}`
+	}
+	for _, p := range []string{"model", "model2"} {
+		e.ok(e.do("POST", "/api/2.0/mlflow/runs/log-model", map[string]any{"run_id": run, "model_json": model(p)}), "log-model "+p)
+	}
+	got := e.ok(e.get("/api/2.0/mlflow/runs/get", url.Values{"run_id": {run}}), "get run")
+	history := kv(list(got, "run", "data", "tags"))["mlflow.log-model.history"]
+	var entries []map[string]any
+	if err := json.Unmarshal([]byte(history), &entries); err != nil || len(entries) != 2 {
+		t.Fatalf("history = %q (%v)", history, err)
+	}
+	if entries[1]["artifact_path"] != "model2" || entries[0]["signature"] != nil {
+		t.Errorf("history entries = %v", entries)
+	}
+	if fl := entries[0]["flavors"].(map[string]any)["python_function"].(map[string]any); fl["config"] != nil || fl["loader_module"] != "mlflow.sklearn" {
+		t.Errorf("flavor kept config or lost fields: %v", fl)
+	}
+	wantError(t, e.do("POST", "/api/2.0/mlflow/runs/log-model", map[string]any{"run_id": run, "model_json": "{not json"}), 400, "INVALID_PARAMETER_VALUE", "log-model bad JSON")
+	wantError(t, e.do("POST", "/api/2.0/mlflow/runs/log-model", map[string]any{"run_id": run, "model_json": `{"flavors": {}}`}), 400, "INVALID_PARAMETER_VALUE", "log-model missing fields")
 }

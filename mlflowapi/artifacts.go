@@ -22,7 +22,8 @@ type wFileInfo struct {
 
 func fileInfoOut(f artifact.FileInfo, name string) wFileInfo {
 	out := wFileInfo{Path: name, IsDir: f.IsDir}
-	if !f.IsDir {
+	// MLflow's protobuf JSON leaves out a zero file_size.
+	if !f.IsDir && f.Size > 0 {
 		size := f.Size
 		out.FileSize = &size
 	}
@@ -109,6 +110,9 @@ func (s *Server) listProxied(ctx context.Context, dir string) (any, error) {
 	files, err := s.Artifacts.List(ctx, clean)
 	if err != nil {
 		return nil, err
+	}
+	if len(files) == 0 {
+		return empty{}, nil // MLflow's protobuf JSON leaves out an empty list
 	}
 	out := make([]wFileInfo, len(files))
 	for i, f := range files {

@@ -180,6 +180,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // requests, or the query string of GET requests (repeated keys make lists),
 // as MLflow's server accepts both.
 func (s *Server) decode(r *http.Request, v any) error {
+	if r.Method == http.MethodPost {
+		// As MLflow: a POST must say it is JSON. This also stops a page in a
+		// browser from posting a form to a local server (no CORS preflight
+		// protects form posts; a JSON content type needs one).
+		ct := r.Header.Get("Content-Type")
+		if ct == "" {
+			return lode.Errorf(lode.EInvalid, "Bad Request. Content-Type header is missing.")
+		}
+		if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(strings.ToLower(mt)) != "application/json" {
+			return lode.Errorf(lode.EInvalid, "Bad Request. Content-Type must be one of ['application/json'].")
+		}
+	}
 	if r.Method == http.MethodGet || (r.ContentLength == 0 && len(r.URL.RawQuery) > 0) {
 		q, err := query(r)
 		if err != nil {

@@ -76,6 +76,9 @@ func (s *Server) routeTracking() {
 		if err != nil {
 			return nil, lode.Errorf(lode.EInvalid, "%v", err)
 		}
+		if err := positive("max_results", req.MaxResults); err != nil {
+			return nil, err
+		}
 		exps, next, err := t.SearchExperiments(ctx, req.Filter, req.OrderBy, view, int(req.MaxResults.V), req.PageToken)
 		if err != nil {
 			return nil, err
@@ -319,6 +322,12 @@ func (s *Server) routeTracking() {
 		}
 		metrics := make([]tracking.Metric, len(req.Metrics))
 		for i, m := range req.Metrics {
+			if !m.Value.Set {
+				return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'metrics[%d].value'.", i)
+			}
+			if !m.Timestamp.Set {
+				return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'metrics[%d].timestamp'.", i)
+			}
 			metrics[i] = m.metric()
 		}
 		return empty{}, t.LogBatch(ctx, req.RunID, metrics, paramsIn(req.Params), tagsIn(req.Tags))
@@ -383,6 +392,9 @@ func (s *Server) routeTracking() {
 		if err != nil {
 			return nil, lode.Errorf(lode.EInvalid, "%v", err)
 		}
+		if err := positive("max_results", req.MaxResults); err != nil {
+			return nil, err
+		}
 		runs, next, err := t.SearchRuns(ctx, req.ExperimentIDs, req.Filter, req.OrderBy, view, int(req.MaxResults.V), req.PageToken)
 		if err != nil {
 			return nil, err
@@ -414,12 +426,15 @@ func (s *Server) routeTracking() {
 		if err != nil {
 			return nil, err
 		}
-		out := make([]wMetric, len(ms))
-		for i, m := range ms {
-			out[i] = metricOut(m)
-			out[i].RunID = ""
+		resp := map[string]any{}
+		if len(ms) > 0 {
+			out := make([]wMetric, len(ms))
+			for i, m := range ms {
+				out[i] = metricOut(m)
+				out[i].RunID = ""
+			}
+			resp["metrics"] = out
 		}
-		resp := map[string]any{"metrics": out}
 		if next != "" {
 			resp["next_page_token"] = next
 		}
@@ -443,6 +458,32 @@ func (s *Server) routeTracking() {
 		return map[string]any{"metrics": metricsOut(ms)}, nil
 	})
 	s.handle("GET", "artifacts/list", s.listRunArtifacts)
+	// MLflow 2.x clients record each logged model here.
+	s.handle("POST", "runs/log-model", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			RunID     string `json:"run_id"`
+			ModelJSON string `json:"model_json"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		if err := required("run_id", req.RunID); err != nil {
+			return nil, err
+		}
+		if err := required("model_json", req.ModelJSON); err != nil {
+			return nil, err
+		}
+		return empty{}, t.RecordLoggedModel(ctx, req.RunID, req.ModelJSON)
+	})
+}
+
+// positive refuses a max_results given as zero or less; leaving it out
+// means the default.
+func positive(field string, v jint) error {
+	if v.Set && v.V <= 0 {
+		return lode.Errorf(lode.EInvalid, "Invalid value %d for parameter '%s' supplied. It must be a positive integer.", v.V, field)
+	}
+	return nil
 }
 
 // runRef is the run_id (or legacy run_uuid) field of run requests.

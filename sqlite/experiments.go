@@ -238,7 +238,8 @@ func (db *DB) RenameExperiment(ctx context.Context, id, name string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?`, name, nowMillis(), n)
 		if isUnique(err) {
-			return lode.Errorf(lode.EExists, "Experiment(name=%s) already exists.", name)
+			// MLflow reports this one as BAD_REQUEST, not RESOURCE_ALREADY_EXISTS.
+			return lode.Errorf(lode.EBadRequest, "Experiment(name=%s) already exists.", name)
 		} else if err != nil {
 			return err
 		}

@@ -478,7 +478,9 @@ func (db *DB) GetMetricHistory(ctx context.Context, q tracking.MetricHistoryQuer
 		return nil, "", err
 	}
 	rid, _, err := db.runInfo(ctx, db.r, q.RunID)
-	if err != nil {
+	if lode.ErrorCode(err) == lode.ENotFound {
+		return nil, "", nil // MLflow answers an unknown run's history with nothing
+	} else if err != nil {
 		return nil, "", err
 	}
 	all, err := readHistory(ctx, db.r, rid, q.Key, math.MinInt64, math.MaxInt64, true)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"strings"
@@ -114,9 +115,6 @@ func (s *Service) activeExperiment(ctx context.Context, id string) (*Experiment,
 
 // RenameExperiment renames an active experiment.
 func (s *Service) RenameExperiment(ctx context.Context, id, name string) error {
-	if name == "" {
-		return nil // MLflow's update_experiment with no new name changes nothing
-	}
 	if err := ValidateExperimentName(name); err != nil {
 		return err
 	}
@@ -416,9 +414,6 @@ func (s *Service) GetMetricHistory(ctx context.Context, q MetricHistoryQuery) ([
 	if q.MaxResults < 0 {
 		return nil, "", invalidValue("max_results", q.MaxResults, "")
 	}
-	if _, err := s.Store.GetRunInfo(ctx, q.RunID); err != nil {
-		return nil, "", err
-	}
 	return s.Store.GetMetricHistory(ctx, q)
 }
 
@@ -506,4 +501,67 @@ func RandomRunName() string {
 		return int(v.Int64())
 	}
 	return fmt.Sprintf("%s-%s-%d", adjectives[pick(len(adjectives))], nouns[pick(len(nouns))], pick(1000))
+}
+
+// TagLoggedModels is the run tag where MLflow 2.x records the models logged
+// in a run (mlflow.log-model.history), a JSON list.
+const TagLoggedModels = "mlflow.log-model.history"
+
+// RecordLoggedModel appends a model's summary to the run's
+// mlflow.log-model.history tag, as MLflow 2.x's runs/log-model does. model
+// is the MLmodel file as JSON; only its identifying fields are kept.
+func (s *Service) RecordLoggedModel(ctx context.Context, runID, modelJSON string) error {
+	var model map[string]any
+	if err := json.Unmarshal([]byte(modelJSON), &model); err != nil || model == nil {
+		return lode.Errorf(lode.EInvalid, "Malformed model info. \n %s \n is not a valid JSON.", modelJSON)
+	}
+	var missing []string
+	for _, k := range []string{"artifact_path", "flavors", "utc_time_created", "run_id"} {
+		if _, ok := model[k]; !ok {
+			missing = append(missing, "'"+k+"'")
+		}
+	}
+	if len(missing) > 0 {
+		return lode.Errorf(lode.EInvalid, "Model json is missing mandatory fields: {%s}", strings.Join(missing, ", "))
+	}
+	summary := map[string]any{}
+	for _, k := range []string{"run_id", "utc_time_created", "artifact_path", "model_uuid"} {
+		if v, ok := model[k]; ok {
+			summary[k] = v
+		}
+	}
+	flavors := map[string]any{}
+	if fl, ok := model["flavors"].(map[string]any); ok {
+		for name, conf := range fl {
+			if c, ok := conf.(map[string]any); ok {
+				trimmed := make(map[string]any, len(c))
+				for k, v := range c {
+					if k != "config" {
+						trimmed[k] = v
+					}
+				}
+				conf = trimmed
+			}
+			flavors[name] = conf
+		}
+	}
+	summary["flavors"] = flavors
+	if _, err := s.activeRun(ctx, runID); err != nil {
+		return err
+	}
+	run, err := s.Store.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	var history []any
+	for _, t := range run.Tags {
+		if t.Key == TagLoggedModels {
+			_ = json.Unmarshal([]byte(t.Value), &history) // a broken tag starts over
+		}
+	}
+	b, err := json.Marshal(append(history, summary))
+	if err != nil {
+		return lode.Internal(err, "Could not encode the model history.")
+	}
+	return s.Store.LogBatch(ctx, runID, nil, nil, []Tag{{Key: TagLoggedModels, Value: string(b)}})
 }

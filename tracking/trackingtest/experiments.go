@@ -166,14 +166,15 @@ func testRenameExperiment(e *env) {
 	// The old name is free again.
 	e.createExperiment("a")
 
-	e.wantCode(e.svc.RenameExperiment(e.ctx, a, "b"), lode.EExists, "RenameExperiment to a taken name")
-	e.wantCode(e.store.RenameExperiment(e.ctx, a, "b"), lode.EExists, "Store.RenameExperiment to a taken name")
+	// MLflow reports a rename onto a taken name as BAD_REQUEST.
+	e.wantCode(e.svc.RenameExperiment(e.ctx, a, "b"), lode.EBadRequest, "RenameExperiment to a taken name")
+	e.wantCode(e.store.RenameExperiment(e.ctx, a, "b"), lode.EBadRequest, "Store.RenameExperiment to a taken name")
 	if got := e.getExperiment(a).Name; got != "a2" {
 		e.Errorf("failed rename changed the name to %q", got)
 	}
 
-	// An empty name changes nothing, as MLflow's update_experiment.
-	e.must(e.svc.RenameExperiment(e.ctx, a, ""), "RenameExperiment with no name")
+	// An empty new name is refused, as MLflow's server refuses it.
+	e.wantCode(e.svc.RenameExperiment(e.ctx, a, ""), lode.EInvalid, "RenameExperiment with no name")
 	if got := e.getExperiment(a).Name; got != "a2" {
 		e.Errorf("empty rename changed the name to %q", got)
 	}
@@ -181,7 +182,7 @@ func testRenameExperiment(e *env) {
 	// Deleted experiments keep their name and cannot be renamed.
 	d := e.createExperiment("deleted-one")
 	e.must(e.svc.DeleteExperiment(e.ctx, d), "DeleteExperiment")
-	e.wantCode(e.svc.RenameExperiment(e.ctx, a, "deleted-one"), lode.EExists, "RenameExperiment to a deleted experiment's name")
+	e.wantCode(e.svc.RenameExperiment(e.ctx, a, "deleted-one"), lode.EBadRequest, "RenameExperiment to a deleted experiment's name")
 	e.wantCode(e.svc.RenameExperiment(e.ctx, d, "resurrected"), lode.EInvalidState, "RenameExperiment of a deleted experiment")
 }
 
