@@ -20,6 +20,7 @@ import (
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/registry"
 	"github.com/lode-ml/lode/tracking"
 )
 
@@ -34,7 +35,8 @@ const ArtifactScheme = "mlflow-artifacts:"
 // Server is the MLflow API handler.
 type Server struct {
 	Tracking  *tracking.Service
-	Artifacts artifact.Store // nil: the artifact proxy is off
+	Registry  *registry.Service // nil: no model registry routes
+	Artifacts artifact.Store    // nil: the artifact proxy is off
 	Logger    *slog.Logger
 	Version   string
 	// MaxBodyBytes bounds JSON bodies (default DefaultMaxBodyBytes);
@@ -71,6 +73,9 @@ func (s *Server) Handler() http.Handler {
 	})
 	s.routeTracking()
 	s.routeLoggedModels()
+	if s.Registry != nil {
+		s.routeRegistry()
+	}
 	return http.HandlerFunc(s.serveHTTP)
 }
 

@@ -218,6 +218,35 @@ var loggedModelLang = newLanguage(language{
 	},
 })
 
+// registeredModelLang is search_registered_models' language
+// (SearchModelUtils): the name attribute and tags.
+var registeredModelLang = newLanguage(language{
+	entities:   map[string]string{"attribute": KeyAttribute, "tag": KeyTag, "tags": KeyTag},
+	entityList: "('attribute', 'tag', 'tags')",
+	attrs: map[string]attrSpec{
+		"name": {canonical: "name", ops: opsString},
+	},
+	ops:           map[string][]string{KeyTag: opsString},
+	orderEntities: map[string]bool{KeyAttribute: true},
+})
+
+// modelVersionLang is search_model_versions' language
+// (SearchModelVersionUtils): name, run_id, source_path, version_number and
+// tags.
+var modelVersionLang = newLanguage(language{
+	entities:   map[string]string{"attribute": KeyAttribute, "tag": KeyTag, "tags": KeyTag},
+	entityList: "('attribute', 'tag', 'tags')",
+	attrs: map[string]attrSpec{
+		"name":           {canonical: "name", ops: opsString},
+		"run_id":         {canonical: "run_id", ops: opsStringList},
+		"source_path":    {canonical: "source_path", ops: opsString},
+		"version_number": {canonical: "version_number", numeric: true, intOnly: true, ops: opsNumeric},
+		"user_id":        {canonical: "user_id", ops: opsString},
+	},
+	ops:           map[string][]string{KeyTag: opsString},
+	orderEntities: map[string]bool{KeyAttribute: true},
+})
+
 // newLanguage fills in the lists error messages show.
 func newLanguage(l language) *language {
 	var names, lists []string
@@ -305,6 +334,19 @@ func ParseExperimentOrderBy(s string) (OrderBy, error) {
 // An empty or blank filter gives nil.
 func ParseLoggedModelFilter(s string) ([]Comparison, error) {
 	return parseFilter(loggedModelLang, s)
+}
+
+// ParseRegisteredModelFilter parses a search_registered_models filter:
+// name (= != LIKE ILIKE) and tags.<key> (= != LIKE ILIKE), AND-ed.
+func ParseRegisteredModelFilter(s string) ([]Comparison, error) {
+	return parseFilter(registeredModelLang, s)
+}
+
+// ParseModelVersionFilter parses a search_model_versions filter: name,
+// source_path, user_id (= != LIKE ILIKE), run_id (also IN and NOT IN),
+// version_number (numeric) and tags.<key>.
+func ParseModelVersionFilter(s string) ([]Comparison, error) {
+	return parseFilter(modelVersionLang, s)
 }
 
 // ParseLoggedModelOrderBy checks one order_by object of a

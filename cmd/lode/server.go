@@ -16,6 +16,7 @@ import (
 	"github.com/lode-ml/lode/artifact"
 	"github.com/lode-ml/lode/localfs"
 	"github.com/lode-ml/lode/mlflowapi"
+	"github.com/lode-ml/lode/registry"
 	"github.com/lode-ml/lode/sqlite"
 	"github.com/lode-ml/lode/tracking"
 )
@@ -92,8 +93,11 @@ func runServer(ctx context.Context, c serverConfig) error {
 	}
 	defer db.Close()
 
+	trackingSvc := &tracking.Service{Store: db, ValidateLocation: artifact.ValidateLocation}
 	api := &mlflowapi.Server{
-		Tracking:         &tracking.Service{Store: db, ValidateLocation: artifact.ValidateLocation},
+		Tracking: trackingSvc,
+		Registry: &registry.Service{Store: db, Tracking: trackingSvc,
+			ArtifactScheme: mlflowapi.ArtifactScheme, ArtifactRoot: c.artifactsDest},
 		Logger:           logger,
 		Version:          version,
 		MaxBodyBytes:     c.maxBodyBytes,

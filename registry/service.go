@@ -1,0 +1,490 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/tracking"
+)
+
+// Limits, as MLflow's.
+const (
+	MaxAliasLength    = 255
+	MaxTagKeyLength   = 250
+	MaxTagValueLength = 100000
+	DefaultMaxResults = 100
+	MaxResults        = 1000
+)
+
+// Service is the registry API: it validates requests as MLflow does, checks
+// that version sources are safe and resolves them, then calls the Store.
+type Service struct {
+	Store    Store
+	Tracking *tracking.Service // resolves runs:/ and models:/ sources
+	// ArtifactScheme is the URI scheme of the artifact proxy
+	// ("mlflow-artifacts:"), and ArtifactRoot the local directory it serves;
+	// a local source path inside ArtifactRoot becomes a proxy URI.
+	ArtifactScheme string
+	ArtifactRoot   string
+	Now            func() time.Time
+}
+
+func (s *Service) now() int64 {
+	if s.Now != nil {
+		return s.Now().UnixMilli()
+	}
+	return time.Now().UnixMilli()
+}
+
+// ValidateName applies MLflow's rule for registered model names.
+func ValidateName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'name'.")
+	}
+	if strings.ContainsAny(name, "/:") {
+		return lode.Errorf(lode.EInvalid, "Invalid model name '%s'. Names cannot contain '/' or ':'.", name)
+	}
+	return nil
+}
+
+var (
+	aliasPattern        = regexp.MustCompile(`^[\w\-]*$`)
+	aliasVersionPattern = regexp.MustCompile(`^[vV]\d+$`)
+)
+
+// ValidateAlias applies MLflow's alias rules: word characters and dashes,
+// at most 255 characters, and not the reserved "latest" or "v<number>".
+func ValidateAlias(alias string) error {
+	switch {
+	case alias == "":
+		return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'alias'.")
+	case len(alias) > MaxAliasLength:
+		return lode.Errorf(lode.EInvalid, "'alias' exceeds the maximum length of %d characters", MaxAliasLength)
+	case !aliasPattern.MatchString(alias):
+		return lode.Errorf(lode.EInvalid, "Invalid alias name: '%s'. Names may only contain alphanumerics, underscores (_), and dashes (-).", alias)
+	case aliasVersionPattern.MatchString(alias):
+		return lode.Errorf(lode.EInvalid, "Invalid alias name: '%s'. Alias name cannot be a version alias of the form 'v<number>' (e.g. 'v1', 'V2').", alias)
+	case strings.EqualFold(alias, "latest"):
+		return lode.Errorf(lode.EInvalid, "'%s' alias name (case insensitive) is reserved.", alias)
+	}
+	return nil
+}
+
+// CanonicalStage maps a stage, in any case, to MLflow's spelling.
+func CanonicalStage(stage string) (string, error) {
+	for _, s := range []string{StageNone, StageStaging, StageProduction, StageArchived} {
+		if strings.EqualFold(stage, s) {
+			return s, nil
+		}
+	}
+	return "", lode.Errorf(lode.EInvalid, "Invalid Model Version stage: %s. Value must be one of %s, %s, %s, %s.", stage, StageNone, StageStaging, StageProduction, StageArchived)
+}
+
+func validateVersion(v string) error {
+	if v == "" {
+		return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'version'.")
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 1 {
+		return lode.Errorf(lode.EInvalid, "Parameter 'version' must be a positive integer, got '%s'.", v)
+	}
+	return nil
+}
+
+func validateTag(t tracking.Tag) error {
+	if t.Key == "" {
+		return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'key'.")
+	}
+	if len(t.Key) > MaxTagKeyLength {
+		return lode.Errorf(lode.EInvalid, "'key' exceeds the maximum length of %d characters", MaxTagKeyLength)
+	}
+	if len(t.Value) > MaxTagValueLength {
+		return lode.Errorf(lode.EInvalid, "'value' exceeds the maximum length of %d characters", MaxTagValueLength)
+	}
+	return nil
+}
+
+// CreateModel registers a new model name.
+func (s *Service) CreateModel(ctx context.Context, name, description string, tags []tracking.Tag) (*Model, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	for _, t := range tags {
+		if err := validateTag(t); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	return s.Store.CreateModel(ctx, Model{Name: name, Description: description, Tags: tags, CreationTime: now, LastUpdateTime: now})
+}
+
+// GetModel returns a registered model with its aliases and latest versions.
+func (s *Service) GetModel(ctx context.Context, name string) (*Model, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	return s.Store.GetModel(ctx, name)
+}
+
+// RenameModel renames a model, keeping its versions and aliases.
+func (s *Service) RenameModel(ctx context.Context, name, newName string) (*Model, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if newName == "" {
+		return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'new_name'.")
+	}
+	if err := ValidateName(newName); err != nil {
+		return nil, err
+	}
+	return s.Store.RenameModel(ctx, name, newName, s.now())
+}
+
+// UpdateModel changes a model's description.
+func (s *Service) UpdateModel(ctx context.Context, name, description string) (*Model, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	return s.Store.UpdateModel(ctx, name, description, s.now())
+}
+
+// DeleteModel deletes a model and all its versions.
+func (s *Service) DeleteModel(ctx context.Context, name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	return s.Store.DeleteModel(ctx, name)
+}
+
+// SetModelTag sets a tag on a registered model.
+func (s *Service) SetModelTag(ctx context.Context, name string, t tracking.Tag) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if err := validateTag(t); err != nil {
+		return err
+	}
+	return s.Store.SetModelTag(ctx, name, t)
+}
+
+// DeleteModelTag removes a tag from a registered model.
+func (s *Service) DeleteModelTag(ctx context.Context, name, key string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	return s.Store.DeleteModelTag(ctx, name, key)
+}
+
+// SetAlias points alias at a version of the model.
+func (s *Service) SetAlias(ctx context.Context, name, alias, version string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if err := ValidateAlias(alias); err != nil {
+		return err
+	}
+	if err := validateVersion(version); err != nil {
+		return err
+	}
+	if _, err := s.Store.GetVersion(ctx, name, version); err != nil {
+		return err
+	}
+	return s.Store.SetAlias(ctx, name, alias, version)
+}
+
+// DeleteAlias removes an alias.
+func (s *Service) DeleteAlias(ctx context.Context, name, alias string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if err := ValidateAlias(alias); err != nil {
+		return err
+	}
+	return s.Store.DeleteAlias(ctx, name, alias)
+}
+
+// GetVersionByAlias resolves an alias to its version.
+func (s *Service) GetVersionByAlias(ctx context.Context, name, alias string) (*Version, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if alias == "" {
+		return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'alias'.")
+	}
+	return s.Store.GetVersionByAlias(ctx, name, alias)
+}
+
+// CreateVersionRequest holds the fields of model-versions/create.
+type CreateVersionRequest struct {
+	Name, Source, RunID, RunLink, Description, ModelID string
+	Tags                                               []tracking.Tag
+}
+
+// CreateVersion registers a new version of a model from a safe source.
+func (s *Service) CreateVersion(ctx context.Context, r CreateVersionRequest) (*Version, error) {
+	if err := ValidateName(r.Name); err != nil {
+		return nil, err
+	}
+	if r.Source == "" {
+		return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'source'.")
+	}
+	for _, t := range r.Tags {
+		if err := validateTag(t); err != nil {
+			return nil, err
+		}
+	}
+	location, runID, err := s.resolveSource(ctx, r.Source)
+	if err != nil {
+		return nil, err
+	}
+	if r.RunID == "" {
+		r.RunID = runID
+	}
+	if r.RunID != "" {
+		if _, err := s.Tracking.GetRun(ctx, r.RunID); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	return s.Store.CreateVersion(ctx, Version{
+		Name: r.Name, Source: r.Source, StorageLocation: location, RunID: r.RunID, RunLink: r.RunLink,
+		Description: r.Description, ModelID: r.ModelID, Tags: r.Tags, CurrentStage: StageNone,
+		Status: StatusReady, CreationTime: now, LastUpdateTime: now,
+	})
+}
+
+// resolveSource checks a model-version source and returns where its files
+// are, and the run it names (for runs:/ sources). Accepted: runs:/<run>/<path>,
+// models:/<logged model id>, the artifact proxy's own URIs, object-store URIs
+// and local paths inside the artifact root; all without traversal in any
+// encoding. Local paths elsewhere, file: URIs and network URIs are refused.
+func (s *Service) resolveSource(ctx context.Context, source string) (location, runID string, err error) {
+	refuse := func(why string) (string, string, error) {
+		return "", "", lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s.", source, why)
+	}
+	if strings.ContainsAny(source, "\x00\\#") || strings.Contains(strings.ToLower(source), "%23") {
+		return refuse("it contains a NUL, a backslash or a fragment")
+	}
+	switch {
+	case strings.HasPrefix(source, "runs:/"):
+		rest := strings.TrimLeft(strings.TrimPrefix(source, "runs:/"), "/")
+		id, p, _ := strings.Cut(rest, "/")
+		if id == "" {
+			return refuse("a runs:/ source needs a run id")
+		}
+		clean, err := artifact.CleanPath(p)
+		if err != nil {
+			return refuse("its path is not a safe artifact path")
+		}
+		run, err := s.Tracking.GetRun(ctx, id)
+		if err != nil {
+			return "", "", err
+		}
+		if clean == "" {
+			return run.Info.ArtifactURI, id, nil
+		}
+		return tracking.JoinURI(run.Info.ArtifactURI, clean), id, nil
+	case strings.HasPrefix(source, "models:/"):
+		id := strings.Trim(strings.TrimPrefix(source, "models:/"), "/")
+		if !strings.HasPrefix(id, "m-") || strings.ContainsAny(id, "/%.") {
+			return refuse("a models:/ source must name a logged model (models:/m-...)")
+		}
+		m, err := s.Tracking.GetLoggedModel(ctx, id)
+		if err != nil {
+			return "", "", err
+		}
+		return m.ArtifactURI, m.SourceRunID, nil
+	case filepath.IsAbs(source):
+		if s.ArtifactRoot == "" || strings.Contains(source, "%") {
+			return refuse("local paths are only accepted inside the artifact root")
+		}
+		for _, seg := range strings.Split(source, "/") {
+			if seg == ".." {
+				return refuse("'..' is not allowed")
+			}
+		}
+		root, err := filepath.Abs(s.ArtifactRoot)
+		if err != nil {
+			return "", "", lode.Internal(err, "Could not resolve the artifact root.")
+		}
+		rel, err := filepath.Rel(root, filepath.Clean(source))
+		if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+			return refuse("local paths are only accepted inside the artifact root")
+		}
+		clean, err := artifact.CleanPath(filepath.ToSlash(rel))
+		if err != nil {
+			return refuse("its path is not a safe artifact path")
+		}
+		return s.ArtifactScheme + "/" + clean, "", nil
+	}
+	if err := artifact.ValidateLocation(source); err != nil {
+		return "", "", lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s", source, lode.ErrorMessage(err))
+	}
+	return source, "", nil
+}
+
+// GetVersion returns one version.
+func (s *Service) GetVersion(ctx context.Context, name, version string) (*Version, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if err := validateVersion(version); err != nil {
+		return nil, err
+	}
+	return s.Store.GetVersion(ctx, name, version)
+}
+
+// UpdateVersion changes a version's description.
+func (s *Service) UpdateVersion(ctx context.Context, name, version, description string) (*Version, error) {
+	if _, err := s.GetVersion(ctx, name, version); err != nil {
+		return nil, err
+	}
+	return s.Store.UpdateVersion(ctx, name, version, description, s.now())
+}
+
+// TransitionStage moves a version to another stage.
+func (s *Service) TransitionStage(ctx context.Context, name, version, stage string, archiveOthers bool) (*Version, error) {
+	st, err := CanonicalStage(stage)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.GetVersion(ctx, name, version); err != nil {
+		return nil, err
+	}
+	archive := archiveOthers && (st == StageStaging || st == StageProduction)
+	return s.Store.TransitionStage(ctx, name, version, st, archive, s.now())
+}
+
+// DeleteVersion deletes a version; aliases pointing at it go too.
+func (s *Service) DeleteVersion(ctx context.Context, name, version string) error {
+	if _, err := s.GetVersion(ctx, name, version); err != nil {
+		return err
+	}
+	return s.Store.DeleteVersion(ctx, name, version)
+}
+
+// DownloadURI returns where a version's files are.
+func (s *Service) DownloadURI(ctx context.Context, name, version string) (string, error) {
+	v, err := s.GetVersion(ctx, name, version)
+	if err != nil {
+		return "", err
+	}
+	if v.StorageLocation != "" {
+		return v.StorageLocation, nil
+	}
+	return v.Source, nil
+}
+
+// LatestVersions returns the newest version per stage.
+func (s *Service) LatestVersions(ctx context.Context, name string, stages []string) ([]*Version, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	canon := make([]string, 0, len(stages))
+	for _, st := range stages {
+		c, err := CanonicalStage(st)
+		if err != nil {
+			return nil, err
+		}
+		canon = append(canon, c)
+	}
+	if _, err := s.Store.GetModel(ctx, name); err != nil {
+		return nil, err
+	}
+	return s.Store.LatestVersions(ctx, name, canon)
+}
+
+// SetVersionTag sets a tag on a version.
+func (s *Service) SetVersionTag(ctx context.Context, name, version string, t tracking.Tag) error {
+	if err := validateTag(t); err != nil {
+		return err
+	}
+	if _, err := s.GetVersion(ctx, name, version); err != nil {
+		return err
+	}
+	return s.Store.SetVersionTag(ctx, name, version, t)
+}
+
+// DeleteVersionTag removes a tag from a version.
+func (s *Service) DeleteVersionTag(ctx context.Context, name, version, key string) error {
+	if _, err := s.GetVersion(ctx, name, version); err != nil {
+		return err
+	}
+	return s.Store.DeleteVersionTag(ctx, name, version, key)
+}
+
+// orderBy parses "<key> [ASC|DESC]" clauses against the allowed keys.
+func orderBy(clauses []string, allowed map[string]string) ([]tracking.OrderBy, error) {
+	var out []tracking.OrderBy
+	for _, c := range clauses {
+		f := strings.Fields(c)
+		if len(f) == 0 || len(f) > 2 {
+			return nil, lode.Errorf(lode.EInvalid, "Invalid order_by clause '%s'.", c)
+		}
+		key, ok := allowed[strings.TrimPrefix(f[0], "attribute.")]
+		if !ok {
+			return nil, lode.Errorf(lode.EInvalid, "Invalid order_by clause '%s': cannot order by '%s'.", c, f[0])
+		}
+		asc := true
+		if len(f) == 2 {
+			switch strings.ToUpper(f[1]) {
+			case "ASC":
+			case "DESC":
+				asc = false
+			default:
+				return nil, lode.Errorf(lode.EInvalid, "Invalid order_by clause '%s'.", c)
+			}
+		}
+		out = append(out, tracking.OrderBy{KeyType: tracking.KeyAttribute, Key: key, Asc: asc})
+	}
+	return out, nil
+}
+
+func query(filter string, parse func(string) ([]tracking.Comparison, error), order []string, allowed map[string]string, maxResults, def, limit int, token string) (Query, error) {
+	q := Query{MaxResults: maxResults, PageToken: token}
+	if q.MaxResults == 0 {
+		q.MaxResults = def
+	}
+	if q.MaxResults < 0 || q.MaxResults > limit {
+		return q, lode.Errorf(lode.EInvalid, "Invalid value for request parameter max_results. It must be at most %d, but got value %d", limit, maxResults)
+	}
+	var err error
+	if q.Filter, err = parse(filter); err != nil {
+		return q, err
+	}
+	q.OrderBy, err = orderBy(order, allowed)
+	return q, err
+}
+
+// SearchModels searches registered models.
+func (s *Service) SearchModels(ctx context.Context, filter string, order []string, maxResults int, token string) ([]*Model, string, error) {
+	q, err := query(filter, tracking.ParseRegisteredModelFilter, order, map[string]string{
+		"name": "name", "timestamp": "last_update_time", "last_updated_timestamp": "last_update_time",
+		"creation_timestamp": "creation_time",
+	}, maxResults, DefaultMaxResults, MaxResults, token)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.Store.SearchModels(ctx, q)
+}
+
+// SearchVersions searches model versions.
+func (s *Service) SearchVersions(ctx context.Context, filter string, order []string, maxResults int, token string) ([]*Version, string, error) {
+	q, err := query(filter, tracking.ParseModelVersionFilter, order, map[string]string{
+		"name": "name", "version_number": "version", "creation_timestamp": "creation_time",
+		"last_updated_timestamp": "last_update_time", "timestamp": "last_update_time",
+	}, maxResults, 10000, 200000, token)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.Store.SearchVersions(ctx, q)
+}
+
+// String renders a version as name/version, for messages.
+func (v *Version) String() string { return fmt.Sprintf("%s/%s", v.Name, v.Version) }

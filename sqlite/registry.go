@@ -1,0 +1,481 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/registry"
+	"github.com/lode-ml/lode/tracking"
+)
+
+var _ registry.Store = (*DB)(nil)
+
+func modelNotFoundErr(name string) error {
+	return lode.Errorf(lode.ENotFound, "Registered Model with name=%s not found", name)
+}
+
+func versionNotFound(name, version string) error {
+	return lode.Errorf(lode.ENotFound, "Model Version (name=%s, version=%s) not found", name, version)
+}
+
+// CreateModel implements registry.Store.
+func (db *DB) CreateModel(ctx context.Context, m registry.Model) (*registry.Model, error) {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO registered_models (name, creation_time, last_update_time, description, user_id) VALUES (?, ?, ?, ?, ?)`,
+			m.Name, m.CreationTime, m.LastUpdateTime, m.Description, m.UserID)
+		if isUnique(err) {
+			return lode.Errorf(lode.EExists, "Registered Model (name=%s) already exists.", m.Name)
+		} else if err != nil {
+			return err
+		}
+		for _, t := range m.Tags {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value`, m.Name, t.Key, t.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.GetModel(ctx, m.Name)
+}
+
+const modelCols = `name, creation_time, last_update_time, description, user_id`
+
+func scanRegModel(row interface{ Scan(...any) error }) (*registry.Model, error) {
+	var m registry.Model
+	err := row.Scan(&m.Name, &m.CreationTime, &m.LastUpdateTime, &m.Description, &m.UserID)
+	return &m, err
+}
+
+// GetModel implements registry.Store.
+func (db *DB) GetModel(ctx context.Context, name string) (*registry.Model, error) {
+	m, err := scanRegModel(db.r.QueryRowContext(ctx, `SELECT `+modelCols+` FROM registered_models WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, modelNotFoundErr(name)
+	} else if err != nil {
+		return nil, dbErr(err)
+	}
+	return m, dbErr(db.fillModels(ctx, []*registry.Model{m}))
+}
+
+// fillModels loads tags, aliases and latest versions of models.
+func (db *DB) fillModels(ctx context.Context, models []*registry.Model) error {
+	for _, m := range models {
+		rows, err := db.r.QueryContext(ctx, `SELECT key, value FROM registered_model_tags WHERE name = ? ORDER BY key`, m.Name)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var t tracking.Tag
+			if err := rows.Scan(&t.Key, &t.Value); err != nil {
+				rows.Close()
+				return err
+			}
+			m.Tags = append(m.Tags, t)
+		}
+		rows.Close()
+		rows, err = db.r.QueryContext(ctx, `SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias`, m.Name)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var a registry.Alias
+			if err := rows.Scan(&a.Alias, &a.Version); err != nil {
+				rows.Close()
+				return err
+			}
+			m.Aliases = append(m.Aliases, a)
+		}
+		rows.Close()
+		if m.LatestVersions, err = db.LatestVersions(ctx, m.Name, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) registeredTx(ctx context.Context, name string, now int64, fn func(tx *sql.Tx) error) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE registered_models SET last_update_time = ? WHERE name = ?`, now, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return modelNotFoundErr(name)
+		}
+		return fn(tx)
+	})
+}
+
+// RenameModel implements registry.Store; versions, tags and aliases follow
+// through ON UPDATE CASCADE.
+func (db *DB) RenameModel(ctx context.Context, name, newName string, now int64) (*registry.Model, error) {
+	err := db.registeredTx(ctx, name, now, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE registered_models SET name = ? WHERE name = ?`, newName, name)
+		if isUnique(err) {
+			return lode.Errorf(lode.EExists, "Registered Model (name=%s) already exists.", newName)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.GetModel(ctx, newName)
+}
+
+// UpdateModel implements registry.Store.
+func (db *DB) UpdateModel(ctx context.Context, name, description string, now int64) (*registry.Model, error) {
+	err := db.registeredTx(ctx, name, now, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE registered_models SET description = ? WHERE name = ?`, description, name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.GetModel(ctx, name)
+}
+
+// DeleteModel implements registry.Store.
+func (db *DB) DeleteModel(ctx context.Context, name string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM registered_models WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return modelNotFoundErr(name)
+		}
+		return nil
+	})
+}
+
+// SetModelTag implements registry.Store.
+func (db *DB) SetModelTag(ctx context.Context, name string, t tracking.Tag) error {
+	return db.registeredTx(ctx, name, nowMillis(), func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value`, name, t.Key, t.Value)
+		return err
+	})
+}
+
+// DeleteModelTag implements registry.Store.
+func (db *DB) DeleteModelTag(ctx context.Context, name, key string) error {
+	return db.registeredTx(ctx, name, nowMillis(), func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM registered_model_tags WHERE name = ? AND key = ?`, name, key)
+		if err != nil {
+			return err
+		}
+		return expectRow(res, "No tag with name: %s in registered model %s", key, name)
+	})
+}
+
+// SetAlias implements registry.Store.
+func (db *DB) SetAlias(ctx context.Context, name, alias, version string) error {
+	return db.registeredTx(ctx, name, nowMillis(), func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO registered_model_aliases (name, alias, version) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET version = excluded.version`, name, alias, version)
+		return err
+	})
+}
+
+// DeleteAlias implements registry.Store; deleting a missing alias is fine,
+// as in MLflow.
+func (db *DB) DeleteAlias(ctx context.Context, name, alias string) error {
+	return db.registeredTx(ctx, name, nowMillis(), func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?`, name, alias)
+		return err
+	})
+}
+
+const versionCols = `v.name, v.version, v.creation_time, v.last_update_time, v.description, v.user_id, v.current_stage, v.source, v.storage_location, v.run_id, v.run_link, v.status, v.status_message, v.model_id`
+
+func scanVersion(row interface{ Scan(...any) error }) (*registry.Version, error) {
+	var v registry.Version
+	var n int64
+	err := row.Scan(&v.Name, &n, &v.CreationTime, &v.LastUpdateTime, &v.Description, &v.UserID, &v.CurrentStage, &v.Source, &v.StorageLocation, &v.RunID, &v.RunLink, &v.Status, &v.StatusMessage, &v.ModelID)
+	v.Version = strconv.FormatInt(n, 10)
+	return &v, err
+}
+
+// fillVersions loads tags and aliases of versions.
+func (db *DB) fillVersions(ctx context.Context, vs []*registry.Version) error {
+	for _, v := range vs {
+		rows, err := db.r.QueryContext(ctx, `SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY key`, v.Name, v.Version)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var t tracking.Tag
+			if err := rows.Scan(&t.Key, &t.Value); err != nil {
+				rows.Close()
+				return err
+			}
+			v.Tags = append(v.Tags, t)
+		}
+		rows.Close()
+		aliases, err := db.strings(ctx, `SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ? ORDER BY alias`, v.Name, v.Version)
+		if err != nil {
+			return err
+		}
+		v.Aliases = aliases
+	}
+	return nil
+}
+
+func (db *DB) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// CreateVersion implements registry.Store.
+func (db *DB) CreateVersion(ctx context.Context, v registry.Version) (*registry.Version, error) {
+	var version int64
+	err := db.registeredTx(ctx, v.Name, v.CreationTime, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `UPDATE registered_models SET next_version = next_version + 1 WHERE name = ? RETURNING next_version - 1`, v.Name).Scan(&version); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO model_versions (name, version, creation_time, last_update_time, description, user_id, current_stage, source, storage_location, run_id, run_link, status, status_message, model_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.Name, version, v.CreationTime, v.LastUpdateTime, v.Description, v.UserID, v.CurrentStage,
+			v.Source, v.StorageLocation, v.RunID, v.RunLink, v.Status, v.StatusMessage, v.ModelID); err != nil {
+			return err
+		}
+		for _, t := range v.Tags {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value`, v.Name, version, t.Key, t.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.GetVersion(ctx, v.Name, strconv.FormatInt(version, 10))
+}
+
+// GetVersion implements registry.Store.
+func (db *DB) GetVersion(ctx context.Context, name, version string) (*registry.Version, error) {
+	v, err := scanVersion(db.r.QueryRowContext(ctx, `SELECT `+versionCols+` FROM model_versions v WHERE v.name = ? AND v.version = ?`, name, version))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, versionNotFound(name, version)
+	} else if err != nil {
+		return nil, dbErr(err)
+	}
+	return v, dbErr(db.fillVersions(ctx, []*registry.Version{v}))
+}
+
+// GetVersionByAlias implements registry.Store.
+func (db *DB) GetVersionByAlias(ctx context.Context, name, alias string) (*registry.Version, error) {
+	var version string
+	err := db.r.QueryRowContext(ctx, `SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?`, name, alias).Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, lode.Errorf(lode.ENotFound, "Registered model alias %s not found.", alias)
+	} else if err != nil {
+		return nil, dbErr(err)
+	}
+	return db.GetVersion(ctx, name, version)
+}
+
+func (db *DB) versionTx(ctx context.Context, name, version string, now int64, fn func(tx *sql.Tx) error) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE model_versions SET last_update_time = ? WHERE name = ? AND version = ?`, now, name, version)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return versionNotFound(name, version)
+		}
+		return fn(tx)
+	})
+}
+
+// UpdateVersion implements registry.Store.
+func (db *DB) UpdateVersion(ctx context.Context, name, version, description string, now int64) (*registry.Version, error) {
+	err := db.versionTx(ctx, name, version, now, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE model_versions SET description = ? WHERE name = ? AND version = ?`, description, name, version)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.GetVersion(ctx, name, version)
+}
+
+// TransitionStage implements registry.Store.
+func (db *DB) TransitionStage(ctx context.Context, name, version, stage string, archiveOthers bool, now int64) (*registry.Version, error) {
+	err := db.versionTx(ctx, name, version, now, func(tx *sql.Tx) error {
+		if archiveOthers {
+			if _, err := tx.ExecContext(ctx, `UPDATE model_versions SET current_stage = 'Archived', last_update_time = ? WHERE name = ? AND version != ? AND current_stage = ?`, now, name, version, stage); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE model_versions SET current_stage = ? WHERE name = ? AND version = ?`, stage, name, version)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.GetVersion(ctx, name, version)
+}
+
+// DeleteVersion implements registry.Store.
+func (db *DB) DeleteVersion(ctx context.Context, name, version string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM model_versions WHERE name = ? AND version = ?`, name, version)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return versionNotFound(name, version)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE registered_models SET last_update_time = ? WHERE name = ?`, nowMillis(), name)
+		return err
+	})
+}
+
+// LatestVersions implements registry.Store.
+func (db *DB) LatestVersions(ctx context.Context, name string, stages []string) ([]*registry.Version, error) {
+	var b sqlBuilder
+	b.where("v.name = ?", name)
+	if len(stages) > 0 {
+		args := make([]any, len(stages))
+		for i, s := range stages {
+			args[i] = s
+		}
+		b.where("v.current_stage IN ("+placeholders(len(args))+")", args...)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+versionCols+` FROM model_versions v WHERE `+b.cond()+`
+		AND v.version = (SELECT max(w.version) FROM model_versions w WHERE w.name = v.name AND w.current_stage = v.current_stage)
+		ORDER BY v.version`, b.args...)
+	if err != nil {
+		return nil, dbErr(err)
+	}
+	var out []*registry.Version
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			rows.Close()
+			return nil, dbErr(err)
+		}
+		out = append(out, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, dbErr(err)
+	}
+	return out, dbErr(db.fillVersions(ctx, out))
+}
+
+// SetVersionTag implements registry.Store.
+func (db *DB) SetVersionTag(ctx context.Context, name, version string, t tracking.Tag) error {
+	return db.versionTx(ctx, name, version, nowMillis(), func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value`, name, version, t.Key, t.Value)
+		return err
+	})
+}
+
+// DeleteVersionTag implements registry.Store.
+func (db *DB) DeleteVersionTag(ctx context.Context, name, version, key string) error {
+	return db.versionTx(ctx, name, version, nowMillis(), func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?`, name, version, key)
+		if err != nil {
+			return err
+		}
+		return expectRow(res, "No tag with name: %s in model version %s/%s", key, name, version)
+	})
+}
+
+// registryFilter compiles a registry search filter; tags live in tagTable
+// keyed by the columns in tagJoin.
+func registryFilter(b *sqlBuilder, filter []tracking.Comparison, cols map[string]string, tagTable, tagJoin string) error {
+	for _, c := range filter {
+		switch c.KeyType {
+		case tracking.KeyAttribute:
+			col, ok := cols[c.Key]
+			if !ok {
+				return lode.Errorf(lode.EInvalid, "Invalid attribute key '%s' specified.", c.Key)
+			}
+			if err := b.compare(col, c.Op, c.Value); err != nil {
+				return err
+			}
+		case tracking.KeyTag:
+			var sub sqlBuilder
+			sub.where(tagJoin+" AND t.key = ?", c.Key)
+			if err := sub.compare("t.value", c.Op, c.Value); err != nil {
+				return err
+			}
+			b.where("EXISTS (SELECT 1 FROM "+tagTable+" t WHERE "+sub.cond()+")", sub.args...)
+		default:
+			return lode.Errorf(lode.EInvalid, "Invalid entity type '%s'", c.KeyType)
+		}
+	}
+	return nil
+}
+
+func orderSQL(orders []tracking.OrderBy, cols map[string]string, tail ...string) string {
+	var out []string
+	for _, o := range orders {
+		out = append(out, cols[o.Key]+direction(o.Asc))
+	}
+	return strings.Join(append(out, tail...), ", ")
+}
+
+// SearchModels implements registry.Store.
+func (db *DB) SearchModels(ctx context.Context, q registry.Query) ([]*registry.Model, string, error) {
+	offset, err := parsePageToken(q.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	cols := map[string]string{"name": "m.name", "last_update_time": "m.last_update_time", "creation_time": "m.creation_time"}
+	var b sqlBuilder
+	if err := registryFilter(&b, q.Filter, cols, "registered_model_tags", "t.name = m.name"); err != nil {
+		return nil, "", err
+	}
+	query := `SELECT m.name, m.creation_time, m.last_update_time, m.description, m.user_id FROM registered_models m WHERE ` + b.cond() +
+		` ORDER BY ` + orderSQL(q.OrderBy, cols, "m.name ASC") + ` LIMIT ? OFFSET ?`
+	models, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows *sql.Rows) (*registry.Model, error) {
+		return scanRegModel(rows)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return models, next, dbErr(db.fillModels(ctx, models))
+}
+
+// SearchVersions implements registry.Store.
+func (db *DB) SearchVersions(ctx context.Context, q registry.Query) ([]*registry.Version, string, error) {
+	offset, err := parsePageToken(q.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	cols := map[string]string{"name": "v.name", "run_id": "v.run_id", "source_path": "v.source", "version_number": "v.version",
+		"version": "v.version", "user_id": "v.user_id", "creation_time": "v.creation_time", "last_update_time": "v.last_update_time"}
+	var b sqlBuilder
+	if err := registryFilter(&b, q.Filter, cols, "model_version_tags", "t.name = v.name AND t.version = v.version"); err != nil {
+		return nil, "", err
+	}
+	query := `SELECT ` + versionCols + ` FROM model_versions v WHERE ` + b.cond() +
+		` ORDER BY ` + orderSQL(q.OrderBy, cols, "v.last_update_time DESC", "v.name ASC", "v.version DESC") + ` LIMIT ? OFFSET ?`
+	vs, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows *sql.Rows) (*registry.Version, error) {
+		return scanVersion(rows)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return vs, next, dbErr(db.fillVersions(ctx, vs))
+}
