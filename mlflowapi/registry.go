@@ -3,6 +3,9 @@ package mlflowapi
 import (
 	"context"
 	"net/http"
+	"strings"
+
+	"github.com/lode-ml/lode"
 
 	"github.com/lode-ml/lode/registry"
 	"github.com/lode-ml/lode/tracking"
@@ -350,4 +353,75 @@ func (s *Server) routeRegistry() {
 		}
 		return empty{}, reg.DeleteVersionTag(ctx, req.Name, string(req.Version), req.Key)
 	})
+}
+
+type wLibrary struct {
+	Flavors       []string `json:"flavors"`
+	InputColumns  int      `json:"input_columns"`
+	InputTypes    []string `json:"input_types"`
+	OutputColumns int      `json:"output_columns"`
+	OutputTypes   []string `json:"output_types"`
+	Signature     struct {
+		Inputs  string `json:"inputs,omitempty"`
+		Outputs string `json:"outputs,omitempty"`
+	} `json:"signature"`
+}
+
+type wLibraryVersion struct {
+	wModelVersion
+	Library wLibrary `json:"library"`
+}
+
+// routeLibrary serves Lode's model library search, an extension of the
+// MLflow API: GET /api/2.0/lode/model-library/search finds model versions
+// by name (LIKE pattern), tags (tag=key=value, repeatable), flavor and
+// signature (input_columns, input_type, output_columns, output_type).
+func (s *Server) routeLibrary() {
+	h := func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Name          string `json:"name"`
+			Tag           jstrs  `json:"tag"`
+			Flavor        string `json:"flavor"`
+			InputColumns  jint   `json:"input_columns"`
+			InputType     string `json:"input_type"`
+			OutputColumns jint   `json:"output_columns"`
+			OutputType    string `json:"output_type"`
+			LatestOnly    string `json:"latest_only"`
+			MaxResults    jint   `json:"max_results"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		q := registry.LibraryQuery{NameLike: req.Name, Flavor: req.Flavor, InputColumns: int(req.InputColumns.V),
+			InputType: req.InputType, OutputColumns: int(req.OutputColumns.V), OutputType: req.OutputType,
+			LatestOnly: req.LatestOnly == "true" || req.LatestOnly == "1", MaxResults: int(req.MaxResults.V)}
+		for _, t := range req.Tag {
+			k, v, ok := strings.Cut(t, "=")
+			if !ok || k == "" {
+				s.writeError(w, r, lode.Errorf(lode.EInvalid, "Invalid tag filter '%s': want key=value.", t))
+				return
+			}
+			if q.Tags == nil {
+				q.Tags = map[string]string{}
+			}
+			q.Tags[k] = v
+		}
+		vs, err := s.Registry.SearchLibrary(r.Context(), q)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out := make([]wLibraryVersion, len(vs))
+		for i, v := range vs {
+			lib := v.Library
+			out[i] = wLibraryVersion{wModelVersion: versionOut(v)}
+			out[i].Library = wLibrary{Flavors: lib.Flavors, InputColumns: lib.InputColumns, InputTypes: lib.InputTypes,
+				OutputColumns: lib.OutputColumns, OutputTypes: lib.OutputTypes}
+			out[i].Library.Signature.Inputs, out[i].Library.Signature.Outputs = lib.SignatureInputs, lib.SignatureOutputs
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"model_versions": out})
+	}
+	s.mux.HandleFunc("GET /api/2.0/lode/model-library/search", h)
+	s.mux.HandleFunc("GET /ajax-api/2.0/lode/model-library/search", h)
 }

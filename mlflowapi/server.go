@@ -75,6 +75,7 @@ func (s *Server) Handler() http.Handler {
 	s.routeLoggedModels()
 	if s.Registry != nil {
 		s.routeRegistry()
+		s.routeLibrary()
 	}
 	return http.HandlerFunc(s.serveHTTP)
 }

@@ -59,6 +59,35 @@ type Version struct {
 	ModelID         string
 	Tags            []tracking.Tag
 	Aliases         []string
+	Library         Library // what the version's MLmodel file says
+}
+
+// Library describes a version for the model library, from its MLmodel
+// file: flavors and the shape of its signature. Column counts are -1 when
+// the model has no signature.
+type Library struct {
+	Flavors          []string
+	InputColumns     int
+	InputTypes       []string
+	OutputColumns    int
+	OutputTypes      []string
+	SignatureInputs  string
+	SignatureOutputs string
+}
+
+// LibraryQuery finds versions in the model library; empty fields match
+// everything. Types match when the signature uses that type family
+// (float, int, string, bool, ...).
+type LibraryQuery struct {
+	NameLike      string // SQL LIKE pattern on the model name
+	Tags          map[string]string
+	Flavor        string
+	InputColumns  int // 0: any
+	InputType     string
+	OutputColumns int
+	OutputType    string
+	LatestOnly    bool // only each model's newest matching version
+	MaxResults    int
 }
 
 // Query is a search of registered models or of versions.
@@ -98,6 +127,8 @@ type Store interface {
 	// LatestVersions returns the newest version of each stage (of the given
 	// stages, or all).
 	LatestVersions(ctx context.Context, name string, stages []string) ([]*Version, error)
+	// SearchLibrary finds versions by flavor, signature, name and tags.
+	SearchLibrary(ctx context.Context, q LibraryQuery) ([]*Version, error)
 	SetVersionTag(ctx context.Context, name, version string, t tracking.Tag) error
 	DeleteVersionTag(ctx context.Context, name, version, key string) error
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/mlmodel"
 	"github.com/lode-ml/lode/tracking"
 )
 
@@ -33,7 +35,10 @@ type Service struct {
 	// a local source path inside ArtifactRoot becomes a proxy URI.
 	ArtifactScheme string
 	ArtifactRoot   string
-	Now            func() time.Time
+	// Artifacts, when set, is read for each new version's MLmodel file to
+	// fill the model library.
+	Artifacts artifact.Store
+	Now       func() time.Time
 }
 
 func (s *Service) now() int64 {
@@ -255,8 +260,60 @@ func (s *Service) CreateVersion(ctx context.Context, r CreateVersionRequest) (*V
 	return s.Store.CreateVersion(ctx, Version{
 		Name: r.Name, Source: r.Source, StorageLocation: location, RunID: r.RunID, RunLink: r.RunLink,
 		Description: r.Description, ModelID: r.ModelID, Tags: r.Tags, CurrentStage: StageNone,
-		Status: StatusReady, CreationTime: now, LastUpdateTime: now,
+		Status: StatusReady, CreationTime: now, LastUpdateTime: now, Library: s.describe(ctx, location),
 	})
+}
+
+// describe reads the MLmodel file under a version's storage location, when
+// the artifact proxy holds it, for the model library. A model without a
+// readable MLmodel is still registered, with no library description.
+func (s *Service) describe(ctx context.Context, location string) Library {
+	lib := Library{InputColumns: -1, OutputColumns: -1}
+	rest, ok := strings.CutPrefix(location, s.ArtifactScheme)
+	if s.Artifacts == nil || s.ArtifactScheme == "" || !ok {
+		return lib
+	}
+	dir, err := artifact.CleanPath(strings.TrimLeft(rest, "/"))
+	if err != nil {
+		return lib
+	}
+	rc, _, err := s.Artifacts.Open(ctx, path.Join(dir, "MLmodel"))
+	if err != nil {
+		return lib
+	}
+	defer rc.Close()
+	m, err := mlmodel.Parse(rc)
+	if err != nil {
+		return lib
+	}
+	lib.Flavors = m.FlavorNames()
+	if in, ok := m.Inputs(); ok {
+		lib.InputColumns, lib.InputTypes, lib.SignatureInputs = in.Columns, in.Types, in.JSON
+	}
+	if out, ok := m.Outputs(); ok {
+		lib.OutputColumns, lib.OutputTypes, lib.SignatureOutputs = out.Columns, out.Types, out.JSON
+	}
+	return lib
+}
+
+// SearchLibrary finds model versions by name, tags, flavor and signature.
+func (s *Service) SearchLibrary(ctx context.Context, q LibraryQuery) ([]*Version, error) {
+	if q.MaxResults == 0 {
+		q.MaxResults = DefaultMaxResults
+	}
+	if q.MaxResults < 0 || q.MaxResults > MaxResults {
+		return nil, lode.Errorf(lode.EInvalid, "max_results must be between 1 and %d", MaxResults)
+	}
+	if q.InputColumns < 0 || q.OutputColumns < 0 {
+		return nil, lode.Errorf(lode.EInvalid, "column counts must not be negative")
+	}
+	if q.InputType != "" {
+		q.InputType = mlmodel.NormalizeType(q.InputType)
+	}
+	if q.OutputType != "" {
+		q.OutputType = mlmodel.NormalizeType(q.OutputType)
+	}
+	return s.Store.SearchLibrary(ctx, q)
 }
 
 // resolveSource checks a model-version source and returns where its files

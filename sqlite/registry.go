@@ -191,14 +191,34 @@ func (db *DB) DeleteAlias(ctx context.Context, name, alias string) error {
 	})
 }
 
-const versionCols = `v.name, v.version, v.creation_time, v.last_update_time, v.description, v.user_id, v.current_stage, v.source, v.storage_location, v.run_id, v.run_link, v.status, v.status_message, v.model_id`
+const versionCols = `v.name, v.version, v.creation_time, v.last_update_time, v.description, v.user_id, v.current_stage, v.source, v.storage_location, v.run_id, v.run_link, v.status, v.status_message, v.model_id,
+	v.flavors, v.input_columns, v.input_types, v.output_columns, v.output_types, v.signature_inputs, v.signature_outputs`
 
 func scanVersion(row interface{ Scan(...any) error }) (*registry.Version, error) {
 	var v registry.Version
 	var n int64
-	err := row.Scan(&v.Name, &n, &v.CreationTime, &v.LastUpdateTime, &v.Description, &v.UserID, &v.CurrentStage, &v.Source, &v.StorageLocation, &v.RunID, &v.RunLink, &v.Status, &v.StatusMessage, &v.ModelID)
+	var flavors, inTypes, outTypes string
+	lib := &v.Library
+	err := row.Scan(&v.Name, &n, &v.CreationTime, &v.LastUpdateTime, &v.Description, &v.UserID, &v.CurrentStage, &v.Source, &v.StorageLocation, &v.RunID, &v.RunLink, &v.Status, &v.StatusMessage, &v.ModelID,
+		&flavors, &lib.InputColumns, &inTypes, &lib.OutputColumns, &outTypes, &lib.SignatureInputs, &lib.SignatureOutputs)
 	v.Version = strconv.FormatInt(n, 10)
+	lib.Flavors, lib.InputTypes, lib.OutputTypes = splitSet(flavors), splitSet(inTypes), splitSet(outTypes)
 	return &v, err
+}
+
+// Sets of names are stored as ",a,b," so that LIKE '%,a,%' finds a member.
+func joinSet(items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	return "," + strings.Join(items, ",") + ","
+}
+
+func splitSet(s string) []string {
+	if s = strings.Trim(s, ","); s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 // fillVersions loads tags and aliases of versions.
@@ -250,9 +270,12 @@ func (db *DB) CreateVersion(ctx context.Context, v registry.Version) (*registry.
 		if err := tx.QueryRowContext(ctx, `UPDATE registered_models SET next_version = next_version + 1 WHERE name = ? RETURNING next_version - 1`, v.Name).Scan(&version); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO model_versions (name, version, creation_time, last_update_time, description, user_id, current_stage, source, storage_location, run_id, run_link, status, status_message, model_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.Name, version, v.CreationTime, v.LastUpdateTime, v.Description, v.UserID, v.CurrentStage,
-			v.Source, v.StorageLocation, v.RunID, v.RunLink, v.Status, v.StatusMessage, v.ModelID); err != nil {
+		lib := v.Library
+		if _, err := tx.ExecContext(ctx, `INSERT INTO model_versions (name, version, creation_time, last_update_time, description, user_id, current_stage, source, storage_location, run_id, run_link, status, status_message, model_id,
+				flavors, input_columns, input_types, output_columns, output_types, signature_inputs, signature_outputs)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.Name, version, v.CreationTime, v.LastUpdateTime, v.Description, v.UserID, v.CurrentStage,
+			v.Source, v.StorageLocation, v.RunID, v.RunLink, v.Status, v.StatusMessage, v.ModelID,
+			joinSet(lib.Flavors), lib.InputColumns, joinSet(lib.InputTypes), lib.OutputColumns, joinSet(lib.OutputTypes), lib.SignatureInputs, lib.SignatureOutputs); err != nil {
 			return err
 		}
 		for _, t := range v.Tags {
@@ -478,4 +501,58 @@ func (db *DB) SearchVersions(ctx context.Context, q registry.Query) ([]*registry
 		return nil, "", err
 	}
 	return vs, next, dbErr(db.fillVersions(ctx, vs))
+}
+
+// SearchLibrary implements registry.Store.
+func (db *DB) SearchLibrary(ctx context.Context, q registry.LibraryQuery) ([]*registry.Version, error) {
+	var b sqlBuilder
+	if q.NameLike != "" {
+		b.where("v.name LIKE ?", q.NameLike)
+	}
+	for k, val := range q.Tags {
+		b.where("EXISTS (SELECT 1 FROM registered_model_tags t WHERE t.name = v.name AND t.key = ? AND t.value = ?)", k, val)
+	}
+	if q.Flavor != "" {
+		b.where("v.flavors LIKE ?", "%,"+q.Flavor+",%")
+	}
+	if q.InputColumns > 0 {
+		b.where("v.input_columns = ?", q.InputColumns)
+	}
+	if q.InputType != "" {
+		b.where("v.input_types LIKE ?", "%,"+q.InputType+",%")
+	}
+	if q.OutputColumns > 0 {
+		b.where("v.output_columns = ?", q.OutputColumns)
+	}
+	if q.OutputType != "" {
+		b.where("v.output_types LIKE ?", "%,"+q.OutputType+",%")
+	}
+	limit := q.MaxResults
+	if q.LatestOnly {
+		limit = -1 // keep the newest per model below, then cut
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+versionCols+` FROM model_versions v WHERE `+b.cond()+` ORDER BY v.name, v.version DESC LIMIT ?`, append(b.args, limit)...)
+	if err != nil {
+		return nil, dbErr(err)
+	}
+	var out []*registry.Version
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			rows.Close()
+			return nil, dbErr(err)
+		}
+		if q.LatestOnly && len(out) > 0 && out[len(out)-1].Name == v.Name {
+			continue
+		}
+		out = append(out, v)
+		if len(out) == q.MaxResults {
+			break
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, dbErr(err)
+	}
+	return out, dbErr(db.fillVersions(ctx, out))
 }

@@ -94,10 +94,10 @@ func runServer(ctx context.Context, c serverConfig) error {
 	defer db.Close()
 
 	trackingSvc := &tracking.Service{Store: db, ValidateLocation: artifact.ValidateLocation}
+	registrySvc := &registry.Service{Store: db, Tracking: trackingSvc, ArtifactScheme: mlflowapi.ArtifactScheme}
 	api := &mlflowapi.Server{
-		Tracking: trackingSvc,
-		Registry: &registry.Service{Store: db, Tracking: trackingSvc,
-			ArtifactScheme: mlflowapi.ArtifactScheme, ArtifactRoot: c.artifactsDest},
+		Tracking:         trackingSvc,
+		Registry:         registrySvc,
 		Logger:           logger,
 		Version:          version,
 		MaxBodyBytes:     c.maxBodyBytes,
@@ -109,6 +109,9 @@ func runServer(ctx context.Context, c serverConfig) error {
 			return fmt.Errorf("--artifacts-destination: %w", err)
 		}
 		api.Artifacts = store
+		// Model versions may name files under the artifact root, and the
+		// model library reads their MLmodel files from it.
+		registrySvc.Artifacts, registrySvc.ArtifactRoot = store, store.Root()
 	}
 	handler := api.Handler()
 	if c.accessLog {
