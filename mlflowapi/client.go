@@ -148,6 +148,11 @@ func statusCode(status int) string {
 // call makes an API call under /api/2.0/mlflow/: GET with q as the query
 // string, other methods with in as the JSON body. out receives the answer.
 func (c *Client) call(ctx context.Context, method, endpoint string, q url.Values, in, out any) error {
+	return c.callPath(ctx, method, "/api/2.0/mlflow/"+endpoint, q, in, out)
+}
+
+// callPath is call for a full API path.
+func (c *Client) callPath(ctx context.Context, method, p string, q url.Values, in, out any) error {
 	var body io.Reader
 	ctype := ""
 	if in != nil {
@@ -157,7 +162,6 @@ func (c *Client) call(ctx context.Context, method, endpoint string, q url.Values
 		}
 		body, ctype = bytes.NewReader(b), "application/json"
 	}
-	p := "/api/2.0/mlflow/" + endpoint
 	res, err := c.send(ctx, method, p, q, body, ctype)
 	if err != nil {
 		return err
@@ -506,4 +510,19 @@ func (c *Client) ListArtifactTree(ctx context.Context, dir string) ([]ArtifactFi
 		files = append(files, ArtifactFile{Rel: path.Base(dir), Path: dir})
 	}
 	return files, nil
+}
+
+// LibraryVersion is a model version with its model library description.
+type LibraryVersion = wLibraryVersion
+
+// SearchLibrary queries Lode's model library
+// (GET /api/2.0/lode/model-library/search); q holds its parameters.
+func (c *Client) SearchLibrary(ctx context.Context, q url.Values) ([]LibraryVersion, error) {
+	var out struct {
+		ModelVersions []LibraryVersion `json:"model_versions"`
+	}
+	if err := c.callPath(ctx, http.MethodGet, "/api/2.0/lode/model-library/search", q, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.ModelVersions, nil
 }

@@ -222,6 +222,23 @@ func (s *Service) GetVersionByAlias(ctx context.Context, name, alias string) (*V
 	if alias == "" {
 		return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'alias'.")
 	}
+	if strings.EqualFold(alias, "latest") {
+		// The reserved alias names the highest version, as in MLflow.
+		vs, err := s.LatestVersions(ctx, name, nil)
+		if err != nil {
+			return nil, err
+		}
+		var latest *Version
+		for _, v := range vs {
+			if n, _ := strconv.Atoi(v.Version); latest == nil || n > mustAtoi(latest.Version) {
+				latest = v
+			}
+		}
+		if latest == nil {
+			return nil, lode.Errorf(lode.ENotFound, "Latest version not found for model %s.", name)
+		}
+		return latest, nil
+	}
 	return s.Store.GetVersionByAlias(ctx, name, alias)
 }
 
@@ -545,3 +562,8 @@ func (s *Service) SearchVersions(ctx context.Context, filter string, order []str
 
 // String renders a version as name/version, for messages.
 func (v *Version) String() string { return fmt.Sprintf("%s/%s", v.Name, v.Version) }
+
+func mustAtoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}

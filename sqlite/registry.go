@@ -166,17 +166,21 @@ func (db *DB) SetModelTag(ctx context.Context, name string, t tracking.Tag) erro
 // DeleteModelTag implements registry.Store.
 func (db *DB) DeleteModelTag(ctx context.Context, name, key string) error {
 	return db.registeredTx(ctx, name, nowMillis(), func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM registered_model_tags WHERE name = ? AND key = ?`, name, key)
-		if err != nil {
-			return err
-		}
-		return expectRow(res, "No tag with name: %s in registered model %s", key, name)
+		// A missing tag is not an error, as in MLflow.
+		_, err := tx.ExecContext(ctx, `DELETE FROM registered_model_tags WHERE name = ? AND key = ?`, name, key)
+		return err
 	})
 }
 
 // SetAlias implements registry.Store.
 func (db *DB) SetAlias(ctx context.Context, name, alias, version string) error {
 	return db.registeredTx(ctx, name, nowMillis(), func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM model_versions WHERE name = ? AND version = ?`, name, version).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return versionNotFound(name, version)
+		} else if err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO registered_model_aliases (name, alias, version) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET version = excluded.version`, name, alias, version)
 		return err
 	})
@@ -415,11 +419,8 @@ func (db *DB) SetVersionTag(ctx context.Context, name, version string, t trackin
 // DeleteVersionTag implements registry.Store.
 func (db *DB) DeleteVersionTag(ctx context.Context, name, version, key string) error {
 	return db.versionTx(ctx, name, version, nowMillis(), func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?`, name, version, key)
-		if err != nil {
-			return err
-		}
-		return expectRow(res, "No tag with name: %s in model version %s/%s", key, name, version)
+		_, err := tx.ExecContext(ctx, `DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?`, name, version, key)
+		return err
 	})
 }
 

@@ -224,7 +224,7 @@ var registeredModelLang = newLanguage(language{
 	entities:   map[string]string{"attribute": KeyAttribute, "tag": KeyTag, "tags": KeyTag},
 	entityList: "('attribute', 'tag', 'tags')",
 	attrs: map[string]attrSpec{
-		"name": {canonical: "name", ops: opsString},
+		"name": {canonical: "name", ops: opsStringList},
 	},
 	ops:           map[string][]string{KeyTag: opsString},
 	orderEntities: map[string]bool{KeyAttribute: true},
@@ -237,7 +237,7 @@ var modelVersionLang = newLanguage(language{
 	entities:   map[string]string{"attribute": KeyAttribute, "tag": KeyTag, "tags": KeyTag},
 	entityList: "('attribute', 'tag', 'tags')",
 	attrs: map[string]attrSpec{
-		"name":           {canonical: "name", ops: opsString},
+		"name":           {canonical: "name", ops: opsStringList},
 		"run_id":         {canonical: "run_id", ops: opsStringList},
 		"source_path":    {canonical: "source_path", ops: opsString},
 		"version_number": {canonical: "version_number", numeric: true, intOnly: true, ops: opsNumeric},

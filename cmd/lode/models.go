@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -93,7 +94,7 @@ Every command prints a readable table or text, or JSON with --json.`,
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.trackingURI, "tracking-uri", "", "tracking server URL (default $MLFLOW_TRACKING_URI, else "+defaultTrackingURI+")")
 	pf.BoolVar(&o.json, "json", false, "print machine-readable JSON")
-	cmd.AddCommand(newModelsListCmd(o), newModelsShowCmd(o), newModelsVersionsCmd(o), newModelsAliasCmd(o), newModelsDownloadCmd(o))
+	cmd.AddCommand(newModelsListCmd(o), newModelsShowCmd(o), newModelsVersionsCmd(o), newModelsAliasCmd(o), newModelsDownloadCmd(o), newModelsSearchCmd(o))
 	return cmd
 }
 
@@ -615,4 +616,93 @@ func downloadOne(ctx context.Context, c *mlflowapi.Client, root *os.Root, f mlfl
 		return n, err
 	}
 	return n, nil
+}
+
+// newModelsSearchCmd searches the model library: registered model versions
+// by name, tags, flavor and signature.
+func newModelsSearchCmd(o *modelsOpts) *cobra.Command {
+	var (
+		name, flavor, inputType, outputType string
+		tags                                []string
+		inputs, outputs, maxResults         int
+		all                                 bool
+	)
+	cmd := &cobra.Command{
+		Use:   "search",
+		Short: "Find models by name, tag, flavor and signature (the model library)",
+		Long: `Search the model library: registered model versions by name pattern, tags,
+flavor and the shape of their signature. For example, the models that take
+11 float columns:
+
+  lode models search --inputs 11 --input-type float
+
+Only each model's newest matching version is shown unless --all-versions.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			setNonEmpty := func(k, v string) {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			setNonEmpty("name", name)
+			setNonEmpty("flavor", flavor)
+			setNonEmpty("input_type", inputType)
+			setNonEmpty("output_type", outputType)
+			if inputs > 0 {
+				q.Set("input_columns", strconv.Itoa(inputs))
+			}
+			if outputs > 0 {
+				q.Set("output_columns", strconv.Itoa(outputs))
+			}
+			if maxResults > 0 {
+				q.Set("max_results", strconv.Itoa(maxResults))
+			}
+			if !all {
+				q.Set("latest_only", "true")
+			}
+			for _, t := range tags {
+				q.Add("tag", t)
+			}
+			vs, err := c.SearchLibrary(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			return o.output(cmd, map[string]any{"model_versions": vs}, func(w io.Writer) error {
+				if len(vs) == 0 {
+					_, err := fmt.Fprintln(w, "No models match.")
+					return err
+				}
+				shape := func(n int, types []string) string {
+					if n < 0 {
+						return "-"
+					}
+					return fmt.Sprintf("%d x %s", n, strings.Join(types, "|"))
+				}
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tVERSION\tFLAVORS\tINPUTS\tOUTPUTS\tSTAGE")
+				for _, v := range vs {
+					lib := v.Library
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Version, orDash(strings.Join(lib.Flavors, ",")),
+						shape(lib.InputColumns, lib.InputTypes), shape(lib.OutputColumns, lib.OutputTypes), v.CurrentStage)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "model name pattern (SQL LIKE: 'fraud%')")
+	f.StringSliceVar(&tags, "tag", nil, "registered model tag key=value (repeatable)")
+	f.StringVar(&flavor, "flavor", "", "flavor the model has: sklearn, onnx, python_function, ...")
+	f.IntVar(&inputs, "inputs", 0, "number of input columns")
+	f.StringVar(&inputType, "input-type", "", "input type: float, int, string, bool, ...")
+	f.IntVar(&outputs, "outputs", 0, "number of output columns")
+	f.StringVar(&outputType, "output-type", "", "output type")
+	f.IntVar(&maxResults, "max-results", 0, "at most this many versions (server default 100)")
+	f.BoolVar(&all, "all-versions", false, "show every matching version, not only the newest per model")
+	return cmd
 }
