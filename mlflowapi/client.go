@@ -326,7 +326,33 @@ func (c *Client) GetModelVersionDownloadURI(ctx context.Context, name, version s
 	if out.URI == "" {
 		return "", lode.Errorf(lode.EInternal, "The server gave no artifact_uri for model %s version %s.", name, version)
 	}
-	return out.URI, nil
+	return c.resolveRunsURI(ctx, out.URI)
+}
+
+// resolveRunsURI turns runs:/<run id>/<path>, which MLflow's
+// get-download-uri answers as given, into the run's artifact URI plus path,
+// as the mlflow client does; other URIs are returned unchanged.
+func (c *Client) resolveRunsURI(ctx context.Context, uri string) (string, error) {
+	rest, ok := strings.CutPrefix(uri, "runs:/")
+	if !ok {
+		return uri, nil
+	}
+	id, p, _ := strings.Cut(strings.TrimLeft(rest, "/"), "/")
+	var out struct {
+		Run struct {
+			Info struct {
+				ArtifactURI string `json:"artifact_uri"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	if err := c.call(ctx, http.MethodGet, "runs/get", url.Values{"run_id": {id}}, nil, &out); err != nil {
+		return "", err
+	}
+	base := strings.TrimRight(out.Run.Info.ArtifactURI, "/")
+	if p = strings.Trim(p, "/"); p == "" {
+		return base, nil
+	}
+	return base + "/" + p, nil
 }
 
 func setNonEmpty(q url.Values, k, v string) {

@@ -284,7 +284,8 @@ func TestClientRegistryRoundTrip(t *testing.T) {
 		t.Errorf("DELETE Content-Type = %q, want application/json", ct)
 	}
 	_, err = c.GetModelVersionByAlias(ctx, "fraud-a", "champion")
-	wantLodeError(t, err, lode.ENotFound, "Registered model alias champion not found.", "deleted alias")
+	// MLflow answers an unknown alias of an existing model with INVALID_PARAMETER_VALUE.
+	wantLodeError(t, err, lode.EInvalid, "Registered model alias champion not found.", "deleted alias")
 }
 
 func TestClientErrorsWithoutErrorBody(t *testing.T) {

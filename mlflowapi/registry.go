@@ -23,7 +23,7 @@ type wModelVersion struct {
 	LastUpdateTime int64    `json:"last_updated_timestamp"`
 	UserID         string   `json:"user_id,omitempty"`
 	CurrentStage   string   `json:"current_stage"`
-	Description    string   `json:"description,omitempty"`
+	Description    string   `json:"description"`
 	Source         string   `json:"source"`
 	RunID          string   `json:"run_id,omitempty"`
 	Status         string   `json:"status"`

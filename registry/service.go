@@ -431,7 +431,11 @@ func (s *Service) TransitionStage(ctx context.Context, name, version, stage stri
 	if _, err := s.GetVersion(ctx, name, version); err != nil {
 		return nil, err
 	}
-	archive := archiveOthers && (st == StageStaging || st == StageProduction)
+	active := st == StageStaging || st == StageProduction
+	if archiveOthers && !active {
+		return nil, lode.Errorf(lode.EInvalid, "Model version transition cannot archive existing model versions because '%s' is not an Active stage. Valid stages are %s, %s.", st, StageStaging, StageProduction)
+	}
+	archive := archiveOthers && active
 	return s.Store.TransitionStage(ctx, name, version, st, archive, s.now())
 }
 
@@ -449,7 +453,9 @@ func (s *Service) DownloadURI(ctx context.Context, name, version string) (string
 	if err != nil {
 		return "", err
 	}
-	if v.StorageLocation != "" {
+	// As in MLflow, a runs:/ source is answered as given (the client resolves
+	// it); other sources resolve to where the files are.
+	if v.StorageLocation != "" && !strings.HasPrefix(v.Source, "runs:/") {
 		return v.StorageLocation, nil
 	}
 	return v.Source, nil

@@ -311,7 +311,11 @@ func (db *DB) GetVersionByAlias(ctx context.Context, name, alias string) (*regis
 	var version string
 	err := db.r.QueryRowContext(ctx, `SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?`, name, alias).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, lode.Errorf(lode.ENotFound, "Registered model alias %s not found.", alias)
+		if _, err := db.GetModel(ctx, name); err != nil {
+			return nil, err
+		}
+		// MLflow answers an unknown alias with INVALID_PARAMETER_VALUE.
+		return nil, lode.Errorf(lode.EInvalid, "Registered model alias %s not found.", alias)
 	} else if err != nil {
 		return nil, dbErr(err)
 	}
@@ -438,6 +442,13 @@ func registryFilter(b *sqlBuilder, filter []tracking.Comparison, cols map[string
 				return err
 			}
 		case tracking.KeyTag:
+			if c.Op == "!=" {
+				// As in MLflow's registry, a model without the tag also
+				// matches tags.k != 'v' (the client adds such a clause to
+				// leave out prompts).
+				b.where("NOT EXISTS (SELECT 1 FROM "+tagTable+" t WHERE "+tagJoin+" AND t.key = ? AND t.value = ?)", c.Key, c.Value)
+				continue
+			}
 			var sub sqlBuilder
 			sub.where(tagJoin+" AND t.key = ?", c.Key)
 			if err := sub.compare("t.value", c.Op, c.Value); err != nil {

@@ -318,7 +318,7 @@ func TestModelsErrors(t *testing.T) {
 		{[]string{"models", "versions", "nope"}, "lode: RESOURCE_DOES_NOT_EXIST: Registered Model with name=nope not found\n"},
 		{[]string{"models", "show", "nope", "--json"}, "lode: RESOURCE_DOES_NOT_EXIST: Registered Model with name=nope not found\n"},
 		{[]string{"models", "download", "models:/nope/1", "--dst", "x"}, "lode: RESOURCE_DOES_NOT_EXIST: Model Version (name=nope, version=1) not found\n"},
-		{[]string{"models", "download", "models:/fraud-detector@nope", "--dst", "x"}, "lode: RESOURCE_DOES_NOT_EXIST: Registered model alias nope not found.\n"},
+		{[]string{"models", "download", "models:/fraud-detector@nope", "--dst", "x"}, "lode: INVALID_PARAMETER_VALUE: Registered model alias nope not found.\n"},
 		{[]string{"models", "download", "models:/fraud-detector/7", "--dst", "x"}, "lode: RESOURCE_DOES_NOT_EXIST: Model Version (name=fraud-detector, version=7) not found\n"},
 		{[]string{"models", "download", "models:/fraud-detector/Production", "--dst", "x"}, "lode: RESOURCE_DOES_NOT_EXIST: Registered model fraud-detector has no version in stage Production.\n"},
 		{[]string{"models", "alias", "set", "nope", "a", "1"}, "lode: RESOURCE_DOES_NOT_EXIST: Model Version (name=nope, version=1) not found\n"},

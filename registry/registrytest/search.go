@@ -59,7 +59,7 @@ func testSearchModelsFilters(e *env) {
 		{"name ILIKE '%ET%'", []string{"beta"}},
 		{"attribute.name = 'beta'", []string{"beta"}},
 		{"tags.team = 'ml'", []string{"alpha"}},
-		{"tags.team != 'ml'", []string{"Alpha-2", "beta"}},
+		{"tags.team != 'ml'", []string{"Alpha-2", "beta", "gamma"}}, // models without the tag match != as in MLflow,
 		{"tags.team LIKE 'M%'", []string{"Alpha-2"}},
 		{"tags.team ILIKE 'm%'", []string{"Alpha-2", "alpha"}},
 		{"tags.env = 'prod'", []string{"alpha"}},
@@ -267,7 +267,8 @@ func testSearchVersionsFilters(e *env) {
 		{"run_id = 'ffffffffffffffffffffffffffffffff'", nil},
 		{"tags.k = 'x'", []string{"a/1"}},
 		{"tags.k ILIKE 'x'", []string{"a/1", "b/1"}},
-		{"tags.k != 'x'", []string{"a/2", "b/1"}},
+		// Versions without the tag match != too, as in MLflow's registry.
+		{"tags.k != 'x'", []string{"b/2", "b/1", "a/3", "a/2"}},
 		{"tags.k = 'X' AND tags.other = '1'", []string{"b/1"}},
 		{"tags.k = 'x' AND tags.other = '1'", nil},
 		{"source_path = 's3://bucket/a3'", []string{"a/3"}},

@@ -53,8 +53,10 @@ func testRunsSource(e *env) {
 		}
 		uri, err := e.svc.DownloadURI(e.ctx, "m", v.Version)
 		e.must(err, "DownloadURI")
-		if uri != c.want {
-			e.Errorf("source %q: download URI %q, want %q", c.source, uri, c.want)
+		// MLflow answers get-download-uri with a runs:/ source as given;
+		// the client resolves it.
+		if uri != c.source {
+			e.Errorf("source %q: download URI %q, want the source", c.source, uri)
 		}
 	}
 	// The versions are found by their run.
