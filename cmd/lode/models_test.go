@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand"
 	"net/http"
@@ -446,5 +447,42 @@ func TestModelsHelp(t *testing.T) {
 	}
 	if out, _, code := modelsCLI(t, "", "--help"); code != 0 || !strings.Contains(out, "models") {
 		t.Errorf("lode --help does not list models:\n%s", out)
+	}
+}
+
+// TestModelsSearch finds registered versions in the model library by
+// flavor and signature.
+func TestModelsSearch(t *testing.T) {
+	f := newModelFixture(t)
+	s := f.s
+	run := get(s.must("POST", "/api/2.0/mlflow/runs/create", map[string]any{"experiment_id": "0"}), "run", "info")
+	root := strings.TrimLeft(strings.TrimPrefix(get(run, "artifact_uri").(string), "mlflow-artifacts:"), "/")
+	cols := make([]string, 11)
+	for i := range cols {
+		cols[i] = fmt.Sprintf(`{"type": "double", "name": "x%d"}`, i)
+	}
+	mlmodel := "flavors:\n  sklearn: {}\n  python_function: {}\nsignature:\n  inputs: '[" + strings.Join(cols, ", ") + "]'\n"
+	s.must("PUT", "/api/2.0/mlflow-artifacts/artifacts/"+root+"/model/MLmodel", []byte(mlmodel))
+	s.must("POST", "/api/2.0/mlflow/registered-models/create", map[string]any{"name": "wide"})
+	s.must("POST", "/api/2.0/mlflow/model-versions/create", map[string]any{"name": "wide", "source": "runs:/" + get(run, "run_id").(string) + "/model"})
+
+	j := modelsJSON(t, s.url, "models", "search", "--inputs", "11", "--input-type", "float")
+	if got := names(t, j, "model_versions"); strings.Join(got, ",") != "wide" {
+		t.Errorf("11 float inputs: %v", got)
+	}
+	j = modelsJSON(t, s.url, "models", "search", "--flavor", "python_function")
+	if got := names(t, j, "model_versions"); strings.Join(got, ",") != "fraud-detector,wide" {
+		t.Errorf("python_function, newest only: %v", got)
+	}
+	j = modelsJSON(t, s.url, "models", "search", "--flavor", "python_function", "--all-versions")
+	if got := names(t, j, "model_versions"); strings.Join(got, ",") != "fraud-detector,fraud-detector,wide" {
+		t.Errorf("python_function, all versions: %v", got)
+	}
+	out, _ := modelsOK(t, s.url, "models", "search", "--flavor", "sklearn")
+	if !strings.Contains(out, "wide") || !strings.Contains(out, "11 x float") || strings.Contains(out, "fraud-detector") {
+		t.Errorf("table:\n%s", out)
+	}
+	if out, _ := modelsOK(t, s.url, "models", "search", "--flavor", "onnx"); !strings.Contains(out, "No models match.") {
+		t.Errorf("no match: %q", out)
 	}
 }
