@@ -70,6 +70,22 @@ func registeredOut(m *registry.Model) wRegisteredModel {
 	return out
 }
 
+// searchReq is the request of both registry searches.
+type searchReq struct {
+	Filter     string `json:"filter"`
+	MaxResults jint   `json:"max_results"`
+	OrderBy    jstrs  `json:"order_by"`
+	PageToken  string `json:"page_token"`
+}
+
+func (s *Server) decodeSearch(r *http.Request) (searchReq, error) {
+	var req searchReq
+	if err := s.decode(r, &req); err != nil {
+		return req, err
+	}
+	return req, positive("max_results", req.MaxResults)
+}
+
 // nameReq and versionReq are the identifying fields of registry requests.
 type nameReq struct {
 	Name string `json:"name"`
@@ -140,16 +156,8 @@ func (s *Server) routeRegistry() {
 		return empty{}, reg.DeleteModel(ctx, req.Name)
 	})
 	search := func(ctx context.Context, r *http.Request) (any, error) {
-		var req struct {
-			Filter     string `json:"filter"`
-			MaxResults jint   `json:"max_results"`
-			OrderBy    jstrs  `json:"order_by"`
-			PageToken  string `json:"page_token"`
-		}
-		if err := s.decode(r, &req); err != nil {
-			return nil, err
-		}
-		if err := positive("max_results", req.MaxResults); err != nil {
+		req, err := s.decodeSearch(r)
+		if err != nil {
 			return nil, err
 		}
 		models, next, err := reg.SearchModels(ctx, req.Filter, req.OrderBy, int(req.MaxResults.V), req.PageToken)
@@ -296,16 +304,8 @@ func (s *Server) routeRegistry() {
 		return empty{}, reg.DeleteVersion(ctx, req.Name, string(req.Version))
 	})
 	s.handle("GET", "model-versions/search", func(ctx context.Context, r *http.Request) (any, error) {
-		var req struct {
-			Filter     string `json:"filter"`
-			MaxResults jint   `json:"max_results"`
-			OrderBy    jstrs  `json:"order_by"`
-			PageToken  string `json:"page_token"`
-		}
-		if err := s.decode(r, &req); err != nil {
-			return nil, err
-		}
-		if err := positive("max_results", req.MaxResults); err != nil {
+		req, err := s.decodeSearch(r)
+		if err != nil {
 			return nil, err
 		}
 		vs, next, err := reg.SearchVersions(ctx, req.Filter, req.OrderBy, int(req.MaxResults.V), req.PageToken)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/tracking"
 )
 
 // sqlBuilder collects AND-ed conditions and their arguments.
@@ -105,24 +106,36 @@ func nowMillis() int64 { return time.Now().UnixMilli() }
 // queryPage binds), scans its rows, and returns at most limit of them with
 // the token of the next page, if any.
 func queryPage[T any](ctx context.Context, db *sql.DB, query string, args []any, limit, offset int, scan func(*sql.Rows) (T, error)) ([]T, string, error) {
-	rows, err := db.QueryContext(ctx, query, append(args, limit+1, offset)...)
+	out, err := queryAll(ctx, db, query, append(args, limit+1, offset), scan)
 	if err != nil {
-		return nil, "", dbErr(err)
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, "", dbErr(err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, "", dbErr(err)
 	}
 	if len(out) > limit {
 		return out[:limit], pageToken(offset + limit), nil
 	}
 	return out, "", nil
+}
+
+// queryAll runs a query and scans every row with scan.
+func queryAll[T any](ctx context.Context, db *sql.DB, query string, args []any, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func scanTag(rows *sql.Rows) (tracking.Tag, error) {
+	var t tracking.Tag
+	err := rows.Scan(&t.Key, &t.Value)
+	return t, err
 }

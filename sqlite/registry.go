@@ -67,32 +67,18 @@ func (db *DB) GetModel(ctx context.Context, name string) (*registry.Model, error
 // fillModels loads tags, aliases and latest versions of models.
 func (db *DB) fillModels(ctx context.Context, models []*registry.Model) error {
 	for _, m := range models {
-		rows, err := db.r.QueryContext(ctx, `SELECT key, value FROM registered_model_tags WHERE name = ? ORDER BY key`, m.Name)
-		if err != nil {
+		var err error
+		if m.Tags, err = queryAll(ctx, db.r, `SELECT key, value FROM registered_model_tags WHERE name = ? ORDER BY key`, []any{m.Name}, scanTag); err != nil {
 			return err
 		}
-		for rows.Next() {
-			var t tracking.Tag
-			if err := rows.Scan(&t.Key, &t.Value); err != nil {
-				rows.Close()
-				return err
-			}
-			m.Tags = append(m.Tags, t)
-		}
-		rows.Close()
-		rows, err = db.r.QueryContext(ctx, `SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias`, m.Name)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+		m.Aliases, err = queryAll(ctx, db.r, `SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias`, []any{m.Name}, func(rows *sql.Rows) (registry.Alias, error) {
 			var a registry.Alias
-			if err := rows.Scan(&a.Alias, &a.Version); err != nil {
-				rows.Close()
-				return err
-			}
-			m.Aliases = append(m.Aliases, a)
+			err := rows.Scan(&a.Alias, &a.Version)
+			return a, err
+		})
+		if err != nil {
+			return err
 		}
-		rows.Close()
 		if m.LatestVersions, err = db.LatestVersions(ctx, m.Name, nil); err != nil {
 			return err
 		}
@@ -228,43 +214,20 @@ func splitSet(s string) []string {
 // fillVersions loads tags and aliases of versions.
 func (db *DB) fillVersions(ctx context.Context, vs []*registry.Version) error {
 	for _, v := range vs {
-		rows, err := db.r.QueryContext(ctx, `SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY key`, v.Name, v.Version)
+		var err error
+		if v.Tags, err = queryAll(ctx, db.r, `SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY key`, []any{v.Name, v.Version}, scanTag); err != nil {
+			return err
+		}
+		v.Aliases, err = queryAll(ctx, db.r, `SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ? ORDER BY alias`, []any{v.Name, v.Version}, func(rows *sql.Rows) (string, error) {
+			var s string
+			err := rows.Scan(&s)
+			return s, err
+		})
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var t tracking.Tag
-			if err := rows.Scan(&t.Key, &t.Value); err != nil {
-				rows.Close()
-				return err
-			}
-			v.Tags = append(v.Tags, t)
-		}
-		rows.Close()
-		aliases, err := db.strings(ctx, `SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ? ORDER BY alias`, v.Name, v.Version)
-		if err != nil {
-			return err
-		}
-		v.Aliases = aliases
 	}
 	return nil
-}
-
-func (db *DB) strings(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
 
 // CreateVersion implements registry.Store.
