@@ -23,6 +23,9 @@ const (
 	ENotImplemented   = "NOT_IMPLEMENTED"
 	ETooLarge         = "REQUEST_LIMIT_EXCEEDED"
 	EEndpointNotFound = "ENDPOINT_NOT_FOUND"
+	EUnavailable      = "TEMPORARILY_UNAVAILABLE"
+	EOverloaded       = "RESOURCE_EXHAUSTED"
+	EDeadline         = "DEADLINE_EXCEEDED"
 )
 
 // Error is Lode's error: a code, a message safe to show to users, and the

@@ -154,8 +154,12 @@ func HTTPStatus(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case lode.ENotImplemented:
 		return http.StatusNotImplemented
-	case "TEMPORARILY_UNAVAILABLE":
+	case lode.EUnavailable:
 		return http.StatusServiceUnavailable
+	case lode.EOverloaded:
+		return http.StatusTooManyRequests
+	case lode.EDeadline:
+		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
 }
