@@ -1,0 +1,216 @@
+// Package pyfunc is Lode's runtime for MLflow python_function models
+// (scikit-learn pickles, custom PythonModels, anything mlflow.pyfunc
+// loads). It runs each model in a pool of Python worker processes that it
+// starts and supervises, in a virtual environment built from the model's
+// requirements (or in a given interpreter), and lets MLflow's own
+// scoring-server code parse requests and encode predictions, so a model
+// answers as it would under `mlflow models serve`.
+package pyfunc
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	lode "github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/mlmodel"
+	"github.com/lode-ml/lode/serving"
+)
+
+// Flavor is the MLmodel flavor this runtime serves.
+const Flavor = "python_function"
+
+// Environment managers.
+const (
+	// Virtualenv builds (and caches) one virtual environment per distinct
+	// set of model requirements.
+	Virtualenv = "virtualenv"
+	// Local runs models with Options.Python as it is.
+	Local = "local"
+)
+
+//go:embed worker.py
+var workerScript []byte
+
+// Options configure a Runtime.
+type Options struct {
+	// EnvManager is Virtualenv (the default) or Local.
+	EnvManager string
+	// Python is the interpreter Local runs models with, and the base
+	// interpreter virtual environments are made from. Default "python3".
+	Python string
+	// CacheDir holds the virtual environments; default the user's cache
+	// directory, under lode/python-envs.
+	CacheDir string
+	// Logger receives environment builds and the workers' output; a
+	// model's LoadOptions.Logger takes precedence for that model.
+	Logger *slog.Logger
+	// RequestTimeout, when positive, bounds each prediction on top of the
+	// caller's context.
+	RequestTimeout time.Duration
+}
+
+// Runtime loads python_function models. It is safe for concurrent use.
+type Runtime struct {
+	opts Options
+
+	mu     sync.Mutex
+	base   *baseInterp              // the base interpreter, once probed
+	builds map[string]chan struct{} // per-environment build locks
+	script string                   // path of the worker script, once written
+}
+
+var _ serving.Runtime = (*Runtime)(nil)
+
+// New returns a runtime with the given options, defaults filled in.
+func New(opts Options) *Runtime {
+	if opts.EnvManager == "" {
+		opts.EnvManager = Virtualenv
+	}
+	if opts.Python == "" {
+		opts.Python = "python3"
+	}
+	if opts.CacheDir == "" {
+		if d, err := os.UserCacheDir(); err == nil {
+			opts.CacheDir = filepath.Join(d, "lode", "python-envs")
+		} else {
+			opts.CacheDir = filepath.Join(os.TempDir(), "lode-python-envs")
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Runtime{opts: opts, builds: map[string]chan struct{}{}}
+}
+
+// Name is "python".
+func (r *Runtime) Name() string { return "python" }
+
+// Supports reports whether the model has a python_function flavor.
+func (r *Runtime) Supports(m *mlmodel.Model) bool {
+	_, ok := m.Flavors[Flavor]
+	return ok
+}
+
+// DefaultWorkers is how many worker processes a model gets when
+// LoadOptions.Workers is 0: two, or one on a single-CPU machine.
+func DefaultWorkers() int {
+	return min(2, runtime.NumCPU())
+}
+
+// Load prepares the model's Python environment, starts its workers and
+// waits until every one has loaded the model. A model that fails to load
+// (a missing package, a broken pickle) fails Load with the Python error.
+func (r *Runtime) Load(ctx context.Context, dir string, m *mlmodel.Model, opts serving.LoadOptions) (serving.Model, error) {
+	if !r.Supports(m) {
+		return nil, lode.Errorf(lode.EInvalid, "model %s has no %s flavor", describe(opts), Flavor)
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, lode.Internal(err, "cannot resolve the model's folder")
+	}
+	log := r.opts.Logger
+	if opts.Logger != nil {
+		log = opts.Logger
+	}
+	log = log.With("model", opts.Name, "version", opts.Version)
+	info, binary := signatureInfo(m, log)
+
+	start := time.Now()
+	var python string
+	var env []string
+	switch r.opts.EnvManager {
+	case Local:
+		python = r.opts.Python
+	case Virtualenv:
+		envDir, err := r.environment(ctx, dir, m, opts, log)
+		if err != nil {
+			return nil, err
+		}
+		python = venvPython(envDir)
+		env = venvEnv(envDir)
+	default:
+		return nil, lode.Errorf(lode.EInvalid, "unknown Python environment manager %q (want %q or %q)", r.opts.EnvManager, Virtualenv, Local)
+	}
+	script, err := r.workerScript()
+	if err != nil {
+		return nil, err
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers()
+	}
+	mod, err := startModel(ctx, modelConfig{
+		name:    describe(opts),
+		dir:     dir,
+		python:  python,
+		script:  script,
+		env:     env,
+		workers: workers,
+		timeout: r.opts.RequestTimeout,
+		info:    info,
+		binary:  binary,
+		log:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("python model loaded", "workers", workers, "python", mod.python, "mlflow", mod.mlflow,
+		"env_manager", r.opts.EnvManager, "took", time.Since(start).Round(time.Millisecond))
+	return mod, nil
+}
+
+// describe names a model in messages: "name version N", or "name".
+func describe(opts serving.LoadOptions) string {
+	switch {
+	case opts.Name == "":
+		return "(unnamed)"
+	case opts.Version == "":
+		return opts.Name
+	}
+	return opts.Name + " version " + opts.Version
+}
+
+// workerScript writes the embedded worker script into the cache folder,
+// once, under a name that changes with its content.
+func (r *Runtime) workerScript() (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.script != "" {
+		return r.script, nil
+	}
+	sum := sha256.Sum256(workerScript)
+	path := filepath.Join(r.opts.CacheDir, ".worker-"+hex.EncodeToString(sum[:6])+".py")
+	if b, err := os.ReadFile(path); err == nil && string(b) == string(workerScript) {
+		r.script = path
+		return path, nil
+	}
+	if err := os.MkdirAll(r.opts.CacheDir, 0o755); err != nil {
+		return "", lode.Internal(err, "cannot create the Python cache folder")
+	}
+	f, err := os.CreateTemp(r.opts.CacheDir, ".worker-*.tmp")
+	if err != nil {
+		return "", lode.Internal(err, "cannot write the Python worker script")
+	}
+	_, err = f.Write(workerScript)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", lode.Internal(fmt.Errorf("write %s: %w", path, err), "cannot write the Python worker script")
+	}
+	r.script = path
+	return path, nil
+}

@@ -1,0 +1,28 @@
+//go:build !unix
+
+package pyfunc
+
+import (
+	"os"
+	"syscall"
+)
+
+// sysProcAttr has nothing to set here; a worker exits when its input
+// closes as Lode dies.
+func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+func killGroup(p *os.Process) error {
+	if p == nil {
+		return nil
+	}
+	return p.Kill()
+}
+
+// termGroup cannot ask politely without signals: it kills.
+func termGroup(p *os.Process) error { return killGroup(p) }
+
+// tryLockFile reports that no file lock is to be had; the in-process lock
+// stands alone.
+func tryLockFile(*os.File) (bool, error) { return false, os.ErrInvalid }
+
+func unlockFile(*os.File) {}
