@@ -326,13 +326,13 @@ func (c *Client) GetModelVersionDownloadURI(ctx context.Context, name, version s
 	if out.URI == "" {
 		return "", lode.Errorf(lode.EInternal, "The server gave no artifact_uri for model %s version %s.", name, version)
 	}
-	return c.resolveRunsURI(ctx, out.URI)
+	return c.ResolveRunsURI(ctx, out.URI)
 }
 
-// resolveRunsURI turns runs:/<run id>/<path>, which MLflow's
+// ResolveRunsURI turns runs:/<run id>/<path>, which MLflow's
 // get-download-uri answers as given, into the run's artifact URI plus path,
 // as the mlflow client does; other URIs are returned unchanged.
-func (c *Client) resolveRunsURI(ctx context.Context, uri string) (string, error) {
+func (c *Client) ResolveRunsURI(ctx context.Context, uri string) (string, error) {
 	rest, ok := strings.CutPrefix(uri, "runs:/")
 	if !ok {
 		return uri, nil

@@ -37,8 +37,10 @@ type Server struct {
 	Tracking  *tracking.Service
 	Registry  *registry.Service // nil: no model registry routes
 	Artifacts artifact.Store    // nil: the artifact proxy is off
-	Logger    *slog.Logger
-	Version   string
+	// Deployments, when set, serves the deployments API.
+	Deployments Deployments
+	Logger      *slog.Logger
+	Version     string
 	// MaxBodyBytes bounds JSON bodies (default DefaultMaxBodyBytes);
 	// MaxArtifactBytes bounds one uploaded artifact (0: no bound).
 	MaxBodyBytes     int64
@@ -76,6 +78,9 @@ func (s *Server) Handler() http.Handler {
 	if s.Registry != nil {
 		s.routeRegistry()
 		s.routeLibrary()
+	}
+	if s.Deployments != nil {
+		s.routeDeployments()
 	}
 	return http.HandlerFunc(s.serveHTTP)
 }

@@ -87,6 +87,7 @@ func (e *Endpoint) Predict(ctx context.Context, in *Input) (*Output, error) {
 	if err := CheckInput(e.sig, e.info, in); err != nil {
 		return nil, err
 	}
+	in = conform(e.sig, in)
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	release, err := e.limiter.Acquire(ctx)

@@ -198,6 +198,11 @@ func typeName(d DType) string {
 // one (sig), or else against the inputs the runtime reports (info). It
 // names the offending column or tensor.
 func CheckInput(sig *Signature, info Info, in *Input) error {
+	if !in.Tabular && !info.Tabular && namesInputs(info.Inputs, in.Tensors) {
+		// Tensors named after the runtime's own inputs (an ONNX graph's,
+		// as KServe clients send them) are checked against those.
+		return checkTensors(info.Inputs, in)
+	}
 	if sig != nil && len(sig.Inputs) > 0 {
 		if sig.Tabular {
 			return checkColumns(sig.Inputs, in)
@@ -208,6 +213,23 @@ func CheckInput(sig *Signature, info Info, in *Input) error {
 		return checkTensors(info.Inputs, in)
 	}
 	return nil
+}
+
+// namesInputs reports whether every tensor is named after one of specs.
+func namesInputs(specs []TensorSpec, ts []Tensor) bool {
+	if len(specs) == 0 || len(ts) == 0 {
+		return false
+	}
+	for _, t := range ts {
+		found := false
+		for _, s := range specs {
+			found = found || (t.Name != "" && t.Name == s.Name)
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func checkColumns(specs []TensorSpec, in *Input) error {
@@ -323,4 +345,26 @@ func shapeString(shape []int64) string {
 		parts[i] = fmt.Sprint(d)
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// conform puts a data frame's columns in the signature's order and drops
+// those it does not name, as MLflow's schema enforcement does, so that a
+// runtime stacking columns into a matrix finds each where the model
+// expects it.
+func conform(sig *Signature, in *Input) *Input {
+	if sig == nil || !sig.Tabular || !in.Tabular {
+		return in
+	}
+	byName := make(map[string]int, len(in.Tensors))
+	for i, t := range in.Tensors {
+		byName[t.Name] = i
+	}
+	out := *in
+	out.Tensors = make([]Tensor, 0, len(sig.Inputs))
+	for _, s := range sig.Inputs {
+		if i, ok := byName[s.Name]; ok {
+			out.Tensors = append(out.Tensors, in.Tensors[i])
+		}
+	}
+	return &out
 }

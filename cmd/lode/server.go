@@ -2,21 +2,23 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/inferapi"
 	"github.com/lode-ml/lode/localfs"
 	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/registry"
+	"github.com/lode-ml/lode/serving"
 	"github.com/lode-ml/lode/sqlite"
 	"github.com/lode-ml/lode/tracking"
 )
@@ -35,6 +37,9 @@ type serverConfig struct {
 	logFormat           string
 	accessLog           bool
 	shutdownTimeout     time.Duration
+	modelCache          string
+	poll                time.Duration
+	rt                  runtimeFlags
 }
 
 func newServerCmd() *cobra.Command {
@@ -65,6 +70,9 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&c.accessLog, "access-log", true, "log every request")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on shutdown")
+	f.StringVar(&c.modelCache, "model-cache", "./lode-data/serving/models", "where deployed models' files are cached")
+	f.DurationVar(&c.poll, "deployment-poll", 5*time.Second, "how often deployments re-resolve the aliases they follow")
+	c.rt.register(f, "./lode-data/serving/envs")
 	return cmd
 }
 
@@ -113,35 +121,46 @@ func runServer(ctx context.Context, c serverConfig) error {
 		// model library reads their MLmodel files from it.
 		registrySvc.Artifacts, registrySvc.ArtifactRoot = store, store.Root()
 	}
-	handler := api.Handler()
+	mgr := &serving.Manager{
+		Runtimes: c.rt.runtimes(logger),
+		Source: &serving.StoreSource{
+			Registry: registrySvc, Artifacts: api.Artifacts, Scheme: mlflowapi.ArtifactScheme, CacheDir: c.modelCache,
+			RunArtifactURI: func(ctx context.Context, id string) (string, error) {
+				run, err := trackingSvc.GetRun(ctx, id)
+				if err != nil {
+					return "", err
+				}
+				return run.Info.ArtifactURI, nil
+			},
+		},
+		Store: db, Logger: logger, Poll: c.poll,
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("start deployments: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+		defer cancel()
+		mgr.Close(cctx)
+	}()
+	api.Deployments = mgr
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	infer := inferapi.New(inferapi.Options{Catalog: mgr, Logger: logger, NoAccessLog: !c.accessLog, MaxBodyBytes: c.maxBodyBytes,
+		Registerer: reg, Version: version})
+	var handler http.Handler = api.Handler()
 	if c.accessLog {
 		handler = mlflowapi.AccessLog(logger, handler)
 	}
-
-	ln, err := net.Listen("tcp", net.JoinHostPort(c.host, strconv.Itoa(c.port)))
-	if err != nil {
-		return err
+	mux := http.NewServeMux()
+	mux.Handle("/", handler)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Deployed models answer TF Serving's and KServe's protocols, and
+	// MLflow scoring at /endpoints/NAME/invocations.
+	for _, p := range []string{"/v1/", "/v2/", "GET /v2", "/endpoints/"} {
+		mux.Handle(p, infer)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	logger.Info("lode server listening", "url", "http://"+ln.Addr().String(), "backend_store", dbPath, "artifacts", c.artifactsDest, "version", version)
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down: draining in-flight requests", "timeout", c.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return listenAndServe(ctx, logger, c.host, c.port, mux, c.shutdownTimeout, "lode server listening",
+		"backend_store", dbPath, "artifacts", c.artifactsDest)
 }

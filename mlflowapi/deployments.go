@@ -1,0 +1,123 @@
+package mlflowapi
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/serving"
+)
+
+// Deployments is what the deployments API needs of the model server
+// (serving.Manager).
+type Deployments interface {
+	Create(ctx context.Context, d serving.Deployment) (*serving.DeploymentStatus, error)
+	Get(name string) (*serving.DeploymentStatus, error)
+	List() []serving.DeploymentStatus
+	Delete(ctx context.Context, name string) error
+}
+
+// handleLode registers fn under Lode's own API prefixes (extensions of the
+// MLflow API live under /api/2.0/lode/).
+func (s *Server) handleLode(method, path string, fn apiFunc) {
+	h := func(w http.ResponseWriter, r *http.Request) {
+		resp, err := fn(r.Context(), r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	}
+	for _, prefix := range []string{"/api/2.0/lode/", "/ajax-api/2.0/lode/"} {
+		s.mux.HandleFunc(method+" "+prefix+path, h)
+	}
+}
+
+// routeDeployments serves the deployments API:
+//
+//	POST   /api/2.0/lode/deployments/create  {name, model_uri, runtime, workers, max_queue, timeout_ms}
+//	GET    /api/2.0/lode/deployments/get?name=N
+//	GET    /api/2.0/lode/deployments/list
+//	DELETE /api/2.0/lode/deployments/delete  {name}
+func (s *Server) routeDeployments() {
+	s.handleLode("POST", "deployments/create", func(ctx context.Context, r *http.Request) (any, error) {
+		var req struct {
+			Name          string `json:"name"`
+			ModelURI      string `json:"model_uri"`
+			Runtime       string `json:"runtime"`
+			Workers       jint   `json:"workers"`
+			MaxQueue      jint   `json:"max_queue"`
+			TimeoutMillis jint   `json:"timeout_ms"`
+		}
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		if req.Name == "" || req.ModelURI == "" {
+			return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter '%s'.", map[bool]string{true: "name", false: "model_uri"}[req.Name == ""])
+		}
+		st, err := s.Deployments.Create(ctx, serving.Deployment{Name: req.Name, ModelURI: req.ModelURI, Runtime: req.Runtime,
+			Workers: int(req.Workers.V), MaxQueue: int(req.MaxQueue.V), TimeoutMillis: req.TimeoutMillis.V})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"deployment": st}, nil
+	})
+	s.handleLode("GET", "deployments/get", func(ctx context.Context, r *http.Request) (any, error) {
+		var req nameReq
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		st, err := s.Deployments.Get(req.Name)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"deployment": st}, nil
+	})
+	s.handleLode("GET", "deployments/list", func(ctx context.Context, r *http.Request) (any, error) {
+		return map[string]any{"deployments": s.Deployments.List()}, nil
+	})
+	s.handleLode("DELETE", "deployments/delete", func(ctx context.Context, r *http.Request) (any, error) {
+		var req nameReq
+		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		return map[string]any{}, s.Deployments.Delete(ctx, req.Name)
+	})
+}
+
+// CreateDeployment creates a deployment.
+func (c *Client) CreateDeployment(ctx context.Context, d serving.Deployment) (*serving.DeploymentStatus, error) {
+	var out struct {
+		Deployment serving.DeploymentStatus `json:"deployment"`
+	}
+	if err := c.callPath(ctx, http.MethodPost, "/api/2.0/lode/deployments/create", nil, d, &out); err != nil {
+		return nil, err
+	}
+	return &out.Deployment, nil
+}
+
+// GetDeployment returns a deployment's status.
+func (c *Client) GetDeployment(ctx context.Context, name string) (*serving.DeploymentStatus, error) {
+	var out struct {
+		Deployment serving.DeploymentStatus `json:"deployment"`
+	}
+	if err := c.callPath(ctx, http.MethodGet, "/api/2.0/lode/deployments/get", url.Values{"name": {name}}, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out.Deployment, nil
+}
+
+// ListDeployments lists the server's deployments.
+func (c *Client) ListDeployments(ctx context.Context) ([]serving.DeploymentStatus, error) {
+	var out struct {
+		Deployments []serving.DeploymentStatus `json:"deployments"`
+	}
+	err := c.callPath(ctx, http.MethodGet, "/api/2.0/lode/deployments/list", nil, nil, &out)
+	return out.Deployments, err
+}
+
+// DeleteDeployment deletes a deployment.
+func (c *Client) DeleteDeployment(ctx context.Context, name string) error {
+	return c.callPath(ctx, http.MethodDelete, "/api/2.0/lode/deployments/delete", nil, map[string]string{"name": name}, nil)
+}
