@@ -12,13 +12,18 @@ VENV      := .venv
 # and the last 2.x (requirements pinned in tests/python/).
 MLFLOW_SERIES := mlflow3 mlflow2
 
-.PHONY: all build run test go-test py-test venvs fuzz bench clean help
+# ONNX Runtime's shared library, from the npm package onnxruntime-node
+# (scripts/fetch-onnxruntime.sh); lode finds it in lib/onnxruntime/.
+ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
+
+.PHONY: all build run test go-test py-test serving-test venvs onnxruntime fuzz bench clean help
 
 all: build
 
 help:
 	@echo "make run      build and start the server (127.0.0.1:5000, ./lode-data)"
-	@echo "make test     Go tests, then the mlflow-client suite on mlflow 3.x and 2.x"
+	@echo "make test     Go tests, the mlflow-client suite on mlflow 3.x and 2.x, the serving suite"
+	@echo "make onnxruntime  fetch ONNX Runtime's shared library into lib/onnxruntime/"
 	@echo "make bench    benchmarks against mlflow server (see docs/benchmarks.md)"
 	@echo "make fuzz     run the fuzzers for a short while"
 
@@ -27,14 +32,23 @@ build: $(BIN)
 $(BIN): $(shell find . -name '*.go' -not -path './.venv/*' -not -path './bench/*') $(wildcard sqlite/migrations/*.sql) go.mod go.sum
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lode
 
-run: $(BIN)
+run: $(BIN) $(ORT_LIB)
 	./$(BIN) server
 
-test: go-test py-test
+onnxruntime: $(ORT_LIB)
 
-go-test:
+$(ORT_LIB): scripts/fetch-onnxruntime.sh
+	bash scripts/fetch-onnxruntime.sh lib/onnxruntime
+
+test: go-test py-test serving-test
+
+# The Go tests of the runtimes use a real ONNX Runtime and a real Python
+# with mlflow (the mlflow 3 suite's venv).
+go-test: $(ORT_LIB) $(VENV)/mlflow3/.installed
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	LODE_REQUIRE_ONNXRUNTIME=1 LODE_ONNXRUNTIME_LIB=$(CURDIR)/$(ORT_LIB) \
+	LODE_TEST_PYTHON=$(CURDIR)/$(VENV)/mlflow3/bin/python \
+		$(GO) test -count=1 ./...
 
 # One virtual environment per mlflow series, rebuilt when its pinned
 # requirements change.
@@ -52,6 +66,11 @@ py-test: $(BIN) venvs
 		LODE_BIN=$(BIN) $(VENV)/$$s/bin/python -m pytest -p no:cacheprovider tests/python || exit 1; \
 	done
 
+# Model serving with real clients (tritonclient, mlflow's scoring client,
+# curl) against `lode serve` and `lode server` deployments.
+serving-test: $(BIN) $(ORT_LIB) $(VENV)/mlflow3/.installed
+	LODE_BIN=$(BIN) $(VENV)/mlflow3/bin/python -m pytest -p no:cacheprovider tests/serving
+
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzParseRunFilter$$' -fuzztime $(FUZZTIME)
@@ -64,4 +83,4 @@ bench: $(BIN) $(VENV)/mlflow3/.installed
 	LODE_BIN=$(BIN) bash bench/run.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin lib
