@@ -21,17 +21,7 @@ type Deployments interface {
 // handleLode registers fn under Lode's own API prefixes (extensions of the
 // MLflow API live under /api/2.0/lode/).
 func (s *Server) handleLode(method, path string, fn apiFunc) {
-	h := func(w http.ResponseWriter, r *http.Request) {
-		resp, err := fn(r.Context(), r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, resp)
-	}
-	for _, prefix := range []string{"/api/2.0/lode/", "/ajax-api/2.0/lode/"} {
-		s.mux.HandleFunc(method+" "+prefix+path, h)
-	}
+	s.handleUnder([]string{"/api/2.0/lode/", "/ajax-api/2.0/lode/"}, method, path, fn)
 }
 
 // routeDeployments serves the deployments API:

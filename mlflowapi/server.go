@@ -124,6 +124,11 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 
 // handle registers fn under both API prefixes for one method and path.
 func (s *Server) handle(method, path string, fn apiFunc) {
+	s.handleUnder([]string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"}, method, path, fn)
+}
+
+// handleUnder registers fn for one method and path under each prefix.
+func (s *Server) handleUnder(prefixes []string, method, path string, fn apiFunc) {
 	h := func(w http.ResponseWriter, r *http.Request) {
 		resp, err := fn(r.Context(), r)
 		if err != nil {
@@ -132,7 +137,7 @@ func (s *Server) handle(method, path string, fn apiFunc) {
 		}
 		writeJSON(w, http.StatusOK, resp)
 	}
-	for _, prefix := range []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"} {
+	for _, prefix := range prefixes {
 		s.mux.HandleFunc(method+" "+prefix+path, h)
 	}
 }

@@ -240,20 +240,20 @@ func (r *Runtime) Load(ctx context.Context, dir string, m *mlmodel.Model, opts s
 		log = slog.Default()
 	}
 	if !r.Supports(m) {
-		return nil, lode.Errorf(lode.EInvalid, "model %s has no onnx flavor (flavors: %v)", label(opts), flavorNames(m))
+		return nil, lode.Errorf(lode.EInvalid, "model %s has no onnx flavor (flavors: %v)", opts.Label(), flavorNames(m))
 	}
 	conf := m.Flavors[Flavor]
 	data, _ := conf["data"].(string)
 	if data == "" {
-		return nil, lode.Errorf(lode.EInvalid, "model %s: MLmodel's onnx flavor names no model file (flavors.onnx.data)", label(opts))
+		return nil, lode.Errorf(lode.EInvalid, "model %s: MLmodel's onnx flavor names no model file (flavors.onnx.data)", opts.Label())
 	}
 	path, err := inside(dir, data)
 	if err != nil {
-		return nil, lode.Errorf(lode.EInvalid, "model %s: %v", label(opts), err)
+		return nil, lode.Errorf(lode.EInvalid, "model %s: %v", opts.Label(), err)
 	}
 	so, err := sessionOptions(conf, log)
 	if err != nil {
-		return nil, lode.Errorf(lode.EInvalid, "model %s: %v", label(opts), err)
+		return nil, lode.Errorf(lode.EInvalid, "model %s: %v", opts.Label(), err)
 	}
 	defer so.Destroy()
 
@@ -269,18 +269,18 @@ func (r *Runtime) Load(ctx context.Context, dir string, m *mlmodel.Model, opts s
 	_ = infoOpts.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll)
 	ins, outs, err := ort.GetInputOutputInfoWithOptions(path, infoOpts)
 	if err != nil {
-		return nil, lode.Errorf(lode.EInvalid, "model %s: ONNX Runtime cannot load %s: %v", label(opts), data, err)
+		return nil, lode.Errorf(lode.EInvalid, "model %s: ONNX Runtime cannot load %s: %v", opts.Label(), data, err)
 	}
 	model, err := newModel(ins, outs)
 	if err != nil {
-		return nil, lode.Errorf(lode.EInvalid, "model %s: %v", label(opts), err)
+		return nil, lode.Errorf(lode.EInvalid, "model %s: %v", opts.Label(), err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	sess, err := ort.NewDynamicAdvancedSession(path, names(ins), names(outs), so)
 	if err != nil {
-		return nil, lode.Errorf(lode.EInvalid, "model %s: ONNX Runtime cannot load %s: %v", label(opts), data, err)
+		return nil, lode.Errorf(lode.EInvalid, "model %s: ONNX Runtime cannot load %s: %v", opts.Label(), data, err)
 	}
 	model.sess = sess
 	log.Info("onnx model loaded", "model", opts.Name, "version", opts.Version, "file", path,
@@ -387,16 +387,6 @@ func names(infos []ort.InputOutputInfo) []string {
 		s[i] = in.Name
 	}
 	return s
-}
-
-func label(opts serving.LoadOptions) string {
-	switch {
-	case opts.Name == "":
-		return "(unnamed)"
-	case opts.Version == "":
-		return opts.Name
-	}
-	return opts.Name + " version " + opts.Version
 }
 
 func flavorNames(m *mlmodel.Model) []string {

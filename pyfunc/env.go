@@ -322,7 +322,7 @@ func (r *Runtime) environment(ctx context.Context, dir string, m *mlmodel.Model,
 		log.Debug("using Python environment built meanwhile", "env", key)
 		return final, nil
 	}
-	if err := r.build(ctx, base, spec, key, describe(opts), log); err != nil {
+	if err := r.build(ctx, base, spec, key, opts.Label(), log); err != nil {
 		return "", err
 	}
 	return final, nil

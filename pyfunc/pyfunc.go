@@ -111,7 +111,7 @@ func DefaultWorkers() int {
 // (a missing package, a broken pickle) fails Load with the Python error.
 func (r *Runtime) Load(ctx context.Context, dir string, m *mlmodel.Model, opts serving.LoadOptions) (serving.Model, error) {
 	if !r.Supports(m) {
-		return nil, lode.Errorf(lode.EInvalid, "model %s has no %s flavor", describe(opts), Flavor)
+		return nil, lode.Errorf(lode.EInvalid, "model %s has no %s flavor", opts.Label(), Flavor)
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -149,7 +149,7 @@ func (r *Runtime) Load(ctx context.Context, dir string, m *mlmodel.Model, opts s
 		workers = DefaultWorkers()
 	}
 	mod, err := startModel(ctx, modelConfig{
-		name:    describe(opts),
+		name:    opts.Label(),
 		dir:     dir,
 		python:  python,
 		script:  script,
@@ -166,17 +166,6 @@ func (r *Runtime) Load(ctx context.Context, dir string, m *mlmodel.Model, opts s
 	log.Info("python model loaded", "workers", workers, "python", mod.python, "mlflow", mod.mlflow,
 		"env_manager", r.opts.EnvManager, "took", time.Since(start).Round(time.Millisecond))
 	return mod, nil
-}
-
-// describe names a model in messages: "name version N", or "name".
-func describe(opts serving.LoadOptions) string {
-	switch {
-	case opts.Name == "":
-		return "(unnamed)"
-	case opts.Version == "":
-		return opts.Name
-	}
-	return opts.Name + " version " + opts.Version
 }
 
 // workerScript writes the embedded worker script into the cache folder,

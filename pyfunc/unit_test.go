@@ -126,8 +126,8 @@ signature:
 		"float64": serving.FP64, "<f4": serving.FP32, "int8": serving.Int8, "uint16": serving.Uint16,
 		"bool": serving.Bool, "object": serving.Bytes, "str": serving.Bytes, "|S10": serving.Bytes, "complex128": "",
 	} {
-		if got := numpyDType(dt); got != want {
-			t.Errorf("numpyDType(%q) = %q, want %q", dt, got, want)
+		if got := serving.DTypeOfNumpy(dt); got != want {
+			t.Errorf("DTypeOfNumpy(%q) = %q, want %q", dt, got, want)
 		}
 	}
 }

@@ -176,6 +176,17 @@ type LoadOptions struct {
 	Logger  *slog.Logger
 }
 
+// Label names the model in messages: "name version N", or "name".
+func (o LoadOptions) Label() string {
+	switch {
+	case o.Name == "":
+		return "(unnamed)"
+	case o.Version == "":
+		return o.Name
+	}
+	return o.Name + " version " + o.Version
+}
+
 // Log returns the options' logger, or the default one.
 func (o LoadOptions) Log() *slog.Logger {
 	if o.Logger != nil {

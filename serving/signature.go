@@ -16,6 +16,9 @@ type Signature struct {
 	Inputs  []TensorSpec
 	Outputs []TensorSpec
 	Tabular bool
+	// InputTypes are MLflow's type names of the input columns ("double",
+	// "binary", ...), parallel to Inputs; "" for tensor specs.
+	InputTypes []string
 }
 
 type sigSpec struct {
@@ -33,32 +36,37 @@ func SignatureOf(m *mlmodel.Model) (*Signature, error) {
 	if m == nil || m.Signature == nil || m.Signature.Inputs == "" {
 		return nil, nil
 	}
-	in, tabular, err := parseSpecs(m.Signature.Inputs)
+	in, types, tabular, err := parseSpecs(m.Signature.Inputs)
 	if err != nil {
 		return nil, fmt.Errorf("signature inputs: %w", err)
 	}
-	sig := &Signature{Inputs: in, Tabular: tabular}
-	if m.Signature.Outputs != "" {
-		if sig.Outputs, _, err = parseSpecs(m.Signature.Outputs); err != nil {
+	sig := &Signature{Inputs: in, Tabular: tabular, InputTypes: types}
+	if strings.TrimSpace(m.Signature.Outputs) != "" {
+		if sig.Outputs, _, _, err = parseSpecs(m.Signature.Outputs); err != nil {
 			return nil, fmt.Errorf("signature outputs: %w", err)
 		}
 	}
 	return sig, nil
 }
 
-func parseSpecs(text string) ([]TensorSpec, bool, error) {
+func parseSpecs(text string) ([]TensorSpec, []string, bool, error) {
 	var raw []sigSpec
 	if err := json.Unmarshal([]byte(text), &raw); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	specs := make([]TensorSpec, 0, len(raw))
+	types := make([]string, len(raw))
 	tabular := false
 	for i, s := range raw {
 		ts := TensorSpec{Name: s.Name, Optional: s.Required != nil && !*s.Required}
 		if s.TensorSpec != nil {
 			ts.DType = DTypeOfNumpy(s.TensorSpec.DType)
 			ts.Shape = s.TensorSpec.Shape
+			if ts.Shape == nil {
+				ts.Shape = []int64{}
+			}
 		} else {
+			types[i] = s.Type
 			tabular = true
 			ts.DType = DTypeOfColumn(s.Type)
 			ts.Shape = []int64{-1}
@@ -68,7 +76,7 @@ func parseSpecs(text string) ([]TensorSpec, bool, error) {
 		}
 		specs = append(specs, ts)
 	}
-	return specs, tabular, nil
+	return specs, types, tabular, nil
 }
 
 // DTypeOfColumn maps an MLflow column type to a DType ("" when it has no
@@ -85,41 +93,44 @@ func DTypeOfColumn(t string) DType {
 		return Int32
 	case "boolean":
 		return Bool
-	case "string", "binary":
-		return Bytes
-	case "datetime":
+	case "string", "binary", "datetime":
 		return Bytes
 	}
 	return ""
 }
 
-// DTypeOfNumpy maps a numpy dtype name to a DType.
+// DTypeOfNumpy maps a numpy dtype name ("float64", "<f8", "object") to a
+// DType ("" when it has none).
 func DTypeOfNumpy(t string) DType {
-	switch strings.ToLower(t) {
-	case "float64", "double":
+	t = strings.TrimLeft(strings.ToLower(t), "<>=|")
+	switch t {
+	case "float64", "f8", "double":
 		return FP64
-	case "float32", "float":
+	case "float32", "f4", "single", "float":
 		return FP32
-	case "int64":
+	case "int64", "i8":
 		return Int64
-	case "int32":
+	case "int32", "i4":
 		return Int32
-	case "int16":
+	case "int16", "i2":
 		return Int16
-	case "int8":
+	case "int8", "i1":
 		return Int8
-	case "uint64":
+	case "uint64", "u8":
 		return Uint64
-	case "uint32":
+	case "uint32", "u4":
 		return Uint32
-	case "uint16":
+	case "uint16", "u2":
 		return Uint16
-	case "uint8":
+	case "uint8", "u1":
 		return Uint8
-	case "bool":
+	case "bool", "b1":
 		return Bool
-	case "str", "object", "bytes", "string":
+	case "str", "object", "bytes", "string", "o":
 		return Bytes
+	}
+	if strings.HasPrefix(t, "str") || strings.HasPrefix(t, "bytes") || strings.HasPrefix(t, "s") || strings.HasPrefix(t, "u") {
+		return Bytes // fixed-width strings: "str256", "S10", "U5"
 	}
 	return ""
 }
