@@ -10,38 +10,6 @@ import (
 	"github.com/lode-ml/lode/serving"
 )
 
-func TestAppendFloat(t *testing.T) {
-	cases := []struct {
-		v    float64
-		bits int
-		want string
-	}{
-		{3, 64, "3.0"}, {2.5, 32, "2.5"}, {float64(float32(0.1)), 32, "0.1"}, {0.1, 64, "0.1"},
-		{math.Copysign(0, -1), 64, "-0.0"}, {1e16, 64, "1e+16"}, {1e15, 64, "1000000000000000.0"},
-		{0.0001, 64, "0.0001"}, {0.00001, 64, "1e-05"}, {math.NaN(), 64, "NaN"},
-		{math.Inf(1), 32, "Infinity"}, {math.Inf(-1), 64, "-Infinity"}, {123456789, 64, "123456789.0"},
-	}
-	for _, c := range cases {
-		if got := string(appendFloat(nil, c.v, c.bits)); got != c.want {
-			t.Errorf("appendFloat(%v, %d) = %s, want %s", c.v, c.bits, got, c.want)
-		}
-	}
-}
-
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{"plain", `q"b\`, "tab\tnl\n\x01", "é ✓ 😀", "\u2028", "bad \xff byte"} {
-		got := appendString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil {
-			t.Errorf("%q encoded as invalid JSON %s: %v", s, got, err)
-			continue
-		}
-		if want := strings.ToValidUTF8(s, "\ufffd"); back != want {
-			t.Errorf("%q round-trips as %q", s, back)
-		}
-	}
-}
-
 func TestParseJSON(t *testing.T) {
 	v, err := parseJSON([]byte(` {"a": [1, 2.5, null], "b": [[1, 2], [3, 4]], "c": [1, "x"], "d": "\u00e9\ud83d\ude00\n", "e": [], "a": true} `))
 	if err != nil {

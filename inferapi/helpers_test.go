@@ -195,8 +195,8 @@ func pairModel() *funcModel {
 				}
 			}
 			return &serving.Output{Tabular: in.Tabular, Tensors: []serving.Tensor{
-				{Name: "double", DType: serving.FP64, Shape: shapeOf(x), Data: d},
-				{Name: "label", DType: serving.Bytes, Shape: shapeOf(x), Data: l}}}, nil
+				{Name: "double", DType: serving.FP64, Shape: x.Dims(), Data: d},
+				{Name: "label", DType: serving.Bytes, Shape: x.Dims(), Data: l}}}, nil
 		},
 	}
 }

@@ -428,12 +428,12 @@ func encodeKServe(model, version string, req *kRequest, ts []serving.Tensor) ([]
 	}
 	b := make([]byte, 0, 256)
 	b = append(b, `{"model_name":`...)
-	b = appendString(b, model)
+	b = serving.AppendJSONString(b, model)
 	b = append(b, `,"model_version":`...)
-	b = appendString(b, version)
+	b = serving.AppendJSONString(b, version)
 	if req.id != "" {
 		b = append(b, `,"id":`...)
-		b = appendString(b, req.id)
+		b = serving.AppendJSONString(b, req.id)
 	}
 	b = append(b, `,"outputs":[`...)
 	var bin []byte
@@ -443,11 +443,11 @@ func encodeKServe(model, version string, req *kRequest, ts []serving.Tensor) ([]
 			b = append(b, ',')
 		}
 		b = append(b, `{"name":`...)
-		b = appendString(b, o.name)
+		b = serving.AppendJSONString(b, o.name)
 		b = append(b, `,"datatype":`...)
-		b = appendString(b, string(o.t.DType))
+		b = serving.AppendJSONString(b, string(o.t.DType))
 		b = append(b, `,"shape":[`...)
-		for j, d := range shapeOf(o.t) {
+		for j, d := range o.t.Dims() {
 			if j > 0 {
 				b = append(b, ',')
 			}

@@ -152,7 +152,7 @@ func appendPredictions(b []byte, out *serving.Output) ([]byte, error) {
 			return nil, err
 		}
 	case len(out.Tensors) == 1:
-		b = appendTensor(b, &out.Tensors[0])
+		b = serving.AppendJSONTensor(b, &out.Tensors[0])
 	default:
 		b = appendByName(b, out.Tensors)
 	}

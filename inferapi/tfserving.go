@@ -374,7 +374,7 @@ func appendTFPredict(b []byte, out *serving.Output, rows bool) ([]byte, error) {
 	case len(out.Tensors) == 0:
 		return nil, lode.Errorf(lode.EInternal, "The model returned no outputs.")
 	case len(out.Tensors) == 1:
-		b = appendTensor(b, &out.Tensors[0])
+		b = serving.AppendJSONTensor(b, &out.Tensors[0])
 	case rows:
 		var err error
 		if b, err = appendRecords(b, out.Tensors); err != nil {
@@ -395,7 +395,7 @@ func isNumeric(d serving.DType) bool {
 // perExample reports whether t holds k values for each of n examples
 // (shape [n, k], or [n] for k = 1).
 func perExample(t *serving.Tensor, n int) (k int, ok bool) {
-	shape := shapeOf(t)
+	shape := t.Dims()
 	switch {
 	case len(shape) == 1 && int(shape[0]) == n:
 		return 1, true
@@ -434,10 +434,10 @@ func floatAt(t *serving.Tensor, i int) (float64, int) {
 // labelAt writes element i of t as a class label string.
 func labelAt(b []byte, t *serving.Tensor, i int) []byte {
 	if s, ok := t.Data.([]string); ok {
-		return appendString(b, s[i])
+		return serving.AppendJSONString(b, s[i])
 	}
-	e := appendElem(nil, t, i)
-	return appendString(b, string(e))
+	e := serving.AppendJSONElem(nil, t, i)
+	return serving.AppendJSONString(b, string(e))
 }
 
 // appendClassify writes :classify's {"results": [[[label, score], ...],
@@ -461,7 +461,7 @@ func appendClassify(b []byte, ts []serving.Tensor, n int) ([]byte, error) {
 		if !ok || !isFloat(t.DType) {
 			continue
 		}
-		if len(shapeOf(t)) == 1 {
+		if len(t.Dims()) == 1 {
 			columns = append(columns, t)
 		}
 		name := strings.ToLower(t.Name)
@@ -482,10 +482,10 @@ func appendClassify(b []byte, ts []serving.Tensor, n int) ([]byte, error) {
 					b = append(b, ',')
 				}
 				b = append(b, '[')
-				b = appendString(b, t.Name)
+				b = serving.AppendJSONString(b, t.Name)
 				b = append(b, ',')
 				v, bits := floatAt(t, e)
-				b = appendFloat(b, v, bits)
+				b = serving.AppendJSONFloat(b, v, bits)
 				b = append(b, ']')
 			}
 			b = append(b, ']')
@@ -525,12 +525,12 @@ func appendClassify(b []byte, ts []serving.Tensor, n int) ([]byte, error) {
 			if labels != nil {
 				b = labelAt(b, labels, e*k+j)
 			} else {
-				b = appendString(b, strconv.Itoa(j))
+				b = serving.AppendJSONString(b, strconv.Itoa(j))
 			}
 			b = append(b, ',')
 			if scores != nil {
 				v, bits := floatAt(scores, e*k+j)
-				b = appendFloat(b, v, bits)
+				b = serving.AppendJSONFloat(b, v, bits)
 			} else {
 				b = append(b, "1.0"...)
 			}
@@ -565,7 +565,7 @@ func appendRegress(b []byte, ts []serving.Tensor, n int) ([]byte, error) {
 				b = append(b, ',')
 			}
 			v, bits := floatAt(t, e)
-			b = appendFloat(b, v, bits)
+			b = serving.AppendJSONFloat(b, v, bits)
 		}
 		return append(b, "]}"...), nil
 	}
