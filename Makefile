@@ -16,7 +16,7 @@ MLFLOW_SERIES := mlflow3 mlflow2
 # (scripts/fetch-onnxruntime.sh); lode finds it in lib/onnxruntime/.
 ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
 
-.PHONY: all build run test go-test py-test serving-test venvs onnxruntime fuzz bench clean help
+.PHONY: all build run test go-test py-test serving-test venvs onnxruntime fuzz bench bench-tracking bench-serving clean help
 
 all: build
 
@@ -24,7 +24,7 @@ help:
 	@echo "make run      build and start the server (127.0.0.1:5000, ./lode-data)"
 	@echo "make test     Go tests, the mlflow-client suite on mlflow 3.x and 2.x, the serving suite"
 	@echo "make onnxruntime  fetch ONNX Runtime's shared library into lib/onnxruntime/"
-	@echo "make bench    benchmarks against mlflow server (see docs/benchmarks.md)"
+	@echo "make bench    benchmarks against mlflow server, mlflow models serve and MLServer (docs/benchmarks.md)"
 	@echo "make fuzz     run the fuzzers for a short while"
 
 build: $(BIN)
@@ -79,8 +79,16 @@ fuzz:
 	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzCleanPath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzValidateLocation$$' -fuzztime $(FUZZTIME)
 
-bench: $(BIN) $(VENV)/mlflow3/.installed
+bench: bench-tracking bench-serving
+
+# Tracking: Lode against `mlflow server` (about 11 minutes).
+bench-tracking: $(BIN) $(VENV)/mlflow3/.installed
 	LODE_BIN=$(BIN) bash bench/run.sh
+
+# Serving: Lode (ONNX, Python workers) against MLServer and `mlflow models
+# serve`, plus a constant Go handler as the ceiling (about 3 minutes).
+bench-serving: $(BIN) $(ORT_LIB) $(VENV)/mlflow3/.installed
+	LODE_BIN=$(BIN) bash bench/serving.sh
 
 clean:
 	rm -rf bin lib

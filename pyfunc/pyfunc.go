@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +78,18 @@ func New(opts Options) *Runtime {
 	}
 	if opts.Python == "" {
 		opts.Python = "python3"
+	}
+	// Workers run in folders of their own, so a relative interpreter path
+	// is made absolute now (a bare name is looked up on PATH at start).
+	if strings.ContainsRune(opts.Python, filepath.Separator) && !filepath.IsAbs(opts.Python) {
+		if abs, err := filepath.Abs(opts.Python); err == nil {
+			opts.Python = abs
+		}
+	}
+	if opts.CacheDir != "" && !filepath.IsAbs(opts.CacheDir) {
+		if abs, err := filepath.Abs(opts.CacheDir); err == nil {
+			opts.CacheDir = abs
+		}
 	}
 	if opts.CacheDir == "" {
 		if d, err := os.UserCacheDir(); err == nil {

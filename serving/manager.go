@@ -50,7 +50,7 @@ type Deployment struct {
 	// processes; concurrent ONNX runs). 0: the runtime's default.
 	Workers int `json:"workers,omitempty"`
 	// MaxQueue is how many requests may wait beyond those running (0:
-	// eight per worker).
+	// 8 per worker for Python models, 64 per concurrent run for ONNX).
 	MaxQueue int `json:"max_queue,omitempty"`
 	// TimeoutMillis bounds each request (0: 30 s).
 	TimeoutMillis int64 `json:"timeout_ms,omitempty"`
@@ -467,8 +467,18 @@ func (m *Manager) open(ctx context.Context, d Deployment, res Resolved) (*Endpoi
 			concurrency = 2
 		}
 	}
+	// Queues are bounded by how long they take to drain: Python requests
+	// take milliseconds each, ONNX ones tens of microseconds, so an ONNX
+	// model may queue deeper before overload is declared.
+	queue := d.MaxQueue
+	if queue == 0 {
+		queue = 8 * concurrency
+		if rt.Name() != "python" {
+			queue = 64 * concurrency
+		}
+	}
 	ep := NewEndpoint(d.Name, res.Version, model, EndpointOptions{
-		Concurrency: concurrency, Queue: d.MaxQueue,
+		Concurrency: concurrency, Queue: queue,
 		Timeout:   time.Duration(d.TimeoutMillis) * time.Millisecond,
 		Signature: sig,
 	})
