@@ -60,10 +60,19 @@ func newDeployCreateCmd(o *modelsOpts) *cobra.Command {
 				return err
 			}
 			if wait {
-				deadline := time.Now().Add(waitFor)
+				start := time.Now()
+				deadline := start.Add(waitFor)
+				lastNote := start
 				for st.State == serving.StateLoading {
 					if time.Now().After(deadline) {
 						return fmt.Errorf("deployment %s still loading after %s", d.Name, waitFor)
+					}
+					if time.Since(lastNote) >= 5*time.Second {
+						// Loading a Python model can mean building its
+						// environment first: say that work goes on.
+						lastNote = time.Now()
+						fmt.Fprintf(cmd.ErrOrStderr(), "deployment %s: loading %s (%s; the server's log shows the steps)\n",
+							d.Name, d.ModelURI, time.Since(start).Round(time.Second))
 					}
 					select {
 					case <-ctx.Done():
