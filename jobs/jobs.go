@@ -82,6 +82,9 @@ type Spec struct {
 	Timeout time.Duration `json:"timeout_ns,omitempty"`
 	// ExperimentID is where the job's run is created.
 	ExperimentID string `json:"experiment_id,omitempty"`
+	// Tags are set on the job's run (MLflow Projects record their source,
+	// entry point and commit this way).
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // Transition is one state change, with when and why.
@@ -106,11 +109,17 @@ type Job struct {
 	Placement *Placement `json:"placement,omitempty"`
 	ExitCode  *int       `json:"exit_code,omitempty"`
 	Submitted int64      `json:"submitted_ms"`
+	// Handles are the executor's IDs of the current attempt's replicas,
+	// by rank, so a restarted server can re-adopt them.
+	Handles []string `json:"handles,omitempty"`
 }
 
 // Node is a machine jobs run on, with what it has.
 type Node struct {
-	Name     string
+	Name string
+	// Addr is how replicas on other nodes reach this one (the rendezvous
+	// address); "" means 127.0.0.1.
+	Addr     string
 	Capacity Resources
 	// GPUIDs name the node's GPUs (as CUDA_VISIBLE_DEVICES takes them);
 	// len(GPUIDs) == Capacity.GPUs.
@@ -139,8 +148,10 @@ type Launch struct {
 	// Env is the whole environment the process gets on top of Spec.Env:
 	// tracking, rendezvous and device variables.
 	Env map[string]string
-	// LogDir receives stdout and stderr.
-	LogDir string
+	// Hostfile, for a distributed job, lists the replicas' hosts with
+	// their slots as Horovod and MPI read it ("127.0.0.1 slots=2"); the
+	// executor writes it to a file named by LODE_HOSTFILE.
+	Hostfile string
 }
 
 // Handle is a started replica.

@@ -303,8 +303,20 @@ func (e *Executor) Start(ctx context.Context, l jobs.Launch) (jobs.Handle, error
 		return nil, errors.New("localexec: the job has no command")
 	}
 	dir := e.LogDir(r.jobID, r.attempt)
-	if ld, err := filepath.Abs(l.LogDir); l.LogDir != "" && (err != nil || ld != dir) {
-		return nil, fmt.Errorf("localexec: LogDir %q: local replicas log to %q", l.LogDir, dir)
+	if l.Hostfile != "" {
+		// A distributed job's hostfile, for Horovod and MPI.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		hf := filepath.Join(dir, "hostfile")
+		if err := writeFileAtomic(hf, []byte(l.Hostfile)); err != nil {
+			return nil, err
+		}
+		l.Env = maps.Clone(l.Env)
+		if l.Env == nil {
+			l.Env = map[string]string{}
+		}
+		l.Env["LODE_HOSTFILE"] = hf
 	}
 	env, err := e.env(l)
 	if err != nil {

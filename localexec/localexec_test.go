@@ -563,15 +563,17 @@ func TestStartErrors(t *testing.T) {
 		launch("a/b", "true"),
 		launch("ok", "  "),
 		{JobID: "ok", Attempt: -1, Spec: jobs.Spec{Command: "true"}},
-		{JobID: "ok", Attempt: 1, LogDir: "/elsewhere", Spec: jobs.Spec{Command: "true"}},
 	} {
 		if _, err := e.Start(ctx, l); err == nil {
 			t.Errorf("Start(%+v) succeeded", l)
 		}
 	}
 	l := launch("ok", "true")
-	l.LogDir = e.LogDir("ok", 1)
-	wait(t, start(t, e, l))
+	l.Hostfile = "127.0.0.1 slots=1\n"
+	l.Spec.Command = `test "$(cat "$LODE_HOSTFILE")" = "127.0.0.1 slots=1"`
+	if code := wait(t, start(t, e, l)); code != 0 {
+		t.Errorf("the hostfile was not written: exit %d", code)
+	}
 
 	l = launch("nowd", "true")
 	l.Spec.WorkDir = filepath.Join(t.TempDir(), "missing")

@@ -185,3 +185,12 @@ func csvFields(line string) []string {
 	}
 	return f
 }
+
+// SampleUsage implements jobs.Sampler.
+func (e *Executor) SampleUsage(h jobs.Handle) (jobs.Usage, error) {
+	u, err := e.Sample(h)
+	if err != nil {
+		return jobs.Usage{}, err
+	}
+	return jobs.Usage{CPUSeconds: u.CPUSeconds, RSSBytes: u.RSSBytes, GPUUtilization: u.GPUUtilization, GPUMemoryBytes: u.GPUMemoryBytes}, nil
+}
