@@ -66,6 +66,9 @@ type Service struct {
 	TrackingURI string
 	// FreePort returns a free TCP port for a distributed job's rendezvous.
 	FreePort func() (int, error)
+	// Snapshot copies a job's working directory at submission, so the job
+	// runs the code it was submitted with; it returns the copy's path.
+	Snapshot func(ctx context.Context, src, jobID string) (string, error)
 	Logger   *slog.Logger
 	// Tick is how often the queue is looked at without an event (1 s);
 	// SampleEvery how often running jobs' usage is logged (10 s).
@@ -124,7 +127,15 @@ func (s *Service) Submit(ctx context.Context, spec Spec) (*Job, error) {
 		return nil, lode.Errorf(lode.EInvalid, "job can never run here: %s", d.Refuse[0].Reason)
 	}
 	now := s.now().UnixMilli()
-	j := &Job{ID: newID(), Spec: spec, State: Queued, Submitted: now,
+	id := newID()
+	if spec.WorkDir != "" && s.Snapshot != nil {
+		dir, err := s.Snapshot(ctx, spec.WorkDir, id)
+		if err != nil {
+			return nil, err
+		}
+		spec.WorkDir = dir
+	}
+	j := &Job{ID: id, Spec: spec, State: Queued, Submitted: now,
 		History: []Transition{{State: Queued, Time: now, Reason: "submitted"}}}
 	if s.Tracker != nil {
 		tags := map[string]string{"lode.job.id": j.ID, "mlflow.source.type": "JOB", "mlflow.source.name": spec.Command}
@@ -786,4 +797,42 @@ func (s *Service) sampleLoop(stop <-chan struct{}) {
 			}
 		}
 	}
+}
+
+// Follower is implemented by executors that can stream a replica's log
+// while it runs.
+type Follower interface {
+	Follow(ctx context.Context, jobID string, attempt, rank int, offset int64, w io.Writer) error
+}
+
+// Logs writes a replica's log from offset to w: of attempt (0: the
+// latest) and rank. With follow, it keeps writing until the replica ends.
+func (s *Service) Logs(ctx context.Context, id string, attempt, rank int, offset int64, follow bool, w io.Writer) error {
+	j, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if attempt <= 0 {
+		attempt = j.Attempt
+	}
+	switch {
+	case attempt == 0:
+		return lode.Errorf(lode.EInvalidState, "job %s has not started yet", id)
+	case attempt > j.Attempt:
+		return lode.Errorf(lode.EInvalid, "job %s has had %d attempts", id, j.Attempt)
+	case rank < 0 || rank >= max(j.Spec.Replicas, 1):
+		return lode.Errorf(lode.EInvalid, "job %s has ranks 0 to %d", id, max(j.Spec.Replicas, 1)-1)
+	case offset < 0:
+		return lode.Errorf(lode.EInvalid, "offset must not be negative")
+	}
+	if f, ok := s.Exec.(Follower); ok && follow {
+		return f.Follow(ctx, id, attempt, rank, offset, w)
+	}
+	rc, err := s.Exec.Logs(id, attempt, rank, offset)
+	if err != nil {
+		return lode.Errorf(lode.ENotFound, "no log for job %s attempt %d rank %d", id, attempt, rank)
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
 }

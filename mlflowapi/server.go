@@ -39,8 +39,10 @@ type Server struct {
 	Artifacts artifact.Store    // nil: the artifact proxy is off
 	// Deployments, when set, serves the deployments API.
 	Deployments Deployments
-	Logger      *slog.Logger
-	Version     string
+	// Jobs, when set, serves the jobs API.
+	Jobs    Jobs
+	Logger  *slog.Logger
+	Version string
 	// MaxBodyBytes bounds JSON bodies (default DefaultMaxBodyBytes);
 	// MaxArtifactBytes bounds one uploaded artifact (0: no bound).
 	MaxBodyBytes     int64
@@ -81,6 +83,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Deployments != nil {
 		s.routeDeployments()
+	}
+	if s.Jobs != nil {
+		s.routeJobs()
 	}
 	return http.HandlerFunc(s.serveHTTP)
 }

@@ -247,6 +247,12 @@ func listenAndServe(ctx context.Context, logger *slog.Logger, host string, port 
 	if err != nil {
 		return err
 	}
+	return serveOn(ctx, logger, ln, h, grace, msg, attrs...)
+}
+
+// serveOn serves h on ln until ctx ends, then drains in-flight requests
+// for up to grace.
+func serveOn(ctx context.Context, logger *slog.Logger, ln net.Listener, h http.Handler, grace time.Duration, msg string, attrs ...any) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/lode-ml/lode/artifact"
 	"github.com/lode-ml/lode/inferapi"
+	"github.com/lode-ml/lode/jobs"
+	"github.com/lode-ml/lode/localexec"
 	"github.com/lode-ml/lode/localfs"
 	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/registry"
@@ -40,6 +45,11 @@ type serverConfig struct {
 	modelCache          string
 	poll                time.Duration
 	rt                  runtimeFlags
+	jobDir              string
+	jobCPUs             float64
+	jobMemory           string
+	jobGPUs             int
+	maxSnapshotBytes    int64
 }
 
 func newServerCmd() *cobra.Command {
@@ -73,6 +83,11 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&c.modelCache, "model-cache", "./lode-data/serving/models", "where deployed models' files are cached")
 	f.DurationVar(&c.poll, "deployment-poll", 5*time.Second, "how often deployments re-resolve the aliases they follow")
 	c.rt.register(f, "./lode-data/serving/envs")
+	f.StringVar(&c.jobDir, "job-dir", "./lode-data/jobs", "where jobs' code snapshots and logs are kept")
+	f.Float64Var(&c.jobCPUs, "job-cpus", 0, "CPU cores jobs may use (default: all of this machine's)")
+	f.StringVar(&c.jobMemory, "job-memory", "", "memory jobs may use, e.g. 16G (default: all of this machine's)")
+	f.IntVar(&c.jobGPUs, "job-gpus", -1, "GPUs jobs may use, numbered 0..N-1 (default: those nvidia-smi lists)")
+	f.Int64Var(&c.maxSnapshotBytes, "max-job-snapshot-bytes", 1<<30, "largest working directory a job may be submitted with")
 	return cmd
 }
 
@@ -149,6 +164,39 @@ func runServer(ctx context.Context, c serverConfig) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	infer := inferapi.New(inferapi.Options{Catalog: mgr, Logger: logger, NoAccessLog: !c.accessLog, MaxBodyBytes: c.maxBodyBytes,
 		Registerer: reg, Version: version})
+	// Jobs run as local processes, each with a run in this server's
+	// tracking store; the server listens first so jobs know its URL.
+	ln, err := net.Listen("tcp", net.JoinHostPort(c.host, strconv.Itoa(c.port)))
+	if err != nil {
+		return err
+	}
+	node, err := localNode(c.jobCPUs, c.jobMemory, c.jobGPUs)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	jobDir, err := filepath.Abs(c.jobDir)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	jobSvc := &jobs.Service{
+		Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(jobDir, "runs"), Logger: logger}),
+		Tracker:     &jobTracker{tracking: trackingSvc, artifacts: api.Artifacts},
+		Nodes:       []jobs.Node{node},
+		TrackingURI: "http://" + ln.Addr().String(),
+		FreePort:    freePort,
+		Snapshot:    snapshotter(filepath.Join(jobDir, "snapshots"), c.maxSnapshotBytes),
+		Logger:      logger,
+	}
+	if err := jobSvc.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("start jobs: %w", err)
+	}
+	defer jobSvc.Close()
+	api.Jobs = jobSvc
+	logger.Info("jobs run here", "cpus", float64(node.Capacity.MilliCPU)/1000, "memory_bytes", node.Capacity.MemoryBytes, "gpus", node.GPUIDs)
+
 	var handler http.Handler = api.Handler()
 	if c.accessLog {
 		handler = mlflowapi.AccessLog(logger, handler)
@@ -161,6 +209,6 @@ func runServer(ctx context.Context, c serverConfig) error {
 	for _, p := range []string{"/v1/", "/v2/", "GET /v2", "/endpoints/"} {
 		mux.Handle(p, infer)
 	}
-	return listenAndServe(ctx, logger, c.host, c.port, mux, c.shutdownTimeout, "lode server listening",
+	return serveOn(ctx, logger, ln, mux, c.shutdownTimeout, "lode server listening",
 		"backend_store", dbPath, "artifacts", c.artifactsDest)
 }

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/jobs"
+)
+
+// localNode describes this machine for the scheduler: the flags when set,
+// else what the machine has (CPUs, MemTotal, GPUs listed by nvidia-smi).
+func localNode(cpus float64, memory string, gpus int) (jobs.Node, error) {
+	milli := int64(cpus * 1000)
+	if cpus <= 0 {
+		milli = int64(runtime.NumCPU()) * 1000
+	}
+	var mem int64
+	if memory != "" {
+		m, err := parseMemory(memory)
+		if err != nil {
+			return jobs.Node{}, fmt.Errorf("--job-memory: %w", err)
+		}
+		mem = m
+	} else {
+		mem = memTotal()
+	}
+	var ids []string
+	switch {
+	case gpus >= 0:
+		for i := 0; i < gpus; i++ {
+			ids = append(ids, strconv.Itoa(i))
+		}
+	default:
+		if smi, err := exec.LookPath("nvidia-smi"); err == nil {
+			out, err := exec.Command(smi, "--query-gpu=index,uuid", "--format=csv,noheader").Output()
+			if err == nil {
+				ids, err = jobs.ParseNvidiaSMI(string(out))
+			}
+			if err != nil {
+				return jobs.Node{}, fmt.Errorf("nvidia-smi: %w", err)
+			}
+		}
+	}
+	n := jobs.Node{Name: "local", Addr: "127.0.0.1", Capacity: jobs.Resources{MilliCPU: milli, MemoryBytes: mem, GPUs: len(ids)}, GPUIDs: ids}
+	return n, nil
+}
+
+// memTotal is the machine's memory from /proc/meminfo (16 GiB if unknown).
+func memTotal() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 16 << 30
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+			if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 16 << 30
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// snapshotter copies a job's working directory under root/<job id>/code
+// (regular files and directories; .git and symlinks are left out), bounded
+// in size, so the job runs the code as it was when submitted.
+func snapshotter(root string, maxBytes int64) func(ctx context.Context, src, id string) (string, error) {
+	return func(ctx context.Context, src, id string) (string, error) {
+		if !filepath.IsAbs(src) {
+			return "", lode.Errorf(lode.EInvalid, "work_dir must be an absolute path on the server's machine, got '%s'", src)
+		}
+		st, err := os.Stat(src)
+		if err != nil || !st.IsDir() {
+			return "", lode.Errorf(lode.EInvalid, "work_dir '%s' is not a directory on the server's machine", src)
+		}
+		dst := filepath.Join(root, id, "code")
+		var total int64
+		err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(src, p)
+			if d.IsDir() {
+				if d.Name() == ".git" && rel != "." {
+					return filepath.SkipDir
+				}
+				return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if total += info.Size(); total > maxBytes {
+				return lode.Errorf(lode.ETooLarge, "work_dir '%s' holds more than %d bytes; make it smaller or raise --max-job-snapshot-bytes", src, maxBytes)
+			}
+			return copyFile(p, filepath.Join(dst, rel), info.Mode().Perm())
+		})
+		if err != nil {
+			os.RemoveAll(filepath.Join(root, id))
+			if lode.ErrorCode(err) != lode.EInternal {
+				return "", err
+			}
+			return "", lode.Internal(err, "cannot snapshot the job's working directory")
+		}
+		return dst, nil
+	}
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
