@@ -761,16 +761,16 @@ func (s *Service) sampleLoop(stop <-chan struct{}) {
 			runID   string
 			handles []Handle
 		}
-		var todo []sample
+		var due []sample
 		s.mu.Lock()
 		for _, t := range s.active {
 			if t.job.State == Running && t.job.RunID != "" && len(t.handles) > 0 {
-				todo = append(todo, sample{t.job.RunID, append([]Handle(nil), t.handles...)})
+				due = append(due, sample{t.job.RunID, append([]Handle(nil), t.handles...)})
 			}
 		}
 		s.mu.Unlock()
-		sort.Slice(todo, func(a, b int) bool { return todo[a].runID < todo[b].runID })
-		for _, sm := range todo {
+		sort.Slice(due, func(a, b int) bool { return due[a].runID < due[b].runID })
+		for _, sm := range due {
 			var u Usage
 			for _, h := range sm.handles {
 				x, err := sampler.SampleUsage(h)

@@ -40,7 +40,7 @@ func testRuntime(t testing.TB) *Runtime {
 		if os.Getenv("LODE_REQUIRE_ONNXRUNTIME") == "1" {
 			t.Fatalf("LODE_REQUIRE_ONNXRUNTIME=1: %v", err)
 		}
-		t.Skipf("skipping: %v", err)
+		t.Skipf("ONNX Runtime is not installed here (make onnxruntime fetches it): %v", err)
 	}
 	r, err := New(lib, quiet)
 	if err != nil {
