@@ -498,6 +498,31 @@ func convertInts[T int8 | int16 | int32 | uint8 | uint16 | uint32](vals []int64)
 // fromBinary decodes a tensor sent in Triton's binary tensor data
 // extension: little-endian elements, BYTES as 4-byte length-prefixed
 // strings.
+// newSlice makes the Data slice of a fixed-size numeric DType.
+func newSlice(d serving.DType, n int) any {
+	switch d {
+	case serving.Int8:
+		return make([]int8, n)
+	case serving.Int16:
+		return make([]int16, n)
+	case serving.Uint16:
+		return make([]uint16, n)
+	case serving.Int32:
+		return make([]int32, n)
+	case serving.Uint32:
+		return make([]uint32, n)
+	case serving.FP32:
+		return make([]float32, n)
+	case serving.Int64:
+		return make([]int64, n)
+	case serving.Uint64:
+		return make([]uint64, n)
+	case serving.FP64:
+		return make([]float64, n)
+	}
+	return nil
+}
+
 func fromBinary(name string, d serving.DType, shape []int64, n int, raw []byte) (serving.Tensor, error) {
 	t := serving.Tensor{Name: name, DType: d, Shape: shape}
 	size := dtypeSize(d)
@@ -530,7 +555,6 @@ func fromBinary(name string, d serving.DType, shape []int64, n int, raw []byte) 
 	if len(raw) != n*size {
 		return t, badRequest("input '%s' has %d bytes of binary data; %d elements of %s take %d", name, len(raw), n, d, n*size)
 	}
-	le := binary.LittleEndian
 	switch d {
 	case serving.Bool:
 		v := make([]bool, n)
@@ -538,62 +562,15 @@ func fromBinary(name string, d serving.DType, shape []int64, n int, raw []byte) 
 			v[i] = raw[i] != 0
 		}
 		t.Data = v
-	case serving.Int8:
-		v := make([]int8, n)
-		for i := range v {
-			v[i] = int8(raw[i])
-		}
-		t.Data = v
 	case serving.Uint8:
 		t.Data = append([]uint8{}, raw...)
-	case serving.Int16:
-		v := make([]int16, n)
-		for i := range v {
-			v[i] = int16(le.Uint16(raw[2*i:]))
+	default:
+		// Fixed-size numbers: the slice of the DType's Go type, filled
+		// from the little-endian bytes.
+		t.Data = newSlice(d, n)
+		if _, err := binary.Decode(raw, binary.LittleEndian, t.Data); err != nil {
+			return t, badRequest("input '%s': %v", name, err)
 		}
-		t.Data = v
-	case serving.Uint16:
-		v := make([]uint16, n)
-		for i := range v {
-			v[i] = le.Uint16(raw[2*i:])
-		}
-		t.Data = v
-	case serving.Int32:
-		v := make([]int32, n)
-		for i := range v {
-			v[i] = int32(le.Uint32(raw[4*i:]))
-		}
-		t.Data = v
-	case serving.Uint32:
-		v := make([]uint32, n)
-		for i := range v {
-			v[i] = le.Uint32(raw[4*i:])
-		}
-		t.Data = v
-	case serving.FP32:
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
-		}
-		t.Data = v
-	case serving.Int64:
-		v := make([]int64, n)
-		for i := range v {
-			v[i] = int64(le.Uint64(raw[8*i:]))
-		}
-		t.Data = v
-	case serving.Uint64:
-		v := make([]uint64, n)
-		for i := range v {
-			v[i] = le.Uint64(raw[8*i:])
-		}
-		t.Data = v
-	case serving.FP64:
-		v := make([]float64, n)
-		for i := range v {
-			v[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
-		}
-		t.Data = v
 	}
 	return t, nil
 }
