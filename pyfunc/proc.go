@@ -17,6 +17,7 @@ import (
 	"time"
 
 	lode "github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/pyenv"
 )
 
 // Frames between Lode and a worker: a 4-byte big-endian header length, a
@@ -107,7 +108,7 @@ type proc struct {
 	done        chan struct{} // closed once its pipes are drained and closed
 
 	stderrMu   sync.Mutex
-	stderrTail lineTail
+	stderrTail pyenv.LineTail
 
 	python, mlflow string // from its ready frame
 }
@@ -159,7 +160,7 @@ func spawn(ctx context.Context, c *modelConfig) (*proc, error) {
 		abandon:    make(chan struct{}),
 		exited:     make(chan struct{}),
 		done:       make(chan struct{}),
-		stderrTail: lineTail{max: 20},
+		stderrTail: pyenv.LineTail{Max: 20},
 	}
 	p.log = c.log.With("pid", p.pid)
 	var readers sync.WaitGroup
@@ -237,7 +238,7 @@ func (p *proc) forwardStderr(r io.Reader) {
 			s := strings.TrimRight(string(line), "\r\n")
 			if strings.TrimSpace(s) != "" {
 				p.stderrMu.Lock()
-				p.stderrTail.add(s)
+				p.stderrTail.Add(s)
 				p.stderrMu.Unlock()
 				p.log.Info("python: " + s)
 			}
@@ -251,7 +252,7 @@ func (p *proc) forwardStderr(r io.Reader) {
 func (p *proc) stderrLines() string {
 	p.stderrMu.Lock()
 	defer p.stderrMu.Unlock()
-	if len(p.stderrTail.lines) == 0 {
+	if p.stderrTail.Len() == 0 {
 		return ""
 	}
 	return ":\n" + p.stderrTail.String()

@@ -23,6 +23,7 @@ import (
 
 	lode "github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/mlmodel"
+	"github.com/lode-ml/lode/pyenv"
 	"github.com/lode-ml/lode/serving"
 )
 
@@ -63,10 +64,10 @@ type Options struct {
 type Runtime struct {
 	opts Options
 
+	envs *pyenv.Builder
+
 	mu     sync.Mutex
-	base   *baseInterp              // the base interpreter, once probed
-	builds map[string]chan struct{} // per-environment build locks
-	script string                   // path of the worker script, once written
+	script string // path of the worker script, once written
 }
 
 var _ serving.Runtime = (*Runtime)(nil)
@@ -101,7 +102,7 @@ func New(opts Options) *Runtime {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Runtime{opts: opts, builds: map[string]chan struct{}{}}
+	return &Runtime{opts: opts, envs: pyenv.NewBuilder(opts.Python, opts.CacheDir)}
 }
 
 // Name is "python".
@@ -148,8 +149,8 @@ func (r *Runtime) Load(ctx context.Context, dir string, m *mlmodel.Model, opts s
 		if err != nil {
 			return nil, err
 		}
-		python = venvPython(envDir)
-		env = venvEnv(envDir)
+		python = pyenv.Python(envDir)
+		env = pyenv.Environ(envDir, os.Environ())
 	default:
 		return nil, lode.Errorf(lode.EInvalid, "unknown Python environment manager %q (want %q or %q)", r.opts.EnvManager, Virtualenv, Local)
 	}

@@ -20,9 +20,3 @@ func killGroup(p *os.Process) error {
 
 // termGroup cannot ask politely without signals: it kills.
 func termGroup(p *os.Process) error { return killGroup(p) }
-
-// tryLockFile reports that no file lock is to be had; the in-process lock
-// stands alone.
-func tryLockFile(*os.File) (bool, error) { return false, os.ErrInvalid }
-
-func unlockFile(*os.File) {}

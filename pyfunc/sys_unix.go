@@ -25,14 +25,3 @@ func killGroup(p *os.Process) error { return signalGroup(p, syscall.SIGKILL) }
 
 // termGroup asks a process group to stop.
 func termGroup(p *os.Process) error { return signalGroup(p, syscall.SIGTERM) }
-
-// tryLockFile takes an exclusive lock on f without waiting.
-func tryLockFile(f *os.File) (bool, error) {
-	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func unlockFile(f *os.File) { syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }

@@ -164,38 +164,38 @@ func TestEnvSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantReqs := []string{"mlflow==3.17.2", "pandas>=2   ; python_version >= '3.9'", "--extra-index-url https://example.invalid/simple", "wheels/local-1.0-py3-none-any.whl"}
-	if s.python != "3.10.4" || s.source != "python_env.yaml" || !slices.Equal(s.build, []string{"pip", "wheel"}) ||
-		!slices.Equal(s.reqs, wantReqs) || !slices.Equal(s.cons, []string{"numpy<3", "scipy<2"}) || len(s.files) != 1 {
+	if s.Python != "3.10.4" || s.Source != "python_env.yaml" || !slices.Equal(s.Build, []string{"pip", "wheel"}) ||
+		!slices.Equal(s.Reqs, wantReqs) || !slices.Equal(s.Cons, []string{"numpy<3", "scipy<2"}) || len(s.Files) != 1 {
 		t.Fatalf("spec %+v", s)
 	}
 
 	// The key follows what gets installed, not the order it is listed in.
-	k := s.key("3.11.7")
+	k := s.Key("3.11.7")
 	s2 := *s
-	s2.reqs = slices.Clone(s.reqs)
-	slices.Reverse(s2.reqs)
-	if s2.key("3.11.7") != k {
+	s2.Reqs = slices.Clone(s.Reqs)
+	slices.Reverse(s2.Reqs)
+	if s2.Key("3.11.7") != k {
 		t.Fatal("key depends on requirement order")
 	}
-	if s.key("3.12.1") == k {
+	if s.Key("3.12.1") == k {
 		t.Fatal("key ignores the base Python version")
 	}
 	write("wheels/local-1.0-py3-none-any.whl", "another wheel")
 	s3, _ := readEnvSpec(dir, m)
-	if s3.key("3.11.7") == k {
+	if s3.Key("3.11.7") == k {
 		t.Fatal("key ignores the local wheel's content")
 	}
 
 	// Without python_env.yaml: requirements.txt; without that: conda.yaml.
 	os.Remove(filepath.Join(dir, "python_env.yaml"))
 	s, err = readEnvSpec(dir, m)
-	if err != nil || s.source != "requirements.txt" || len(s.build) != 0 || len(s.reqs) != 4 {
+	if err != nil || s.Source != "requirements.txt" || len(s.Build) != 0 || len(s.Reqs) != 4 {
 		t.Fatalf("spec %+v, %v", s, err)
 	}
 	os.Remove(filepath.Join(dir, "requirements.txt"))
 	write("conda.yaml", "dependencies:\n- python=3.11\n- pip\n- pip:\n  - mlflow==2.22.5\n  - cloudpickle==3.1.1\n")
 	s, err = readEnvSpec(dir, m)
-	if err != nil || s.source != "conda.yaml" || !slices.Equal(s.reqs, []string{"mlflow==2.22.5", "cloudpickle==3.1.1"}) {
+	if err != nil || s.Source != "conda.yaml" || !slices.Equal(s.Reqs, []string{"mlflow==2.22.5", "cloudpickle==3.1.1"}) {
 		t.Fatalf("spec %+v, %v", s, err)
 	}
 	os.Remove(filepath.Join(dir, "conda.yaml"))
@@ -217,23 +217,6 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func TestSplitOption(t *testing.T) {
-	for line, want := range map[string][2]string{
-		"-r a.txt":             {"-r", "a.txt"},
-		"-ra.txt":              {"-r", "a.txt"},
-		"--requirement=a.txt":  {"--requirement", "a.txt"},
-		"--constraint  c.txt":  {"--constraint", "c.txt"},
-		"numpy==2":             {"", "numpy==2"},
-		"--no-binary=:all:":    {"--no-binary", ":all:"},
-		"--pre":                {"--pre", ""},
-		"-e git+https://x/y#e": {"-e", "git+https://x/y#e"},
-	} {
-		if opt, arg := splitOption(line); opt != want[0] || arg != want[1] {
-			t.Errorf("splitOption(%q) = %q, %q", line, opt, arg)
-		}
-	}
 }
 
 func TestFrames(t *testing.T) {
