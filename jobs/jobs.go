@@ -85,6 +85,24 @@ type Spec struct {
 	// Tags are set on the job's run (MLflow Projects record their source,
 	// entry point and commit this way).
 	Tags map[string]string `json:"tags,omitempty"`
+	// Params are logged on the job's run when it is created (an MLflow
+	// Project's entry point parameters).
+	Params map[string]string `json:"params,omitempty"`
+	// PythonEnv, when set, is the Python virtual environment the job runs
+	// in: the executor builds it (or finds it built) before the command
+	// starts, and the command finds its python and pip first on PATH.
+	PythonEnv *PythonEnv `json:"python_env,omitempty"`
+}
+
+// PythonEnv is a virtual environment as MLflow's python_env.yaml
+// describes one. Requirement lines may name files (-r requirements.txt),
+// relative to the job's working directory.
+type PythonEnv struct {
+	// Python is the version asked for ("3.11"); the executor's
+	// interpreter is used, with a warning when it differs.
+	Python            string   `json:"python,omitempty"`
+	BuildDependencies []string `json:"build_dependencies,omitempty"`
+	Dependencies      []string `json:"dependencies,omitempty"`
 }
 
 // Transition is one state change, with when and why.

@@ -22,8 +22,9 @@ import (
 // job whose status follows the job's, and the job's logs and resource
 // usage recorded on it.
 type Tracker interface {
-	// CreateRun creates a run in SCHEDULED state and returns its id.
-	CreateRun(ctx context.Context, experimentID, name string, tags map[string]string) (string, error)
+	// CreateRun creates a run in SCHEDULED state, with tags and params,
+	// and returns its id.
+	CreateRun(ctx context.Context, experimentID, name string, tags, params map[string]string) (string, error)
 	// SetRunStatus sets a run's status (RUNNING, FINISHED, FAILED, KILLED);
 	// endMs is 0 for a run that has not ended.
 	SetRunStatus(ctx context.Context, runID, status string, endMs int64) error
@@ -145,7 +146,7 @@ func (s *Service) Submit(ctx context.Context, spec Spec) (*Job, error) {
 		for k, v := range spec.Tags {
 			tags[k] = v
 		}
-		runID, err := s.Tracker.CreateRun(ctx, spec.ExperimentID, spec.Name, tags)
+		runID, err := s.Tracker.CreateRun(ctx, spec.ExperimentID, spec.Name, tags, spec.Params)
 		if err != nil {
 			return nil, err
 		}
@@ -196,6 +197,22 @@ func (s *Service) validate(spec *Spec) error {
 	for k := range spec.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return lode.Errorf(lode.EInvalid, "invalid environment variable name '%s'", k)
+		}
+	}
+	if e := spec.PythonEnv; e != nil {
+		lines := append(append([]string{e.Python}, e.BuildDependencies...), e.Dependencies...)
+		if len(lines) > 1000 {
+			return lode.Errorf(lode.EInvalid, "python_env has more than 1000 dependencies")
+		}
+		for i, l := range lines {
+			switch {
+			case len(l) > 4096:
+				return lode.Errorf(lode.EInvalid, "python_env: a dependency longer than 4 KiB")
+			case strings.ContainsAny(l, "\n\r\x00"):
+				return lode.Errorf(lode.EInvalid, "python_env: a dependency holds a line break: %q", l)
+			case i > 0 && strings.TrimSpace(l) == "":
+				return lode.Errorf(lode.EInvalid, "python_env: an empty dependency")
+			}
 		}
 	}
 	return nil

@@ -31,7 +31,7 @@ func newRuns() *runs {
 	return &runs{status: map[string][]string{}, artifacts: map[string]string{}, metrics: map[string]int{}}
 }
 
-func (r *runs) CreateRun(_ context.Context, exp, name string, tags map[string]string) (string, error) {
+func (r *runs) CreateRun(_ context.Context, exp, name string, tags, _ map[string]string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.n++

@@ -64,6 +64,7 @@ package localexec
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,6 +80,7 @@ import (
 	"time"
 
 	"github.com/lode-ml/lode/jobs"
+	"github.com/lode-ml/lode/mlproject"
 )
 
 // DefaultInheritEnv names the variables a replica takes from Lode's own
@@ -141,7 +143,17 @@ type Options struct {
 	// NvidiaSMI is the nvidia-smi Sample runs for GPU figures; empty means
 	// "nvidia-smi" looked up on PATH, "-" never.
 	NvidiaSMI string
+	// PythonEnvRunner is the command that runs a replica whose Spec names
+	// a PythonEnv: the replica runs PythonEnvRunner... -- Shell -c Command,
+	// with the environment as JSON in LODE_PYTHON_ENV, and the runner
+	// builds or finds the environment, then execs the rest in it (`lode env
+	// exec`). Nil refuses such replicas.
+	PythonEnvRunner []string
 }
+
+// PythonEnvVar carries a replica's jobs.PythonEnv, as JSON, to the
+// PythonEnvRunner.
+const PythonEnvVar = "LODE_PYTHON_ENV"
 
 // Executor runs replicas as local processes. It implements jobs.Executor.
 type Executor struct {
@@ -152,6 +164,7 @@ type Executor struct {
 	grace     time.Duration
 	poll      time.Duration
 	nvidiaSMI string
+	pyRunner  []string
 
 	mu sync.Mutex
 	// running holds the replicas this Executor started, by replica key
@@ -170,6 +183,7 @@ func New(o Options) *Executor {
 		grace:     o.KillGrace,
 		poll:      o.PollInterval,
 		nvidiaSMI: o.NvidiaSMI,
+		pyRunner:  slices.Clone(o.PythonEnvRunner),
 		running:   map[string]*child{},
 	}
 	if o.BaseDir != "" {
@@ -317,6 +331,25 @@ func (e *Executor) Start(ctx context.Context, l jobs.Launch) (jobs.Handle, error
 			l.Env = map[string]string{}
 		}
 		l.Env["LODE_HOSTFILE"] = hf
+	}
+	if l.Spec.PythonEnv != nil {
+		if len(e.pyRunner) == 0 {
+			return nil, errors.New("localexec: the job asks for a Python environment and this executor cannot build one")
+		}
+		b, err := json.Marshal(l.Spec.PythonEnv)
+		if err != nil {
+			return nil, err
+		}
+		l.Env = maps.Clone(l.Env)
+		if l.Env == nil {
+			l.Env = map[string]string{}
+		}
+		l.Env[PythonEnvVar] = string(b)
+		words := append(slices.Clone(e.pyRunner), "--", e.shell, "-c", l.Spec.Command)
+		for i, w := range words {
+			words[i] = mlproject.Quote(w) // shlex.quote, as MLflow quotes
+		}
+		l.Spec.Command = "exec " + strings.Join(words, " ")
 	}
 	env, err := e.env(l)
 	if err != nil {

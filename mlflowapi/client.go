@@ -552,3 +552,24 @@ func (c *Client) SearchLibrary(ctx context.Context, q url.Values) ([]LibraryVers
 	}
 	return out.ModelVersions, nil
 }
+
+// ExperimentIDByName returns the id of the experiment named name; the error
+// is ENotFound when there is none.
+func (c *Client) ExperimentIDByName(ctx context.Context, name string) (string, error) {
+	var out struct {
+		Experiment struct {
+			ID string `json:"experiment_id"`
+		} `json:"experiment"`
+	}
+	err := c.call(ctx, http.MethodGet, "experiments/get-by-name", url.Values{"experiment_name": {name}}, nil, &out)
+	return out.Experiment.ID, err
+}
+
+// CreateExperiment creates an experiment and returns its id.
+func (c *Client) CreateExperiment(ctx context.Context, name string) (string, error) {
+	var out struct {
+		ID string `json:"experiment_id"`
+	}
+	err := c.call(ctx, http.MethodPost, "experiments/create", nil, map[string]string{"name": name}, &out)
+	return out.ID, err
+}

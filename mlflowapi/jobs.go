@@ -124,11 +124,13 @@ type submitRequest struct {
 	TimeoutSeconds jfloat            `json:"timeout_seconds"`
 	ExperimentID   jstr              `json:"experiment_id"`
 	Tags           map[string]string `json:"tags"`
+	Params         map[string]string `json:"params"`
+	PythonEnv      *jobs.PythonEnv   `json:"python_env"`
 }
 
 func (req *submitRequest) spec() (jobs.Spec, error) {
 	sp := jobs.Spec{Name: req.Name, Command: req.Command, Env: req.Env, WorkDir: req.WorkDir, Queue: req.Queue,
-		User: req.User, ExperimentID: string(req.ExperimentID), Tags: req.Tags,
+		User: req.User, ExperimentID: string(req.ExperimentID), Tags: req.Tags, Params: req.Params, PythonEnv: req.PythonEnv,
 		Resources: jobs.Resources{MilliCPU: req.Resources.MilliCPU.V, MemoryBytes: req.Resources.MemoryBytes.V}}
 	var err error
 	for _, f := range []struct {
@@ -166,7 +168,7 @@ type jobIDReq struct {
 //
 //	POST /api/2.0/lode/jobs/submit  {name, command, env, work_dir, resources {milli_cpu, memory_bytes, gpus},
 //	                                 replicas, priority, queue, user, max_retries, timeout_seconds,
-//	                                 experiment_id, tags}                               → {job}
+//	                                 experiment_id, tags, params, python_env}           → {job}
 //	GET  /api/2.0/lode/jobs/get?id=ID                                                 → {job}
 //	GET  /api/2.0/lode/jobs/list?state=S&state=S&queue=Q&user=U&max_results=N&page_token=T
 //	                                                                                  → {jobs, next_page_token}
@@ -418,6 +420,8 @@ type submitJobBody struct {
 	TimeoutSeconds float64           `json:"timeout_seconds,omitempty"`
 	ExperimentID   string            `json:"experiment_id,omitempty"`
 	Tags           map[string]string `json:"tags,omitempty"`
+	Params         map[string]string `json:"params,omitempty"`
+	PythonEnv      *jobs.PythonEnv   `json:"python_env,omitempty"`
 }
 
 type jobResp struct {
@@ -430,7 +434,7 @@ func (c *Client) SubmitJob(ctx context.Context, spec jobs.Spec) (*jobs.Job, erro
 	in := submitJobBody{Name: spec.Name, Command: spec.Command, Env: spec.Env, WorkDir: spec.WorkDir,
 		Resources: spec.Resources, Replicas: spec.Replicas, Priority: spec.Priority, Queue: spec.Queue,
 		User: spec.User, MaxRetries: spec.MaxRetries, TimeoutSeconds: spec.Timeout.Seconds(),
-		ExperimentID: spec.ExperimentID, Tags: spec.Tags}
+		ExperimentID: spec.ExperimentID, Tags: spec.Tags, Params: spec.Params, PythonEnv: spec.PythonEnv}
 	var out jobResp
 	if err := c.callPath(ctx, http.MethodPost, "/api/2.0/lode/jobs/submit", nil, in, &out); err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/jobs"
@@ -59,10 +60,7 @@ Every command prints readable text, or JSON with --json.`,
 func newJobSubmitCmd(o *modelsOpts) *cobra.Command {
 	var (
 		spec    jobs.Spec
-		cpus    float64
-		memory  string
-		timeout time.Duration
-		env     []string
+		jf      jobFlags
 		workdir string
 		follow  bool
 	)
@@ -101,30 +99,8 @@ Interrupting only stops following: the job keeps running.`,
 			if follow && o.json {
 				return errors.New("--follow and --json do not go together")
 			}
-			if math.IsNaN(cpus) || cpus < 0 || cpus > 1e12 {
-				return fmt.Errorf("--cpus must be a number of cores, 0 or more, got %v", cpus)
-			}
-			spec.Resources.MilliCPU = int64(math.Round(cpus * 1000))
-			if memory != "" {
-				m, err := parseMemory(memory)
-				if err != nil {
-					return fmt.Errorf("--memory: %w", err)
-				}
-				spec.Resources.MemoryBytes = m
-			}
-			if timeout < 0 {
-				return fmt.Errorf("--timeout must not be negative, got %s", timeout)
-			}
-			spec.Timeout = timeout
-			for _, kv := range env {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return fmt.Errorf("--env %q: want NAME=VALUE", kv)
-				}
-				if spec.Env == nil {
-					spec.Env = map[string]string{}
-				}
-				spec.Env[k] = v
+			if err := jf.apply(&spec); err != nil {
+				return err
 			}
 			if workdir == "" {
 				wd, err := os.Getwd()
@@ -156,32 +132,83 @@ Interrupting only stops following: the job keeps running.`,
 				})
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "lode: submitted job %s (%s)\n", j.ID, j.Spec.Name)
-			end, err := followJob(ctx, c, j.ID, 0, cmd.OutOrStdout(), cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			if code := jobExitCode(end); code != 0 {
-				osExit(code)
-			}
-			return nil
+			return followToEnd(cmd, c, j.ID)
 		},
 	}
 	f := cmd.Flags()
 	f.SetInterspersed(false)
 	f.StringVar(&spec.Name, "name", "", "job name (default: the command's first word)")
-	f.Float64Var(&cpus, "cpus", 0, "CPU cores per replica, e.g. 0.5 or 4")
-	f.StringVar(&memory, "memory", "", "memory per replica: bytes, or with K/M/G/T (×1000) or Ki/Mi/Gi/Ti (×1024), e.g. 512Mi, 2G")
+	jf.register(f, &spec, "e")
+	f.StringVar(&spec.ExperimentID, "experiment-id", "", "experiment the job's run is created in (default 0)")
+	f.StringVar(&workdir, "workdir", "", "directory the job runs in, on the server's machine (default: the current directory)")
+	f.BoolVarP(&follow, "follow", "f", false, "print rank 0's log until the job ends, then exit with its exit code")
+	return cmd
+}
+
+// jobFlags are the flags `lode job submit` and `lode run` share: what a job
+// asks for and how it is run.
+type jobFlags struct {
+	cpus    float64
+	memory  string
+	timeout time.Duration
+	env     []string
+}
+
+// register adds the flags; envShort is --env's one-letter name ("" for
+// none: -e is the entry point in `lode run`, as in `mlflow run`).
+func (jf *jobFlags) register(f *pflag.FlagSet, spec *jobs.Spec, envShort string) {
+	f.Float64Var(&jf.cpus, "cpus", 0, "CPU cores per replica, e.g. 0.5 or 4")
+	f.StringVar(&jf.memory, "memory", "", "memory per replica: bytes, or with K/M/G/T (×1000) or Ki/Mi/Gi/Ti (×1024), e.g. 512Mi, 2G")
 	f.IntVar(&spec.Resources.GPUs, "gpus", 0, "whole GPUs per replica")
 	f.IntVar(&spec.Replicas, "replicas", 1, "replicas of a distributed job; all start together or none do")
 	f.IntVar(&spec.Priority, "priority", 0, "higher runs first")
 	f.StringVar(&spec.Queue, "queue", "", "queue, for fair sharing between teams (default \"default\")")
 	f.IntVar(&spec.MaxRetries, "retries", 0, "times a failed job is run again")
-	f.DurationVar(&timeout, "timeout", 0, "limit of each attempt, e.g. 90m (0: none)")
-	f.StringVar(&spec.ExperimentID, "experiment-id", "", "experiment the job's run is created in (default 0)")
-	f.StringArrayVarP(&env, "env", "e", nil, "environment variable NAME=VALUE (repeatable)")
-	f.StringVar(&workdir, "workdir", "", "directory the job runs in, on the server's machine (default: the current directory)")
-	f.BoolVarP(&follow, "follow", "f", false, "print rank 0's log until the job ends, then exit with its exit code")
-	return cmd
+	f.DurationVar(&jf.timeout, "timeout", 0, "limit of each attempt, e.g. 90m (0: none)")
+	f.StringArrayVarP(&jf.env, "env", envShort, nil, "environment variable NAME=VALUE (repeatable)")
+}
+
+// apply checks the flags and puts them in spec.
+func (jf *jobFlags) apply(spec *jobs.Spec) error {
+	if math.IsNaN(jf.cpus) || jf.cpus < 0 || jf.cpus > 1e12 {
+		return fmt.Errorf("--cpus must be a number of cores, 0 or more, got %v", jf.cpus)
+	}
+	spec.Resources.MilliCPU = int64(math.Round(jf.cpus * 1000))
+	if jf.memory != "" {
+		m, err := parseMemory(jf.memory)
+		if err != nil {
+			return fmt.Errorf("--memory: %w", err)
+		}
+		spec.Resources.MemoryBytes = m
+	}
+	if jf.timeout < 0 {
+		return fmt.Errorf("--timeout must not be negative, got %s", jf.timeout)
+	}
+	spec.Timeout = jf.timeout
+	for _, kv := range jf.env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--env %q: want NAME=VALUE", kv)
+		}
+		if spec.Env == nil {
+			spec.Env = map[string]string{}
+		}
+		spec.Env[k] = v
+	}
+	return nil
+}
+
+// followToEnd prints rank 0's log until the job ends, then ends lode with
+// the job's exit code.
+func followToEnd(cmd *cobra.Command, c *mlflowapi.Client, id string) error {
+	end, err := followJob(cmd.Context(), c, id, 0, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	if code := jobExitCode(end); code != 0 {
+		osExit(code)
+	}
+	return nil
 }
 
 func newJobListCmd(o *modelsOpts) *cobra.Command {

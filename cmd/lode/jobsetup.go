@@ -150,3 +150,25 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	}
 	return out.Close()
 }
+
+// pythonEnvRunner is how the server's jobs get their Python environments
+// (MLflow Projects with a python_env): this binary's `env exec`, with the
+// server's base interpreter and environment cache, so jobs and served
+// models share environments.
+func pythonEnvRunner(python, cache string) ([]string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find the lode binary to run jobs' Python environments: %w", err)
+	}
+	if p, err := exec.LookPath(python); err == nil {
+		python = p // jobs have a smaller PATH than the server
+	}
+	if abs, err := filepath.Abs(python); err == nil && strings.ContainsRune(python, filepath.Separator) {
+		python = abs
+	}
+	cache, err = filepath.Abs(cache)
+	if err != nil {
+		return nil, err
+	}
+	return []string{self, "env", "exec", "--python", python, "--cache", cache}, nil
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"io"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -23,24 +25,31 @@ type jobTracker struct {
 
 var _ jobs.Tracker = (*jobTracker)(nil)
 
-func (t *jobTracker) CreateRun(ctx context.Context, experimentID, name string, tags map[string]string) (string, error) {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	ts := make([]tracking.Tag, 0, len(keys))
-	for _, k := range keys {
+func (t *jobTracker) CreateRun(ctx context.Context, experimentID, name string, tags, params map[string]string) (string, error) {
+	ts := make([]tracking.Tag, 0, len(tags))
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		ts = append(ts, tracking.Tag{Key: k, Value: tags[k]})
 	}
 	run, err := t.tracking.CreateRun(ctx, tracking.CreateRunRequest{ExperimentID: experimentID, RunName: name, Tags: ts, UserID: tags["mlflow.user"]})
 	if err != nil {
 		return "", err
 	}
-	if _, err := t.tracking.UpdateRun(ctx, run.Info.RunID, "SCHEDULED", nil, ""); err != nil {
+	id := run.Info.RunID
+	if len(params) > 0 {
+		ps := make([]tracking.Param, 0, len(params))
+		for _, k := range slices.Sorted(maps.Keys(params)) {
+			ps = append(ps, tracking.Param{Key: k, Value: params[k]})
+		}
+		if err := t.tracking.LogBatch(ctx, id, nil, ps, nil); err != nil {
+			// The job is refused: leave no run behind for it.
+			t.tracking.DeleteRun(context.WithoutCancel(ctx), id)
+			return "", err
+		}
+	}
+	if _, err := t.tracking.UpdateRun(ctx, id, "SCHEDULED", nil, ""); err != nil {
 		return "", err
 	}
-	return run.Info.RunID, nil
+	return id, nil
 }
 
 func (t *jobTracker) SetRunStatus(ctx context.Context, runID, status string, endMs int64) error {

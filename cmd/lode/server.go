@@ -180,8 +180,13 @@ func runServer(ctx context.Context, c serverConfig) error {
 		ln.Close()
 		return err
 	}
+	runner, err := pythonEnvRunner(c.rt.python, c.rt.envCache)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	jobSvc := &jobs.Service{
-		Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(jobDir, "runs"), Logger: logger}),
+		Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(jobDir, "runs"), Logger: logger, PythonEnvRunner: runner}),
 		Tracker:     &jobTracker{tracking: trackingSvc, artifacts: api.Artifacts},
 		Nodes:       []jobs.Node{node},
 		TrackingURI: "http://" + ln.Addr().String(),
