@@ -238,12 +238,21 @@ func fetchProject(ctx context.Context, uri, version string, status io.Writer) (*
 	local := strings.TrimPrefix(base, "file://")
 	st, statErr := os.Stat(local)
 	isLocal := statErr == nil
-	if isLocal && !st.IsDir() {
+	switch {
+	case isLocal && !st.IsDir():
 		return nil, lode.Errorf(lode.EInvalid, "%s is not a folder (zip projects are not supported)", base)
+	case !isLocal && !gitURL(base):
+		return nil, lode.Errorf(lode.ENotFound, "project %s: no such folder, and not a git URL", base)
+	case isLocal:
+		// A bare repository has no files to run: fetch it as a remote
+		// (MLflow would look for an MLproject file in it and fail).
+		if bare, _ := git(ctx, local, "rev-parse", "--is-bare-repository"); bare == "true" {
+			isLocal = false
+		}
 	}
 	root := local
 	if !isLocal || version != "" {
-		if isLocal {
+		if statErr == nil {
 			if _, err := git(ctx, local, "rev-parse", "--git-dir"); err != nil {
 				return nil, lode.Errorf(lode.EInvalid, "setting a version is only supported for git project URIs; %s is not a git repository", base)
 			}
@@ -290,6 +299,16 @@ func fetchProject(ctx context.Context, uri, version string, status io.Writer) (*
 		src.sourceName = mlproject.SourceName(dir, top)
 	}
 	return src, nil
+}
+
+// gitURL reports whether s looks like something git clones: a URL
+// (https://, ssh://, git://, file://) or scp-like user@host:path.
+func gitURL(s string) bool {
+	if strings.Contains(s, "://") {
+		return true
+	}
+	at, colon := strings.Index(s, "@"), strings.Index(s, ":")
+	return at > 0 && colon > at && !strings.Contains(s[:colon], "/")
 }
 
 // fetchGit checks out version (a commit, branch or tag; the remote's default

@@ -44,8 +44,8 @@ func (f *runtimeFlags) register(fs interface {
 }, defaultEnvCache string) {
 	fs.StringVar(&f.onnxLib, "onnxruntime-lib", "", "path of ONNX Runtime's shared library (default: $LODE_ONNXRUNTIME_LIB, then lib/onnxruntime/ next to the binary or in the current directory)")
 	fs.StringVar(&f.envManager, "env-manager", "virtualenv", "environment of Python models: virtualenv (built from the model's requirements, cached) or local (the --python interpreter as it is)")
-	fs.StringVar(&f.python, "python", "python3", "Python interpreter for Python models (the base of their virtualenvs)")
-	fs.StringVar(&f.envCache, "env-cache", defaultEnvCache, "where Python model environments are cached")
+	fs.StringVar(&f.python, "python", "python3", "Python interpreter for Python models and, in lode server, project jobs (the base of their virtualenvs)")
+	fs.StringVar(&f.envCache, "env-cache", defaultEnvCache, "where Python environments (of models, and of project jobs in lode server) are cached")
 }
 
 // runtimes builds the model runtimes in order of preference: ONNX Runtime

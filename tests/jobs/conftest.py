@@ -229,6 +229,11 @@ class Server:
         self.job_ids.clear()
 
 
+# Set in the servers' environment only: a job must not see it (jobs get a
+# small inherited environment, not the server's, which may hold secrets).
+SERVER_ONLY_VAR = "LODE_TEST_SERVER_ONLY"
+
+
 def start_server(data: Path, port: int | None = None, extra: tuple[str, ...] = (), timeout: float = 60) -> Server:
     """Starts `lode server` with every folder it writes under data, and
     waits until it answers /health."""
@@ -242,6 +247,7 @@ def start_server(data: Path, port: int | None = None, extra: tuple[str, ...] = (
             "--model-cache", str(data / "model-cache"),
             "--access-log=false", *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env[SERVER_ONLY_VAR] = "not-for-jobs"
     with open(log_path, "wb") as logf:
         # A session of its own, so that a Ctrl-C meant for pytest does not
         # reach the server (and, through it, nothing reaches the jobs).

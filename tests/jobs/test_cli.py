@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import FINAL_STATES, LineReader, cpu_count, job_python, pid_alive, stop_process, wait_for
+from conftest import FINAL_STATES, SERVER_ONLY_VAR, LineReader, cpu_count, job_python, pid_alive, stop_process, wait_for
 
 
 def submitted_id(stderr: str) -> str:
@@ -120,6 +120,38 @@ def test_json_outputs(lode_server, workdir):
     missing = lode_server.lode("show", "--json", "0" * 32)
     assert missing.returncode != 0 and missing.stdout == ""
     assert "RESOURCE_DOES_NOT_EXIST" in missing.stderr, str(missing)
+
+
+def test_job_environment_and_snapshot(lode_server, workdir, outdir):
+    (workdir / "msg.txt").write_text("as submitted\n")
+    (workdir / ".git").mkdir()
+    (workdir / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (workdir / "link.txt").symlink_to(workdir / "msg.txt")
+    # The job waits for the go-ahead, then shows what it got.
+    cmd = ('i=0; while [ ! -e "$OUT/go" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; '
+           'cat msg.txt; ls -A; env > "$OUT/env"')
+    job = lode_server.submit_cli("--env", f"OUT={outdir}", "--env", "EXTRA=x y", "--", cmd, workdir=workdir)
+    lode_server.wait_state(job["id"], "RUNNING")
+    # An edit after submission does not reach the job: it runs a snapshot.
+    (workdir / "msg.txt").write_text("edited later\n")
+    (outdir / "go").touch()
+    assert lode_server.wait_end(job["id"])["state"] == "SUCCEEDED"
+    log = lode_server.lode("logs", job["id"]).stdout
+    # The snapshot leaves .git and symlinks out.
+    assert log == "as submitted\nmsg.txt\n", log
+
+    env = dict(line.split("=", 1) for line in (outdir / "env").read_text().splitlines() if "=" in line)
+    assert env["MLFLOW_TRACKING_URI"] == lode_server.url
+    assert env["MLFLOW_RUN_ID"] == job["run_id"]
+    assert env["MLFLOW_EXPERIMENT_ID"] == "0"
+    assert env["LODE_JOB_ID"] == job["id"] and env["LODE_JOB_ATTEMPT"] == "1"
+    assert env["CUDA_VISIBLE_DEVICES"] == "" and env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    assert env["EXTRA"] == "x y"
+    assert env["PATH"]
+    assert SERVER_ONLY_VAR not in env, "a job must not inherit the server's environment"
+    # One replica: nothing distributed.
+    for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TF_CONFIG", "LODE_HOSTFILE"):
+        assert k not in env, k
 
 
 def test_logs_follow_a_running_job(lode_server, workdir, outdir):

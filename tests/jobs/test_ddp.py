@@ -33,6 +33,10 @@ TORCH_CHECK = (
 @pytest.fixture(scope="module")
 def torch_python() -> str:
     py = os.environ.get("LODE_TORCH_PYTHON") or shutil.which("python3", path=os.defpath)
+    if py:
+        # The job runs in its snapshot, not here: a relative path or a bare
+        # name must be resolved now.
+        py = shutil.which(py) or os.path.abspath(py)
     why = None
     if not py:
         why = "no python3 on the default path; set LODE_TORCH_PYTHON to an interpreter with torch"

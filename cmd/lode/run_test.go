@@ -1,0 +1,246 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// writeFiles writes name → content under dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, text := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// projectFiles is a small MLflow Project: a python_env with no packages
+// (built offline in seconds), an entry point with typed parameters, and a
+// script that prints what it was given and where it runs.
+var projectFiles = map[string]string{
+	"MLproject": `name: probe
+python_env: python_env.yaml
+entry_points:
+  main:
+    parameters:
+      x: {type: float, default: 1.5}
+      who: string
+    command: "python show.py {x} {who}"
+`,
+	"python_env.yaml": "python: \"3\"\nbuild_dependencies: []\ndependencies: []\n",
+	"show.py": `import os, sys
+print("argv", sys.argv[1:])
+print("prefix", sys.prefix)
+print("run", os.environ.get("MLFLOW_RUN_ID"))
+print("version", open("VERSION").read().strip() if os.path.exists("VERSION") else "none")
+`,
+}
+
+func runTags(t *testing.T, s *lodeServer, runID string) (map[string]string, map[string]string, string) {
+	t.Helper()
+	run := s.must("GET", "/api/2.0/mlflow/runs/get?run_id="+runID, nil)
+	tags, params := map[string]string{}, map[string]string{}
+	for _, kv := range get(run, "run", "data", "tags").([]any) {
+		tags[get(kv, "key").(string)] = get(kv, "value").(string)
+	}
+	if ps, ok := get(run, "run", "data", "params").([]any); ok {
+		for _, kv := range ps {
+			params[get(kv, "key").(string)] = get(kv, "value").(string)
+		}
+	}
+	return tags, params, get(run, "run", "info", "status").(string)
+}
+
+// runID is the run `lode run` reported on stderr.
+func runIDFrom(t *testing.T, stderr string) string {
+	t.Helper()
+	for _, line := range strings.Split(stderr, "\n") {
+		if _, rest, ok := strings.Cut(line, ", run "); ok && strings.HasPrefix(line, "lode: submitted job") {
+			return strings.TrimSpace(rest)
+		}
+	}
+	t.Fatalf("no run id in:\n%s", stderr)
+	return ""
+}
+
+func TestRunProject(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("local jobs need a Unix")
+	}
+	python := os.Getenv("LODE_TEST_PYTHON")
+	if python == "" {
+		var err error
+		if python, err = exec.LookPath("python3"); err != nil {
+			t.Skip("no python3 on PATH and LODE_TEST_PYTHON unset")
+		}
+	}
+	dir := t.TempDir()
+	envs := filepath.Join(dir, "envs")
+	s := startServer(t, dir, "--job-dir", filepath.Join(dir, "jobs"), "--env-cache", envs, "--python", python)
+	proj := filepath.Join(dir, "proj")
+	writeFiles(t, proj, projectFiles)
+
+	// Typed parameters, shell quoting, an undeclared parameter passed on as
+	// --name value, a new experiment, and a virtualenv from the cache.
+	out, errOut, code := runLode(t, "run", proj, "--tracking-uri", s.url, "-P", "who=a b", "-P", "extra=7", "--experiment-name", "projects")
+	if code != 0 {
+		t.Fatalf("lode run: exit %d\n%s\n%s\n%s", code, out, errOut, s.log)
+	}
+	runID := runIDFrom(t, errOut)
+	for _, want := range []string{"argv ['1.5', 'a b', '--extra', '7']", "prefix " + envs, "run " + runID} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the job's output:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, `experiment "projects" does not exist; creating it`) || !strings.Contains(out, "building Python environment") {
+		t.Errorf("stderr:\n%s\nstdout:\n%s", errOut, out)
+	}
+	tags, params, status := runTags(t, s, runID)
+	if status != "FINISHED" {
+		t.Errorf("run status %s", status)
+	}
+	for k, v := range map[string]string{"mlflow.source.type": "PROJECT", "mlflow.project.entryPoint": "main",
+		"mlflow.project.env": "virtualenv", "mlflow.source.name": proj, "mlflow.runName": "probe"} {
+		if tags[k] != v {
+			t.Errorf("tag %s = %q, want %q", k, tags[k], v)
+		}
+	}
+	if _, ok := tags["mlflow.source.git.commit"]; ok {
+		t.Errorf("a folder outside git got a commit tag: %v", tags)
+	}
+	for k, v := range map[string]string{"x": "1.5", "who": "'a b'", "extra": "7"} {
+		if params[k] != v {
+			t.Errorf("param %s = %q, want %q (params %v)", k, params[k], v, params)
+		}
+	}
+
+	// The second run finds the environment built; the local manager uses
+	// the server's Python; an implicit .py entry point takes -P as --k v.
+	out, errOut, code = runLode(t, "run", proj, "--tracking-uri", s.url, "-P", "who=b", "-P", "x=2e3")
+	if code != 0 || strings.Contains(out, "building Python environment") || !strings.Contains(out, "argv ['2e3', 'b']") {
+		t.Errorf("second run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	out, errOut, code = runLode(t, "run", proj, "--tracking-uri", s.url, "-e", "show.py", "--env-manager", "local", "-P", "k=v")
+	if code != 0 || strings.Contains(out, "prefix "+envs) || !strings.Contains(out, "argv ['--k', 'v']") {
+		t.Errorf("local manager: exit %d\n%s\n%s", code, out, errOut)
+	}
+	tags, _, _ = runTags(t, s, runIDFrom(t, errOut))
+	if _, ok := tags["mlflow.project.env"]; ok || tags["mlflow.project.entryPoint"] != "show.py" {
+		t.Errorf("local manager tags %v", tags)
+	}
+
+	// Refusals, before anything is submitted.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", proj}, "no value given for missing parameters: 'who'"},
+		{[]string{"run", proj, "-P", "who=x", "-P", "x=abc"}, "parameter x must be a number"},
+		{[]string{"run", proj, "-e", "nope"}, "nope"},
+		{[]string{"run", filepath.Join(dir, "missing")}, "no such folder, and not a git URL"},
+		{[]string{"run", proj, "-v", "main", "-P", "who=x"}, "only supported for git project URIs"},
+		{[]string{"run", proj, "--env-manager", "conda", "-P", "who=x"}, "not supported on this machine"},
+	} {
+		out, errOut, code := runLode(t, append(c.args, "--tracking-uri", s.url)...)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("lode %v: exit %d, want an error with %q\n%s%s", c.args, code, c.want, out, errOut)
+		}
+	}
+	conda := filepath.Join(dir, "conda")
+	writeFiles(t, conda, map[string]string{"MLproject": "name: c\nconda_env: conda.yaml\nentry_points:\n  main:\n    command: python -V\n", "conda.yaml": "dependencies: [python=3.11]\n"})
+	if _, errOut, code := runLode(t, "run", conda, "--tracking-uri", s.url); code == 0 || !strings.Contains(errOut, "conda environments are not supported on this machine") {
+		t.Errorf("conda project: exit %d\n%s", code, errOut)
+	}
+}
+
+// A project in git: a folder inside a work tree records its commit; a
+// branch of a repository (-v) and a bare repository's default branch are
+// fetched into a temporary folder and run from there.
+func TestRunGitProject(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("local jobs need a Unix")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	python := os.Getenv("LODE_TEST_PYTHON")
+	if python == "" {
+		var err error
+		if python, err = exec.LookPath("python3"); err != nil {
+			t.Skip("no python3 on PATH and LODE_TEST_PYTHON unset")
+		}
+	}
+	dir := t.TempDir()
+	s := startServer(t, dir, "--job-dir", filepath.Join(dir, "jobs"), "--env-cache", filepath.Join(dir, "envs"), "--python", python)
+	repo := filepath.Join(dir, "repo")
+	files := map[string]string{}
+	for k, v := range projectFiles {
+		files["sub/"+k] = v
+	}
+	files["sub/VERSION"] = "one\n"
+	writeFiles(t, repo, files)
+	gitRun := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	gitRun("init", "--quiet", "--initial-branch", "main")
+	gitRun("add", ".")
+	gitRun("commit", "--quiet", "-m", "one")
+	mainCommit := gitRun("rev-parse", "HEAD")
+	gitRun("checkout", "--quiet", "-b", "feature")
+	writeFiles(t, repo, map[string]string{"sub/VERSION": "two\n"})
+	gitRun("commit", "--quiet", "-am", "two")
+	featureCommit := gitRun("rev-parse", "HEAD")
+	gitRun("checkout", "--quiet", "main")
+
+	// The work tree's folder, as it is.
+	out, errOut, code := runLode(t, "run", filepath.Join(repo, "sub"), "--tracking-uri", s.url, "-P", "who=w", "--env-manager", "local")
+	if code != 0 || !strings.Contains(out, "version one") {
+		t.Fatalf("work tree: exit %d\n%s\n%s", code, out, errOut)
+	}
+	tags, _, _ := runTags(t, s, runIDFrom(t, errOut))
+	if tags["mlflow.source.git.commit"] != mainCommit || tags["mlflow.source.name"] != "file://"+repo+"#sub" {
+		t.Errorf("work tree tags %v", tags)
+	}
+
+	// A branch of the repository.
+	out, errOut, code = runLode(t, "run", repo+"#sub", "-v", "feature", "--tracking-uri", s.url, "-P", "who=f", "--env-manager", "local")
+	if code != 0 || !strings.Contains(out, "version two") {
+		t.Fatalf("-v feature: exit %d\n%s\n%s", code, out, errOut)
+	}
+	tags, _, _ = runTags(t, s, runIDFrom(t, errOut))
+	if tags["mlflow.source.git.commit"] != featureCommit || tags["mlflow.source.git.branch"] != "feature" || tags["mlflow.source.name"] != repo+"#sub" {
+		t.Errorf("-v feature tags %v", tags)
+	}
+
+	// A bare repository, by file:// URL: its default branch.
+	bare := filepath.Join(dir, "bare.git")
+	gitRun("clone", "--quiet", "--bare", repo, bare)
+	out, errOut, code = runLode(t, "run", "file://"+bare+"#sub", "--tracking-uri", s.url, "-P", "who=b", "--env-manager", "local")
+	if code != 0 || !strings.Contains(out, "version one") {
+		t.Fatalf("bare repository: exit %d\n%s\n%s", code, out, errOut)
+	}
+	tags, _, _ = runTags(t, s, runIDFrom(t, errOut))
+	if tags["mlflow.source.git.commit"] != mainCommit || tags["mlflow.source.git.repoURL"] != bare {
+		t.Errorf("bare repository tags %v", tags)
+	}
+	if _, errOut, code := runLode(t, "run", "file://"+bare+"#sub", "-v", "no-such-branch", "--tracking-uri", s.url); code == 0 || !strings.Contains(errOut, "unable to fetch version 'no-such-branch'") {
+		t.Errorf("missing version: exit %d\n%s", code, errOut)
+	}
+}
