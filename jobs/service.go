@@ -616,13 +616,22 @@ func (s *Service) replicaEnv(j *Job) ([]map[string]string, string, error) {
 
 // watch waits for an attempt's replicas. When one fails the others are
 // killed (a distributed job cannot go on without a rank); a timeout kills
-// them all.
+// them all. A replica's exit does not end it: whatever it left running in
+// the background is killed too, and the attempt ends only once every
+// process of it is gone, so its resources are free when the scheduler
+// reuses them. When the service stops, watch returns and the replicas run
+// on, for the next server to re-adopt.
 func (s *Service) watch(t *tracked, handles []Handle) {
 	defer s.wg.Done()
 	s.mu.Lock()
 	timeout := t.job.Spec.Timeout
+	stop := s.stop
 	s.mu.Unlock()
-	ctx := context.Background()
+	if stop == nil {
+		return // closed meanwhile: the next server re-adopts the replicas
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var timer <-chan time.Time
 	if timeout > 0 {
 		tm := time.NewTimer(timeout)
@@ -637,40 +646,66 @@ func (s *Service) watch(t *tracked, handles []Handle) {
 	for i, h := range handles {
 		go func() {
 			c, err := h.Wait(ctx)
+			if ctx.Err() == nil {
+				h.Kill() // what the replica left behind
+			}
 			exits <- exit{i, c, err}
 		}()
 	}
 	codes := make([]int, len(handles))
-	timedOut, killed := false, false
+	timedOut, killing := false, false
+	var kills sync.WaitGroup
 	killAll := func() {
-		if !killed {
-			killed = true
-			for _, h := range handles {
-				go h.Kill()
-			}
+		if killing {
+			return
+		}
+		killing = true
+		for _, h := range handles {
+			kills.Add(1)
+			go func() {
+				defer kills.Done()
+				h.Kill()
+			}()
 		}
 	}
+	// The first replica to fail on its own (not one killed for it) gives
+	// the attempt its exit code and reason.
+	failRank, failCode := -1, 0
 	for left := len(handles); left > 0; {
 		select {
 		case e := <-exits:
 			left--
-			codes[e.rank] = e.code
-			if e.err != nil && e.code == 0 {
-				codes[e.rank] = -1
+			code := e.code
+			if e.err != nil && code == 0 {
+				code = -1
 			}
-			if codes[e.rank] != 0 {
+			codes[e.rank] = code
+			if code != 0 {
+				if failRank < 0 && !killing {
+					failRank, failCode = e.rank, code
+				}
 				killAll()
 			}
 		case <-timer:
 			timedOut = true
 			killAll()
+		case <-stop:
+			return
 		}
 	}
+	kills.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	why := ""
-	if timedOut {
+	switch {
+	case timedOut:
 		why = fmt.Sprintf("timed out after %s", timeout)
+	case failRank >= 0 && len(handles) > 1:
+		why = fmt.Sprintf("rank %d exited with code %d", failRank, failCode)
+	}
+	if failRank >= 0 {
+		// Put the first failure first: its code is the attempt's.
+		codes = append([]int{failCode}, codes...)
 	}
 	s.endAttemptLocked(ctx, t, codes, t.cancel, why)
 	s.poke()

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -330,8 +333,96 @@ func TestGangFailsTogether(t *testing.T) {
 	}
 	start := time.Now()
 	j = waitFinal(t, s, j.ID)
-	if j.State != jobs.Failed || *j.ExitCode == 0 || time.Since(start) > 15*time.Second {
+	// The failing rank's code, not the one rank 0 got when it was stopped.
+	if j.State != jobs.Failed || *j.ExitCode != 5 || j.Reason != "rank 1 exited with code 5" || time.Since(start) > 15*time.Second {
 		t.Fatalf("gang job: %+v after %s", j, time.Since(start))
+	}
+}
+
+// pidAlive reports whether the process whose pid a job wrote to file runs.
+func pidAlive(t *testing.T, file string) bool {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	// A killed process nobody has reaped yet (its parent, the job's
+	// shell, is gone, and not every init reaps at once) is dead too.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// A job ends when all its processes have: what it left in the background
+// is killed, and a cancelled job is CANCELLED only once a process that
+// ignores SIGTERM has been killed.
+func TestJobsEndWithTheirProcesses(t *testing.T) {
+	e := newEnv(t)
+	s := e.service(t)
+	ctx := context.Background()
+	bg := filepath.Join(t.TempDir(), "bg.pid")
+	j, err := s.Submit(ctx, jobs.Spec{Command: "sleep 100 >/dev/null 2>&1 & echo $! > " + bg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = waitFinal(t, s, j.ID); j.State != jobs.Succeeded || pidAlive(t, bg) {
+		t.Fatalf("job %s; its background process alive: %v", j.State, pidAlive(t, bg))
+	}
+
+	stubborn := filepath.Join(t.TempDir(), "stubborn.pid")
+	j, err = s.Submit(ctx, jobs.Spec{Command: `sh -c 'trap "" TERM; echo $$ > ` + stubborn + `; while :; do sleep 0.1; done' & wait`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, j.ID, jobs.Running)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(stubborn); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal("the job never wrote its pid")
+		}
+	}
+	start := time.Now()
+	if _, err := s.Cancel(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	j = waitFinal(t, s, j.ID)
+	if j.State != jobs.Cancelled || pidAlive(t, stubborn) || time.Since(start) < 2*time.Second {
+		t.Fatalf("cancelled %s after %s; process alive: %v", j.State, time.Since(start), pidAlive(t, stubborn))
+	}
+}
+
+// Closing the service leaves running jobs running, at once.
+func TestCloseLeavesJobsRunning(t *testing.T) {
+	e := newEnv(t)
+	s := e.service(t)
+	ctx := context.Background()
+	j, err := s.Submit(ctx, jobs.Spec{Command: "sleep 3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, j.ID, jobs.Running)
+	start := time.Now()
+	s.Close()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close waited %s for a running job", d)
+	}
+	if got, err := e.store.GetJob(ctx, j.ID); err != nil || got.State != jobs.Running {
+		t.Fatalf("after Close: %+v %v", got, err)
+	}
+	s2 := (&env{store: e.store, exec: localexec.New(localexec.Options{BaseDir: filepath.Join(e.dir, "jobs")}), runs: e.runs, dir: e.dir}).service(t)
+	if j = waitFinal(t, s2, j.ID); j.State != jobs.Succeeded {
+		t.Fatalf("re-adopted job: %+v", j)
 	}
 }
 

@@ -85,8 +85,21 @@ func freePort() (int, error) {
 
 // snapshotter copies a job's working directory under root/<job id>/code
 // (regular files and directories; .git and symlinks are left out), bounded
-// in size, so the job runs the code as it was when submitted.
-func snapshotter(root string, maxBytes int64) func(ctx context.Context, src, id string) (string, error) {
+// in size, so the job runs the code as it was when submitted. The paths in
+// skip (the server's own data: the job folder holding root, artifacts,
+// caches, the database) are left out too: a job submitted from the folder
+// the server was started in must not copy the server's data, least of all
+// its own snapshot into itself.
+func snapshotter(root string, maxBytes int64, skip ...string) func(ctx context.Context, src, id string) (string, error) {
+	skipped := map[string]bool{}
+	for _, p := range append(skip, root) {
+		if abs, err := filepath.Abs(p); err == nil {
+			skipped[abs] = true
+			if real, err := filepath.EvalSymlinks(abs); err == nil {
+				skipped[real] = true
+			}
+		}
+	}
 	return func(ctx context.Context, src, id string) (string, error) {
 		if !filepath.IsAbs(src) {
 			return "", lode.Errorf(lode.EInvalid, "work_dir must be an absolute path on the server's machine, got '%s'", src)
@@ -105,6 +118,12 @@ func snapshotter(root string, maxBytes int64) func(ctx context.Context, src, id 
 				return err
 			}
 			rel, _ := filepath.Rel(src, p)
+			if skipped[p] && rel != "." {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
 			if d.IsDir() {
 				if d.Name() == ".git" && rel != "." {
 					return filepath.SkipDir

@@ -191,8 +191,9 @@ func runServer(ctx context.Context, c serverConfig) error {
 		Nodes:       []jobs.Node{node},
 		TrackingURI: "http://" + ln.Addr().String(),
 		FreePort:    freePort,
-		Snapshot:    snapshotter(filepath.Join(jobDir, "snapshots"), c.maxSnapshotBytes),
-		Logger:      logger,
+		Snapshot: snapshotter(filepath.Join(jobDir, "snapshots"), c.maxSnapshotBytes,
+			jobDir, c.artifactsDest, c.modelCache, c.rt.envCache, dbPath, dbPath+"-wal", dbPath+"-shm"),
+		Logger: logger,
 	}
 	if err := jobSvc.Start(ctx); err != nil {
 		ln.Close()

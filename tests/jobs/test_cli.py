@@ -245,19 +245,12 @@ def test_cancel_sigkills_what_ignores_sigterm(stubborn_cancel):
     assert 9 <= stubborn_cancel["gone_after_s"] < 20, stubborn_cancel
 
 
-@pytest.mark.xfail(strict=True, reason="Lode bug: a running job is marked CANCELLED (and its resources freed) as soon "
-                   "as its wrapper exits, while processes of its group that ignore SIGTERM run on until the SIGKILL "
-                   "10 s later; `lode job cancel --help` says a running job is cancelled when its processes have "
-                   "stopped. A server stopped within those 10 s never sends the SIGKILL: the process outlives the job.")
 def test_cancelled_only_once_its_processes_are_gone(stubborn_cancel):
     assert stubborn_cancel["job"]["state"] == "CANCELLED"
     assert not stubborn_cancel["alive_when_cancelled"], \
         "the job was CANCELLED while a process of its tree still ran"
 
 
-@pytest.mark.xfail(strict=True, reason="Lode bug (or gap): processes a job leaves in the background keep running "
-                   "after the job SUCCEEDED, outside the scheduler's accounting (the service never calls Kill after "
-                   "Wait, which localexec documents as the way to end them)")
 def test_background_processes_end_with_the_job(lode_server, workdir, outdir):
     res = lode_server.lode("submit", "-f", "--env", f"OUT={outdir}", "--",
                            'sleep 300 >/dev/null 2>&1 & echo $! > "$OUT/bg.pid"; echo done', cwd=workdir, timeout=30)
@@ -357,10 +350,6 @@ def test_a_failing_replica_stops_the_others(lode_server, rank_failure):
     lode_server.wait_run_status(ended["run_id"], "FAILED")
 
 
-@pytest.mark.xfail(strict=True, reason="Lode bug: when one replica of a distributed job fails, the job's exit code "
-                   "and reason are those of the lowest rank that exited non-zero, here rank 0's 143 from the SIGTERM "
-                   "Lode itself sent it, so `exit code 143` hides rank 1's real failure (exit 3), and `submit -f` "
-                   "exits 143 (jobs.Service.endAttemptLocked takes the first non-zero code by rank, not the first to fail)")
 def test_a_failing_replica_gives_the_job_its_exit_code(rank_failure):
     ended = rank_failure["job"]
     assert ended["exit_code"] == 3, ended
