@@ -16,13 +16,13 @@ MLFLOW_SERIES := mlflow3 mlflow2
 # (scripts/fetch-onnxruntime.sh); lode finds it in lib/onnxruntime/.
 ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
 
-.PHONY: all build run test go-test py-test serving-test venvs onnxruntime fuzz bench bench-tracking bench-serving clean help
+.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-serving clean help
 
 all: build
 
 help:
 	@echo "make run      build and start the server (127.0.0.1:5000, ./lode-data)"
-	@echo "make test     Go tests, the mlflow-client suite on mlflow 3.x and 2.x, the serving suite"
+	@echo "make test     Go tests, the mlflow-client suite on mlflow 3.x and 2.x, the serving and jobs suites"
 	@echo "make onnxruntime  fetch ONNX Runtime's shared library into lib/onnxruntime/"
 	@echo "make bench    benchmarks against mlflow server, mlflow models serve and MLServer (docs/benchmarks.md)"
 	@echo "make fuzz     run the fuzzers for a short while"
@@ -40,11 +40,16 @@ onnxruntime: $(ORT_LIB)
 $(ORT_LIB): scripts/fetch-onnxruntime.sh
 	bash scripts/fetch-onnxruntime.sh lib/onnxruntime
 
-test: go-test py-test serving-test
+test: go-test py-test serving-test jobs-test
+
+# Debian packages the tests use: git (lode run of git projects) and PyTorch
+# for CPU (the distributed-training test), installed once, as root.
+test-deps:
+	bash scripts/apt-install.sh git python3-torch
 
 # The Go tests of the runtimes use a real ONNX Runtime and a real Python
 # with mlflow (the mlflow 3 suite's venv).
-go-test: $(ORT_LIB) $(VENV)/mlflow3/.installed
+go-test: $(ORT_LIB) $(VENV)/mlflow3/.installed test-deps
 	$(GO) vet ./...
 	LODE_REQUIRE_ONNXRUNTIME=1 LODE_ONNXRUNTIME_LIB=$(CURDIR)/$(ORT_LIB) \
 	LODE_TEST_PYTHON=$(CURDIR)/$(VENV)/mlflow3/bin/python \
@@ -70,6 +75,12 @@ py-test: $(BIN) venvs
 # curl) against `lode serve` and `lode server` deployments.
 serving-test: $(BIN) $(ORT_LIB) $(VENV)/mlflow3/.installed
 	LODE_BIN=$(BIN) $(VENV)/mlflow3/bin/python -m pytest -p no:cacheprovider tests/serving
+
+# Jobs with the real `lode job` and `lode run` CLIs: two-process PyTorch DDP
+# (gloo, CPU), cancel/timeout/retries, restart re-adoption, and the wine
+# example project built into its own virtualenv (about three minutes).
+jobs-test: $(BIN) $(VENV)/mlflow3/.installed test-deps
+	LODE_BIN=$(BIN) LODE_REQUIRE_TORCH=1 $(VENV)/mlflow3/bin/python -m pytest -p no:cacheprovider tests/jobs
 
 FUZZTIME ?= 30s
 fuzz:

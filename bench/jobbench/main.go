@@ -168,6 +168,7 @@ func runCmd(ctx context.Context, args []string) error {
 	poll := fs.Duration("poll", 2*time.Millisecond, "one at a time: how often jobs/get is polled for the job's end")
 	settle := fs.Duration("settle", 2*time.Millisecond, "floor one at a time: pause after a command reported, so that it has exited")
 	asJSON := fs.Bool("json", false, "print the figures as JSON instead of tables")
+	samplesOut := fs.String("samples", "", "also write every measured job's times to this file, one JSON object a line")
 	env := envFlags{}
 	fs.Var(env, "env", "KEY=VALUE set for every job and for xargs (repeatable)")
 	fs.Parse(args)
@@ -210,6 +211,12 @@ func runCmd(ctx context.Context, args []string) error {
 	rep := &report{Server: serverVersion(*server), CPUs: runtime.NumCPU(), Parallel: *parallel, MilliCPU: c.milliCPU,
 		Submitters: *submitters, Command: probeCommand("TAG", "DIR/stamps"), TargetMs: 20, When: time.Now().UTC()}
 	xenv := env.list()
+	var raw []rawSample
+	keep := func(series string, r *run) {
+		if r != nil && *samplesOut != "" {
+			raw = append(raw, rawSamples(series, r)...)
+		}
+	}
 
 	step := func(what string, f func() error) error {
 		t := time.Now()
@@ -237,6 +244,7 @@ func runCmd(ctx context.Context, args []string) error {
 	if *nOne > 0 {
 		if err := step(fmt.Sprintf("Lode, %d jobs one at a time", *nOne), func() error {
 			r, err := lodeOneAtATime(ctx, c, "lo", *nOne)
+			keep("lode_one_at_a_time", r)
 			if err == nil {
 				rep.LodeOne, rep.Breakdown = newSeries(r, false), breakdown(r)
 			}
@@ -247,6 +255,7 @@ func runCmd(ctx context.Context, args []string) error {
 		if *floor {
 			if err := step(fmt.Sprintf("floor, %d commands one at a time", *nOne), func() error {
 				r, err := floorOneAtATime(ctx, c, "fo", *nOne, *parallel, xenv, *settle)
+				keep("floor_one_at_a_time", r)
 				rep.FloorOne = newSeries(r, false)
 				return err
 			}); err != nil {
@@ -257,6 +266,7 @@ func runCmd(ctx context.Context, args []string) error {
 	if *nBurst > 0 {
 		if err := step(fmt.Sprintf("Lode, a burst of %d jobs", *nBurst), func() error {
 			r, err := lodeBurst(ctx, c, "lb", *nBurst)
+			keep("lode_burst", r)
 			rep.LodeBurst = newSeries(r, true)
 			return err
 		}); err != nil {
@@ -265,11 +275,17 @@ func runCmd(ctx context.Context, args []string) error {
 		if *floor {
 			if err := step(fmt.Sprintf("floor, a burst of %d commands", *nBurst), func() error {
 				r, err := floorBurst(ctx, c, "fb", *nBurst, *parallel, xenv)
+				keep("floor_burst", r)
 				rep.FloorBurst = newSeries(r, true)
 				return err
 			}); err != nil {
 				return err
 			}
+		}
+	}
+	if *samplesOut != "" {
+		if err := writeSamples(*samplesOut, raw); err != nil {
+			return err
 		}
 	}
 	if *asJSON {

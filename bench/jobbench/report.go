@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"time"
 )
@@ -229,4 +231,46 @@ func (r *report) write(w io.Writer) {
 		}
 		fmt.Fprintln(w, "\nA burst's latency is mostly queueing: at most", r.Parallel, "jobs run at once.")
 	}
+}
+
+// rawSample is one job's times in the -samples file, in nanoseconds since
+// the epoch (the history's in milliseconds), for analysis elsewhere.
+type rawSample struct {
+	Series     string       `json:"series"`
+	Tag        string       `json:"tag"`
+	JobID      string       `json:"job_id,omitempty"`
+	SentNs     int64        `json:"sent_ns"`
+	AnsweredNs int64        `json:"answered_ns,omitempty"`
+	StartedNs  int64        `json:"started_ns"`
+	History    []transition `json:"history,omitempty"`
+}
+
+func rawSamples(series string, r *run) []rawSample {
+	out := make([]rawSample, 0, len(r.Samples))
+	for _, s := range r.Samples {
+		x := rawSample{Series: series, Tag: s.Tag, JobID: s.JobID, SentNs: s.Sent.UnixNano(), StartedNs: s.Started.UnixNano()}
+		if !s.Answered.IsZero() {
+			x.AnsweredNs = s.Answered.UnixNano()
+		}
+		if s.Job != nil {
+			x.History = s.Job.History
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+func writeSamples(name string, raw []rawSample) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	e := json.NewEncoder(f)
+	for _, x := range raw {
+		if err := e.Encode(x); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
 }
