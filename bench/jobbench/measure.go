@@ -127,15 +127,17 @@ func lodeBurst(ctx context.Context, c *config, prefix string, n int) (*run, erro
 			r.Start = s.Sent
 		}
 	}
-	// Every job has a whole job timeout from the last submission to start.
-	deadline := time.Now().Add(c.jobTimeout)
+	// However long the queue, the jobs must keep starting: each wait
+	// (they come in any order, and are waited for in submission order)
+	// may take a whole job timeout.
 	for i := range r.Samples {
 		s := &r.Samples[i]
 		var err error
-		if s.Started, err = c.stamps.wait(ctx, s.Tag, deadline); err != nil {
+		if s.Started, err = c.stamps.wait(ctx, s.Tag, time.Now().Add(c.jobTimeout)); err != nil {
 			return nil, err
 		}
 	}
+	deadline := time.Now().Add(c.jobTimeout)
 	// All started; now wait for all to end. Polling only begins here so
 	// that it does not load the server while the jobs are launched.
 	ids := map[string]*sample{}
@@ -151,7 +153,7 @@ func lodeBurst(ctx context.Context, c *config, prefix string, n int) (*run, erro
 		if len(js) == 0 {
 			break
 		}
-		if time.Now().After(deadline.Add(c.jobTimeout)) {
+		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("jobs still active %v after the last started (%s is %s)", c.jobTimeout, js[0].ID, js[0].State)
 		}
 		select {
@@ -248,9 +250,9 @@ func floorBurst(ctx context.Context, c *config, prefix string, n, parallel int, 
 		return nil, err
 	}
 	r.Start = r.Samples[0].Sent
-	deadline := time.Now().Add(c.jobTimeout)
 	for i := range r.Samples {
-		if r.Samples[i].Started, err = c.stamps.wait(ctx, r.Samples[i].Tag, deadline); err != nil {
+		// xargs has exited: every command has reported, or never will.
+		if r.Samples[i].Started, err = c.stamps.wait(ctx, r.Samples[i].Tag, time.Now().Add(c.jobTimeout)); err != nil {
 			return nil, err
 		}
 	}

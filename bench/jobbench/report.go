@@ -99,11 +99,15 @@ func breakdown(r *run) []phase {
 	}
 	msT := func(v int64) time.Time { return time.UnixMilli(v) }
 	steps := []step{
-		{"jobs/submit answered (sent → answer)", func(s sample) time.Duration { return s.Answered.Sub(s.Sent) }},
-		{"sent → SCHEDULED", func(s sample) time.Duration { return msT(s.Job.at("SCHEDULED")).Sub(s.Sent) }},
-		{"SCHEDULED → process started", func(s sample) time.Duration { return s.Started.Sub(msT(s.Job.at("SCHEDULED"))) }},
-		{"process started → RUNNING recorded", func(s sample) time.Duration { return msT(s.Job.at("RUNNING")).Sub(s.Started) }},
-		{"RUNNING → SUCCEEDED recorded", func(s sample) time.Duration {
+		{"sent → jobs/submit answered", func(s sample) time.Duration { return s.Answered.Sub(s.Sent) }},
+		{"sent → SCHEDULED recorded", func(s sample) time.Duration { return msT(s.Job.at("SCHEDULED")).Sub(s.Sent) }},
+		{"SCHEDULED → RUNNING recorded (the process is forked)", func(s sample) time.Duration {
+			return msT(s.Job.at("RUNNING")).Sub(msT(s.Job.at("SCHEDULED")))
+		}},
+		{"RUNNING recorded → process started (the job's shells start)", func(s sample) time.Duration {
+			return s.Started.Sub(msT(s.Job.at("RUNNING")))
+		}},
+		{"RUNNING → SUCCEEDED recorded (the job ends, its log is stored)", func(s sample) time.Duration {
 			return msT(s.Job.at("SUCCEEDED")).Sub(msT(s.Job.at("RUNNING")))
 		}},
 	}
@@ -142,18 +146,22 @@ func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
 // signed prints a difference with its sign.
 func signed(v float64) string { return fmt.Sprintf("%+.1f", v) }
 
-// ratio prints a/b, or "–" when b is 0.
+// ratio prints a/b with two significant digits, or "–" when b is 0.
 func ratio(a, b float64) string {
-	if b == 0 {
+	switch r := a / b; {
+	case b == 0:
 		return "–"
+	case r >= 10:
+		return fmt.Sprintf("%.0f×", r)
+	default:
+		return fmt.Sprintf("%.2g×", r)
 	}
-	return fmt.Sprintf("%.1f×", a/b)
 }
 
 // write prints the report as Markdown tables.
 func (r *report) write(w io.Writer) {
 	floor := fmt.Sprintf("floor: `xargs -P %d`", r.Parallel)
-	fmt.Fprintf(w, "Lode %s; %d CPUs; parallelism %d (each job asks %.3g CPUs of `--job-cpus %d`; xargs -P %d); %d submitter(s).\n",
+	fmt.Fprintf(w, "Lode %s, %d CPUs here. At most %d jobs run at once: each asks for %.3g CPU of the server's `--job-cpus %d`, and xargs runs with -P %d. %d submitting client(s).\n",
 		r.Server, r.CPUs, r.Parallel, float64(r.MilliCPU)/1000, r.Parallel, r.Parallel, r.Submitters)
 	fmt.Fprintf(w, "Each job: `/bin/sh -c \"%s\"`.\n", r.Command)
 	if r.LodeOne != nil || r.FloorOne != nil {
@@ -224,12 +232,13 @@ func (r *report) write(w io.Writer) {
 		}
 		if r.LodeBurst != nil && r.FloorBurst != nil {
 			l, f := r.LodeBurst, r.FloorBurst
-			fmt.Fprintf(w, "| Lode / floor | %s | %s | | %s | %s | %s |\n", ratio(l.WallS, f.WallS), ratio(l.JobsPerS, f.JobsPerS),
-				ratio(l.Latency.P50, f.Latency.P50), ratio(l.Latency.P99, f.Latency.P99), ratio(l.Latency.Max, f.Latency.Max))
-			fmt.Fprintf(w, "\nPer job over the floor in the burst: %.2f ms of wall time ((Lode − floor) / %d).\n",
+			fmt.Fprintf(w, "| Lode / floor | %s | %s | | | | |\n", ratio(l.WallS, f.WallS), ratio(l.JobsPerS, f.JobsPerS))
+			fmt.Fprintf(w, "\nOver the floor: %.2f ms of wall time per job ((Lode − floor) / %d).\n",
 				(l.WallS-f.WallS)*1000/float64(n), n)
 		}
-		fmt.Fprintln(w, "\nA burst's latency is mostly queueing: at most", r.Parallel, "jobs run at once.")
+		fmt.Fprintf(w, "\nA burst's latency is mostly queueing behind the %d jobs that run at once, so it is not compared:\n"+
+			"xargs is handed every line at once and its lines wait in its queue, while Lode's jobs\n"+
+			"wait to be submitted when submitting is slower than running them.\n", r.Parallel)
 	}
 }
 
