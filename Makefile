@@ -16,7 +16,7 @@ MLFLOW_SERIES := mlflow3 mlflow2
 # (scripts/fetch-onnxruntime.sh); lode finds it in lib/onnxruntime/.
 ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
 
-.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-serving clean help
+.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-serving bench-jobs clean help
 
 all: build
 
@@ -24,7 +24,7 @@ help:
 	@echo "make run      build and start the server (127.0.0.1:5000, ./lode-data)"
 	@echo "make test     Go tests, the mlflow-client suite on mlflow 3.x and 2.x, the serving and jobs suites"
 	@echo "make onnxruntime  fetch ONNX Runtime's shared library into lib/onnxruntime/"
-	@echo "make bench    benchmarks against mlflow server, mlflow models serve and MLServer (docs/benchmarks.md)"
+	@echo "make bench    benchmarks against mlflow server, mlflow models serve, MLServer and xargs (docs/benchmarks.md)"
 	@echo "make fuzz     run the fuzzers for a short while"
 
 build: $(BIN)
@@ -90,7 +90,7 @@ fuzz:
 	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzCleanPath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzValidateLocation$$' -fuzztime $(FUZZTIME)
 
-bench: bench-tracking bench-serving
+bench: bench-tracking bench-serving bench-jobs
 
 # Tracking: Lode against `mlflow server` (about 11 minutes).
 bench-tracking: $(BIN) $(VENV)/mlflow3/.installed
@@ -100,6 +100,11 @@ bench-tracking: $(BIN) $(VENV)/mlflow3/.installed
 # serve`, plus a constant Go handler as the ceiling (about 3 minutes).
 bench-serving: $(BIN) $(ORT_LIB) $(VENV)/mlflow3/.installed
 	LODE_BIN=$(BIN) bash bench/serving.sh
+
+# Jobs: launch overhead (submit → process started) against `xargs -P`,
+# one at a time and a burst of 1,000 (about 40 s).
+bench-jobs: $(BIN)
+	LODE_BIN=$(BIN) bash bench/jobs.sh
 
 clean:
 	rm -rf bin lib

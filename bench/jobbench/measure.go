@@ -10,16 +10,16 @@ import (
 
 // sample is one job (or one xargs line) of a measurement.
 type sample struct {
-	Tag string `json:"tag"`
+	Tag string
 	// Sent: the submit request (the xargs line) began to be sent.
-	Sent time.Time `json:"sent"`
+	Sent time.Time
 	// Answered: jobs/submit answered (Lode only).
-	Answered time.Time `json:"answered,omitzero"`
+	Answered time.Time
 	// Started: the job's command reported the time it ran (see stamps.go).
-	Started time.Time `json:"started"`
-	JobID   string    `json:"job_id,omitempty"`
+	Started time.Time
+	JobID   string
 	// Job is the job as it ended, with its history (Lode only).
-	Job *job `json:"-"`
+	Job *job
 }
 
 // latency is what the benchmark is about: process start − submit sent.
@@ -236,9 +236,9 @@ func floorBurst(ctx context.Context, c *config, prefix string, n, parallel int, 
 	}
 	defer x.kill()
 	r := &run{Samples: make([]sample, n)}
-	// The pipe holds about 64 KiB, less than 1,000 lines: a write blocks
-	// until xargs has read enough, and the line's time is when its write
-	// began, as a Lode job's is when its submit began.
+	// Should the pipe (64 KiB) fill up, a write blocks until xargs has
+	// read enough; a line's time is when its write began, as a Lode job's
+	// is when its submit began.
 	for i := range n {
 		tag := prefix + strconv.Itoa(i)
 		r.Samples[i].Tag = tag

@@ -25,8 +25,8 @@ import (
 // job's own process does, and writes "TAG <ns since the epoch>" into a
 // FIFO the benchmark reads. That is as close to "the job's process
 // started" as a shell command gets: the time it reports is after the
-// fork and exec of the job's shell and of `date` itself (about 1 ms on this
-// machine), and that cost is the same in the floor, so it cancels out of
+// fork and exec of the job's shell and of `date` itself (about 2 ms on a
+// 2-core VM), and that cost is the same in the floor, so it cancels out of
 // the difference. Nothing else is in the way: no polling of files (whose
 // mtimes are only as fine as the kernel's tick), no log to parse.
 //
