@@ -372,6 +372,7 @@ func (s *Service) recover(ctx context.Context, j *Job) {
 	for _, h := range handles {
 		h.Kill()
 	}
+	s.uploadLogs(ctx, j)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(codes) == len(j.Handles) && len(codes) > 0 {
@@ -694,6 +695,12 @@ func (s *Service) watch(t *tracked, handles []Handle) {
 		}
 	}
 	kills.Wait()
+	// The logs are copied to the run before the lock is taken: the copy
+	// is I/O, and submissions and other jobs' ends wait on the lock.
+	s.mu.Lock()
+	ended := clone(t.job)
+	s.mu.Unlock()
+	s.uploadLogs(ctx, ended)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	why := ""
@@ -712,7 +719,7 @@ func (s *Service) watch(t *tracked, handles []Handle) {
 }
 
 // endAttemptLocked decides how an attempt ended: success, cancellation,
-// a retry, or failure.
+// a retry, or failure. The caller has stored the attempt's logs.
 func (s *Service) endAttemptLocked(ctx context.Context, t *tracked, codes []int, cancelled bool, why string) {
 	j := t.job
 	worst := 0
@@ -722,7 +729,6 @@ func (s *Service) endAttemptLocked(ctx context.Context, t *tracked, codes []int,
 		}
 	}
 	t.handles = nil
-	s.uploadLogs(ctx, j)
 	code := worst
 	switch {
 	case cancelled:

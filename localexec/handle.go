@@ -55,6 +55,9 @@ func (e *Executor) killGroup(p procID) error {
 // (zombies, which wait only to be reaped, do not count); 0 when the group's
 // number now belongs to another process's group.
 func groupLive(p procID) (int, error) {
+	if groupGone(p.pid) {
+		return 0, nil // the common case when a job ends: skip the scan
+	}
 	members, err := listGroup(p.pid)
 	if err != nil {
 		return 0, err

@@ -28,3 +28,5 @@ func exitCode(ps *os.ProcessState) int { return ps.ExitCode() }
 func readProc(int) (procInfo, bool, error) { return procInfo{}, false, errors.ErrUnsupported }
 
 func listGroup(int) ([]procInfo, error) { return nil, errors.ErrUnsupported }
+
+func groupGone(int) bool { return false }

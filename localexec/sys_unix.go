@@ -42,3 +42,7 @@ func exitCode(ps *os.ProcessState) int {
 	}
 	return ps.ExitCode()
 }
+
+// groupGone reports, without reading /proc, that no process is left in
+// group pgid (not even a zombie).
+func groupGone(pgid int) bool { return errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH) }
