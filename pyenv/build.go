@@ -32,6 +32,11 @@ type Builder struct {
 	python string // the base interpreter, as given
 	cache  string // absolute
 
+	// SameGroup runs pip in the caller's process group rather than one of
+	// its own: for a build that is part of a job, so that killing the job
+	// kills the build too.
+	SameGroup bool
+
 	mu     sync.Mutex
 	base   *Interp
 	builds map[string]chan struct{} // per-environment build locks in this process
@@ -223,7 +228,7 @@ func (b *Builder) build(ctx context.Context, base *Interp, spec *Spec, key, what
 		dir = b.cache
 	}
 	run := func(step string, args ...string) error {
-		if err := runLogged(ctx, log, tail, dir, args[0], args[1:]...); err != nil {
+		if err := runLogged(ctx, log, tail, !b.SameGroup, dir, args[0], args[1:]...); err != nil {
 			if ctx.Err() != nil {
 				return ctxError(ctx, "building the Python environment")
 			}
@@ -351,11 +356,13 @@ func Environ(dir string, env []string) []string {
 // runLogged runs a build command, logging its output line by line (pip's
 // progress lines at info, the rest at debug) and keeping the last lines
 // for an error message.
-func runLogged(ctx context.Context, log *slog.Logger, tail *LineTail, dir, name string, args ...string) error {
+func runLogged(ctx context.Context, log *slog.Logger, tail *LineTail, ownGroup bool, dir, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.Cancel = func() error { return killGroup(cmd.Process) }
+	if ownGroup {
+		cmd.SysProcAttr = sysProcAttr()
+		cmd.Cancel = func() error { return killGroup(cmd.Process) }
+	}
 	cmd.WaitDelay = 5 * time.Second
 	pr, pw, err := os.Pipe()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -65,7 +66,14 @@ concurrent builds of one environment wait for each other.`,
 			if id := os.Getenv("LODE_JOB_ID"); id != "" {
 				what = "job " + id
 			}
-			dir, err := pyenv.NewBuilder(python, cache).Ensure(cmd.Context(), spec, what, log)
+			// A job's kill reaches pip (same process group), and SIGTERM
+			// stops the build cleanly rather than leaving lode's half of it.
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			b := pyenv.NewBuilder(python, cache)
+			b.SameGroup = true
+			dir, err := b.Ensure(ctx, spec, what, log)
+			stop()
 			if err != nil {
 				return err
 			}

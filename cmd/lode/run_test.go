@@ -1,13 +1,24 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
+
+func mustJSON(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, s)
+	}
+	return m
+}
 
 // writeFiles writes name → content under dir.
 func writeFiles(t *testing.T, dir string, files map[string]string) {
@@ -155,6 +166,38 @@ func TestRunProject(t *testing.T) {
 			t.Errorf("lode %v: exit %d, want an error with %q\n%s%s", c.args, code, c.want, out, errOut)
 		}
 	}
+	// Cancelled while its environment is being built: the build stops,
+	// leaves nothing half-built, and the job ends CANCELLED.
+	other := filepath.Join(dir, "other")
+	writeFiles(t, other, map[string]string{"MLproject": "name: other\npython_env: python_env.yaml\nentry_points:\n  main:\n    command: python -c 'print(1)'\n",
+		"python_env.yaml": "python: \"3\"\nbuild_dependencies: [\"pip\"]\ndependencies: []\n"})
+	out, errOut, code = runLode(t, "run", other, "--tracking-uri", s.url, "--detach", "--json")
+	if code != 0 {
+		t.Fatalf("run --detach: exit %d\n%s\n%s", code, out, errOut)
+	}
+	jobID := get(mustJSON(t, out), "job", "id").(string)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, b, _ := s.getBytes("/api/2.0/lode/jobs/logs?id=" + jobID)
+		if strings.Contains(string(b), "building Python environment") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the build never started: %s", b)
+		}
+	}
+	s.must("POST", "/api/2.0/lode/jobs/cancel", map[string]string{"id": jobID})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if get(s.must("GET", "/api/2.0/lode/jobs/get?id="+jobID, nil), "job", "state") == "CANCELLED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job did not end: %v", s.must("GET", "/api/2.0/lode/jobs/get?id="+jobID, nil))
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(envs, "*.tmp-*")); len(left) > 0 {
+		t.Errorf("a cancelled build left %v", left)
+	}
+
 	conda := filepath.Join(dir, "conda")
 	writeFiles(t, conda, map[string]string{"MLproject": "name: c\nconda_env: conda.yaml\nentry_points:\n  main:\n    command: python -V\n", "conda.yaml": "dependencies: [python=3.11]\n"})
 	if _, errOut, code := runLode(t, "run", conda, "--tracking-uri", s.url); code == 0 || !strings.Contains(errOut, "conda environments are not supported on this machine") {
