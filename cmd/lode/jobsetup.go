@@ -48,7 +48,7 @@ func localNode(cpus float64, memory string, gpus int) (jobs.Node, error) {
 				ids, err = jobs.ParseNvidiaSMI(string(out))
 			}
 			if err != nil {
-				return jobs.Node{}, fmt.Errorf("nvidia-smi: %w", err)
+				return jobs.Node{}, fmt.Errorf("nvidia-smi: %w (start with --job-gpus 0 to run jobs without GPUs)", err)
 			}
 		}
 	}

@@ -65,3 +65,33 @@ func TestSnapshotLeavesServerDataOut(t *testing.T) {
 		t.Fatalf("relative work dir: %v", err)
 	}
 }
+
+// The server finds its GPUs with nvidia-smi on PATH (here a script
+// printing what nvidia-smi prints on a two-GPU machine); --job-gpus
+// overrides it, and a broken driver is an error rather than no GPUs.
+func TestLocalNodeGPUs(t *testing.T) {
+	bin := t.TempDir()
+	smi := filepath.Join(bin, "nvidia-smi")
+	write := func(script string) {
+		t.Helper()
+		if err := os.WriteFile(smi, []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("printf '0, GPU-6b0d4b9a\\n1, GPU-7c1e5cab\\n'\n")
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	n, err := localNode(1.5, "2Gi", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Capacity.GPUs != 2 || strings.Join(n.GPUIDs, ",") != "0,1" || n.Capacity.MilliCPU != 1500 || n.Capacity.MemoryBytes != 2<<30 {
+		t.Fatalf("node %+v", n)
+	}
+	if n, err := localNode(0, "", 0); err != nil || n.Capacity.GPUs != 0 || n.Capacity.MilliCPU <= 0 || n.Capacity.MemoryBytes <= 0 {
+		t.Fatalf("--job-gpus 0: %+v %v", n, err)
+	}
+	write("echo \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\"\n")
+	if _, err := localNode(0, "", -1); err == nil || !strings.Contains(err.Error(), "nvidia-smi") {
+		t.Fatalf("broken driver: %v", err)
+	}
+}
