@@ -42,17 +42,20 @@ $(ORT_LIB): scripts/fetch-onnxruntime.sh
 
 test: go-test py-test serving-test jobs-test
 
-# Debian packages the tests use: git (lode run of git projects) and PyTorch
-# for CPU (the distributed-training test), installed once, as root.
+# Debian packages the tests use: git (lode run of git projects), PyTorch
+# for CPU (the distributed-training test) and Chromium (the web UI's
+# tests), installed once, as root.
 test-deps:
-	bash scripts/apt-install.sh git python3-torch
+	bash scripts/apt-install.sh git python3-torch chromium
 
 # The Go tests of the runtimes use a real ONNX Runtime and a real Python
-# with mlflow (the mlflow 3 suite's venv).
+# with mlflow (the mlflow 3 suite's venv); the web UI's run in headless
+# Chromium and save screenshots in test-output/screenshots.
 go-test: $(ORT_LIB) $(VENV)/mlflow3/.installed test-deps
 	$(GO) vet ./...
 	LODE_REQUIRE_ONNXRUNTIME=1 LODE_ONNXRUNTIME_LIB=$(CURDIR)/$(ORT_LIB) \
 	LODE_TEST_PYTHON=$(CURDIR)/$(VENV)/mlflow3/bin/python \
+	LODE_REQUIRE_CHROMIUM=1 LODE_SCREENSHOTS=$(CURDIR)/test-output/screenshots \
 		$(GO) test -count=1 ./...
 
 # One virtual environment per mlflow series, rebuilt when its pinned

@@ -26,6 +26,7 @@ import (
 	"github.com/lode-ml/lode/serving"
 	"github.com/lode-ml/lode/sqlite"
 	"github.com/lode-ml/lode/tracking"
+	"github.com/lode-ml/lode/web"
 )
 
 // serverConfig holds `lode server`'s flags.
@@ -209,6 +210,15 @@ func runServer(ctx context.Context, c serverConfig) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
+	ui := &web.Server{Tracking: trackingSvc, Registry: registrySvc, Artifacts: api.Artifacts, Jobs: jobSvc, Version: version, Logger: logger}
+	var wrap func(http.Handler) http.Handler
+	if c.accessLog {
+		wrap = func(h http.Handler) http.Handler { return mlflowapi.AccessLog(logger, h) }
+	}
+	if err := ui.Mount(mux, wrap); err != nil {
+		ln.Close()
+		return fmt.Errorf("web UI: %w", err)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// Deployed models answer TF Serving's and KServe's protocols, and
 	// MLflow scoring at /endpoints/NAME/invocations.

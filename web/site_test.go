@@ -1,0 +1,91 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/jobs"
+	"github.com/lode-ml/lode/localexec"
+	"github.com/lode-ml/lode/localfs"
+	"github.com/lode-ml/lode/mlflowapi"
+	"github.com/lode-ml/lode/registry"
+	"github.com/lode-ml/lode/sqlite"
+	"github.com/lode-ml/lode/tracking"
+)
+
+// site is a whole Lode server in this process, as `lode server` wires it:
+// SQLite, artifacts on disk, the registry, jobs on local processes, the
+// REST API and the UI on one mux, over real HTTP.
+type site struct {
+	URL       string
+	Tracking  *tracking.Service
+	Registry  *registry.Service
+	Artifacts artifact.Store
+	Jobs      *jobs.Service
+	DB        *sqlite.DB
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "lode.db"), sqlite.Options{DefaultArtifactRoot: mlflowapi.ArtifactScheme, Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, err := localfs.New(filepath.Join(dir, "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &tracking.Service{Store: db, ValidateLocation: artifact.ValidateLocation}
+	reg := &registry.Service{Store: db, Tracking: tr, ArtifactScheme: mlflowapi.ArtifactScheme, Artifacts: store, ArtifactRoot: store.Root()}
+	api := &mlflowapi.Server{Tracking: tr, Registry: reg, Artifacts: store, Version: "test"}
+	mux := http.NewServeMux()
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	js := &jobs.Service{
+		Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(dir, "jobs"), KillGrace: time.Second}),
+		Nodes: []jobs.Node{jobs.LocalNode("local", 2, 4<<30, nil)}, TrackingURI: srv.URL,
+		FreePort: func() (int, error) { return 0, fmt.Errorf("no distributed jobs in UI tests") },
+		Tick:     50 * time.Millisecond,
+	}
+	if err := js.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(js.Close)
+	api.Jobs = js
+	mux.Handle("/", api.Handler())
+	ui := &Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Version: "test"}
+	if err := ui.Mount(mux, nil); err != nil {
+		t.Fatal(err)
+	}
+	return &site{URL: srv.URL, Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, DB: db}
+}
+
+// get fetches a page without a browser.
+func (s *site) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	res, err := http.Get(s.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var b []byte
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := res.Body.Read(buf)
+		b = append(b, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	return res.StatusCode, string(b)
+}

@@ -1,0 +1,102 @@
+// Lode's shared page helpers: the REST API, URL state, toasts, charts.
+"use strict";
+const Lode = (() => {
+  // api calls the MLflow or Lode REST API ("mlflow/runs/get", "lode/jobs/list")
+  // and returns the decoded answer; a failure throws an Error with the
+  // server's message.
+  async function api(method, path, body) {
+    const url = new URL("/ajax-api/2.0/" + path, location.origin);
+    const init = { method, headers: {} };
+    if (body !== undefined && method === "GET") {
+      for (const [k, v] of Object.entries(body)) {
+        if (Array.isArray(v)) v.forEach((x) => url.searchParams.append(k, x));
+        else if (v !== undefined && v !== null) url.searchParams.set(k, v);
+      }
+    } else if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const res = await fetch(url, init);
+    const text = await res.text();
+    let data = {};
+    try { data = text ? JSON.parse(text) : {}; } catch (e) { data = { message: text }; }
+    if (!res.ok) {
+      const err = new Error(data.message || res.statusText);
+      err.code = data.error_code;
+      throw err;
+    }
+    return data;
+  }
+
+  // query reads the page's URL parameters; setQuery changes some (null or ""
+  // removes one) without a reload, so the URL always names the view.
+  function query() { return new URLSearchParams(location.search); }
+  function setQuery(changes) {
+    const q = query();
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0)) q.delete(k);
+      else q.set(k, Array.isArray(v) ? v.join(",") : String(v));
+    }
+    const s = q.toString();
+    history.replaceState(null, "", location.pathname + (s ? "?" + s : ""));
+  }
+
+  let toastTimer;
+  function toast(msg, isError) {
+    const el = document.getElementById("toast");
+    el.textContent = msg;
+    el.className = isError ? "error" : "";
+    el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { el.hidden = true; }, isError ? 8000 : 3000);
+  }
+
+  // run wraps an action: its error becomes a toast rather than an uncaught
+  // rejection.
+  async function run(fn) {
+    try { return await fn(); } catch (e) { toast(e.message, true); return undefined; }
+  }
+
+  // ema smooths values as TensorBoard does (an exponential moving average
+  // with debiasing); weight 0 leaves them as they are.
+  function ema(values, weight) {
+    if (!weight) return values;
+    let last = 0, n = 0;
+    return values.map((v) => {
+      if (v === null || !isFinite(v)) return v;
+      last = last * weight + (1 - weight) * v;
+      n++;
+      return last / (1 - Math.pow(weight, n));
+    });
+  }
+
+  const palette = ["#2f6f8f", "#e0a030", "#b3261e", "#1e7a3c", "#7b4fa0", "#0f8a8a", "#c2185b", "#5d6d7e", "#8d6e63", "#3949ab"];
+
+  // chart draws line series on a shared x axis with uPlot. series is a list
+  // of {label, x: [...], y: [...]} with x increasing; opts: {xLabel, time
+  // (x is seconds since the epoch), log (log scale y), height}.
+  function chart(el, series, opts) {
+    opts = opts || {};
+    el.textContent = "";
+    if (!series.length || series.every((s) => !s.x.length)) {
+      el.innerHTML = '<div class="empty">No data</div>';
+      return null;
+    }
+    const data = uPlot.join(series.map((s) => [s.x, s.y]));
+    const width = Math.max(280, el.clientWidth - 8);
+    const u = new uPlot({
+      width, height: opts.height || 220,
+      scales: { x: { time: !!opts.time }, y: { distr: opts.log ? 3 : 1 } },
+      axes: [{ label: opts.xLabel || "" }, {}],
+      legend: { show: series.length > 1 || !!opts.legend },
+      cursor: { drag: { x: true, y: false } },
+      series: [{ label: opts.xLabel || "x" }].concat(series.map((s, i) => ({
+        label: s.label, stroke: s.color || palette[i % palette.length], width: 1.5, spanGaps: true,
+        points: { show: s.x.length < 60 },
+      }))),
+    }, data, el);
+    return u;
+  }
+
+  return { api, query, setQuery, toast, run, ema, chart, palette };
+})();

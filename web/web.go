@@ -1,0 +1,195 @@
+// Package web is Lode's web UI: pages rendered by the server from
+// html/template, with small scripts and the vendored uPlot embedded in the
+// binary (no Node.js step). Pages read the domain services directly; their
+// scripts call the MLflow and Lode REST APIs under /ajax-api/ for what
+// changes in place (charts, live logs, edits). Every view's state (filter,
+// sort, columns, selection, chart options) lives in its URL.
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/jobs"
+	"github.com/lode-ml/lode/mlflowapi"
+	"github.com/lode-ml/lode/registry"
+	"github.com/lode-ml/lode/tracking"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Jobs is what the UI reads of the job service (jobs.Service has it).
+type Jobs interface {
+	Get(ctx context.Context, id string) (*jobs.Job, error)
+	List(ctx context.Context, q jobs.Query) ([]*jobs.Job, string, error)
+}
+
+// Server renders the UI. Registry, Artifacts and Jobs may be nil: their
+// pages then say the server runs without them.
+type Server struct {
+	Tracking  *tracking.Service
+	Registry  *registry.Service
+	Artifacts artifact.Store
+	Jobs      Jobs
+	Version   string
+	Logger    *slog.Logger
+
+	pages map[string]*template.Template
+}
+
+// Mount adds the UI's routes to mux: the pages, and /static/. wrap, when
+// not nil, wraps each handler (an access log).
+func (s *Server) Mount(mux *http.ServeMux, wrap func(http.Handler) http.Handler) error {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if wrap == nil {
+		wrap = func(h http.Handler) http.Handler { return h }
+	}
+	if err := s.parse(); err != nil {
+		return err
+	}
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return err
+	}
+	mux.Handle("GET /static/", wrap(http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static)))))
+	mux.Handle("GET /{$}", wrap(http.RedirectHandler("/experiments", http.StatusFound)))
+	mux.Handle("GET /favicon.ico", wrap(http.RedirectHandler("/static/lode.svg", http.StatusMovedPermanently)))
+	for _, rt := range s.routes() {
+		mux.Handle(rt.pattern, wrap(rt.handler))
+	}
+	return nil
+}
+
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+// routes lists every page. Each page's file adds its own here.
+func (s *Server) routes() []route {
+	var rs []route
+	for _, add := range pageRoutes {
+		rs = append(rs, add(s)...)
+	}
+	return rs
+}
+
+// pageRoutes are filled in by each page's file (init), so that pages can
+// be written side by side without touching one list.
+var pageRoutes []func(*Server) []route
+
+// funcs are the helpers templates use.
+var funcs = template.FuncMap{
+	"ms":       formatMillis,
+	"ago":      ago,
+	"duration": durationMillis,
+	"short":    shorten,
+	"num":      formatNumber,
+	"query":    withQuery,
+	"json":     toJSON,
+	"join":     strings.Join,
+	"add":      func(a, b int) int { return a + b },
+}
+
+// parse reads the layout and every page template: a page is
+// templates/<name>.html, rendered inside templates/layout.html.
+func (s *Server) parse() error {
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return err
+	}
+	entries, err := fs.ReadDir(templateFS, "templates")
+	if err != nil {
+		return err
+	}
+	s.pages = map[string]*template.Template{}
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".html")
+		if name == "layout" || !strings.HasSuffix(e.Name(), ".html") {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+e.Name())
+		if err != nil {
+			return err
+		}
+		s.pages[name] = t
+	}
+	return nil
+}
+
+// Page is what every page template gets.
+type Page struct {
+	Title   string
+	Nav     string // the navigation item to highlight: experiments, models, jobs
+	Version string
+	URL     *url.URL
+	Data    any
+}
+
+// render writes page name with data; a failure to render is a 500 that
+// shows nothing half-written.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name, title, nav string, data any) {
+	t, ok := s.pages[name]
+	if !ok {
+		s.fail(w, r, lode.Errorf(lode.EInternal, "no page template %q", name))
+		return
+	}
+	var b bytes.Buffer
+	if err := t.ExecuteTemplate(&b, "layout.html", Page{Title: title, Nav: nav, Version: s.Version, URL: r.URL, Data: data}); err != nil {
+		s.fail(w, r, lode.Internal(err, "cannot render the page"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(b.Bytes())
+}
+
+// fail renders an error page with the status of err's code.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := lode.ErrorCode(err)
+	status := mlflowapi.HTTPStatus(code)
+	msg := lode.ErrorMessage(err)
+	if status >= 500 {
+		s.Logger.Error("page failed", "path", r.URL.Path, "err", err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	t, ok := s.pages["error"]
+	if !ok {
+		fmt.Fprintf(w, "<!doctype html><title>Error</title><p>%s</p>", template.HTMLEscapeString(msg))
+		return
+	}
+	t.ExecuteTemplate(w, "layout.html", Page{Title: "Error", Version: s.Version, URL: r.URL,
+		Data: map[string]any{"Status": status, "Code": code, "Message": msg}})
+}
+
+// notFound is the error for a page that names something missing.
+func notFound(format string, args ...any) error {
+	return lode.Errorf(lode.ENotFound, format, args...)
+}
+
+func cacheFor(d time.Duration, h http.Handler) http.Handler {
+	v := "public, max-age=" + strconv.Itoa(int(d.Seconds()))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", v)
+		h.ServeHTTP(w, r)
+	})
+}
