@@ -1,0 +1,573 @@
+// The compare view's script: the "only differences" toggle, a parallel
+// coordinates plot (drawn here on a canvas), a scatter plot of two columns
+// and the runs' metric histories overlaid (both with uPlot). Every choice
+// is kept in the URL: diff, axes, sx, sy, metric, x, log, smooth.
+"use strict";
+(() => {
+  const data = JSON.parse(document.getElementById("compare-data").textContent);
+  const runs = data.runs || [];
+  const paramKeys = data.params || [], metricKeys = data.metrics || [];
+
+  // Each run keeps one colour everywhere on the page: the shared palette,
+  // then hues spread by the golden angle for long comparisons.
+  const colorOf = (i) => (i < Lode.palette.length ? Lode.palette[i] : `hsl(${Math.round((i * 137.508) % 360)}, 55%, 42%)`);
+  runs.forEach((r, i) => { r.color = colorOf(i); });
+  document.querySelectorAll(".swatch[data-run]").forEach((el) => {
+    const r = runs[+el.dataset.run];
+    if (r) el.style.background = r.color;
+  });
+
+  // What the tests (and a curious user's console) can inspect.
+  const state = (window.LodeCompare = { charts: {}, chartsReady: false, axes: [], scatter: null, columns: [] });
+
+  const fmt = (v) => {
+    if (v === null || v === undefined || !isFinite(v)) return "–";
+    const a = Math.abs(v);
+    if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
+    return String(parseFloat(v.toPrecision(5)));
+  };
+
+  const tip = document.getElementById("compare-tip");
+  function showTip(ev, text) {
+    tip.textContent = text;
+    tip.hidden = false;
+    const x = Math.min(ev.clientX + 14, window.innerWidth - tip.offsetWidth - 8);
+    tip.style.left = x + "px";
+    tip.style.top = ev.clientY + 14 + "px";
+  }
+  const hideTip = () => { tip.hidden = true; };
+
+  // ---- Only differences: the server rendered every row with "same" or
+  // "differ"; the toggle only hides the same ones.
+  const onlyDiff = document.getElementById("only-diff");
+  onlyDiff.addEventListener("change", () => {
+    document.getElementById("kv-tables").classList.toggle("only-diff", onlyDiff.checked);
+    Lode.setQuery({ diff: onlyDiff.checked ? "1" : null });
+  });
+
+  // ---- Numeric columns: a param is numeric when every run that has it
+  // logged a number; latest metric values are numbers already.
+  const isNum = (s) => typeof s === "string" && s.trim() !== "" && isFinite(Number(s));
+  const columns = state.columns;
+  for (const key of paramKeys) {
+    const vals = runs.map((r) => (key in r.params ? r.params[key] : null));
+    const present = vals.filter((v) => v !== null);
+    if (present.length && present.every(isNum)) {
+      columns.push({ id: "params." + key, kind: "param", key, values: vals.map((v) => (v === null ? null : Number(v))) });
+    }
+  }
+  for (const key of metricKeys) {
+    const vals = runs.map((r) => (key in r.metrics ? r.metrics[key] : null));
+    if (vals.some((v) => v !== null)) columns.push({ id: "metrics." + key, kind: "metric", key, values: vals });
+  }
+  const byId = new Map(columns.map((c) => [c.id, c]));
+  const columnLabel = (c) => `${c.key} (${c.kind})`;
+
+  // ---- Parallel coordinates.
+  const MAX_DEFAULT_AXES = 8;
+  function defaultAxes() {
+    const ps = columns.filter((c) => c.kind === "param"), ms = columns.filter((c) => c.kind === "metric");
+    // Params first, then metrics, at most 8, with at least one metric (the
+    // last axis colours the lines, and a metric is what one colours by).
+    const nm = Math.min(ms.length, Math.max(1, MAX_DEFAULT_AXES - ps.length));
+    const np = Math.min(ps.length, MAX_DEFAULT_AXES - nm);
+    return ps.slice(0, np).concat(ms.slice(0, nm)).map((c) => c.id);
+  }
+  {
+    const asked = (Lode.query().get("axes") || "").split(",").filter((id, i, all) => byId.has(id) && all.indexOf(id) === i);
+    state.axes = asked.length ? asked : defaultAxes();
+  }
+
+  const axesList = document.getElementById("axes-list");
+  function renderAxesPicker() {
+    axesList.textContent = "";
+    if (!columns.length) {
+      axesList.textContent = "No numeric params or metrics.";
+      return;
+    }
+    for (const c of columns) {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = c.id;
+      box.checked = state.axes.includes(c.id);
+      const kind = document.createElement("span");
+      kind.className = "kind";
+      kind.textContent = " " + c.kind;
+      label.append(box, " " + c.key, kind);
+      axesList.append(label);
+    }
+  }
+  axesList.addEventListener("change", (ev) => {
+    const id = ev.target.value;
+    // A new axis goes last (the colour axis): that is usually the metric
+    // one just picked to look at.
+    state.axes = ev.target.checked ? state.axes.filter((a) => a !== id).concat(id) : state.axes.filter((a) => a !== id);
+    Lode.setQuery({ axes: state.axes });
+    drawParallel();
+  });
+
+  // The picker closes on a click elsewhere, as a menu does.
+  const picker = document.querySelector(".axes-picker");
+  document.addEventListener("click", (ev) => {
+    if (picker.open && !picker.contains(ev.target)) picker.open = false;
+  });
+
+  // A three-stop ramp in the page's colours: low values blue, high red.
+  const rampStops = [[47, 111, 143], [224, 160, 48], [179, 38, 30]];
+  function ramp(t) {
+    t = Math.min(1, Math.max(0, t));
+    const s = t * (rampStops.length - 1);
+    const i = Math.min(rampStops.length - 2, Math.floor(s)), f = s - i;
+    const c = rampStops[i].map((v, k) => Math.round(v + (rampStops[i + 1][k] - v) * f));
+    return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+  }
+
+  const pcBox = document.getElementById("parallel");
+  const pcCanvas = pcBox.querySelector("canvas");
+  const PC_HEIGHT = 340;
+  let pcLines = []; // per run: its points, [x, y] or null where it has no value
+  let pcHover = -1;
+
+  // fitText shortens s with an ellipsis until it is at most w pixels wide.
+  function fitText(ctx, s, w) {
+    if (ctx.measureText(s).width <= w) return s;
+    while (s.length > 1 && ctx.measureText(s + "…").width > w) s = s.slice(0, -1);
+    return s + "…";
+  }
+
+  function drawParallel() {
+    const axes = state.axes.map((id) => byId.get(id)).filter(Boolean);
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(280, pcBox.clientWidth), h = PC_HEIGHT;
+    pcCanvas.width = Math.round(w * dpr);
+    pcCanvas.height = Math.round(h * dpr);
+    const ctx = pcCanvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    ctx.font = "12px system-ui, sans-serif";
+    pcLines = [];
+    if (axes.length < 2) {
+      ctx.fillStyle = "#5f6b76";
+      ctx.textAlign = "center";
+      ctx.fillText(columns.length < 2 ? "These runs have fewer than two numeric params or metrics." : "Choose at least two axes.", w / 2, h / 2);
+      return;
+    }
+    const top = 50, bottom = h - 26, left = 56, right = w - 56;
+    const gap = (right - left) / (axes.length - 1);
+    const xs = axes.map((_, i) => left + i * gap);
+    const ranges = axes.map((a) => {
+      const vs = a.values.filter((v) => v !== null);
+      let lo = Math.min(...vs), hi = Math.max(...vs);
+      return { lo, hi, flat: lo === hi };
+    });
+    const yOf = (k, v) => {
+      const r = ranges[k];
+      if (r.flat) return (top + bottom) / 2; // one value: the middle
+      return bottom - ((v - r.lo) / (r.hi - r.lo)) * (bottom - top);
+    };
+    const last = axes.length - 1;
+    const colorOfRun = (i) => {
+      const v = axes[last].values[i];
+      if (v === null) return "#9aa5ae";
+      const r = ranges[last];
+      return ramp(r.flat ? 0.5 : (v - r.lo) / (r.hi - r.lo));
+    };
+    pcLines = runs.map((_, i) => axes.map((a, k) => (a.values[i] === null ? null : [xs[k], yOf(k, a.values[i])])));
+    state.parallelLines = pcLines;
+
+    // The lines, the hovered one last and thickest.
+    const strokeRun = (i, width, alpha) => {
+      const pts = pcLines[i];
+      ctx.strokeStyle = colorOfRun(i);
+      ctx.globalAlpha = alpha;
+      ctx.lineWidth = width;
+      ctx.beginPath();
+      for (let k = 0; k < pts.length; k++) {
+        // A missing value breaks the line rather than inventing one.
+        if (!pts[k]) continue;
+        if (k > 0 && pts[k - 1]) ctx.lineTo(pts[k][0], pts[k][1]);
+        else ctx.moveTo(pts[k][0], pts[k][1]);
+      }
+      ctx.stroke();
+      // Dots where a value has no neighbour to join.
+      pts.forEach((p, k) => {
+        if (p && !pts[k - 1] && !pts[k + 1]) {
+          ctx.fillStyle = ctx.strokeStyle;
+          ctx.beginPath();
+          ctx.arc(p[0], p[1], 2.5, 0, 2 * Math.PI);
+          ctx.fill();
+        }
+      });
+    };
+    ctx.lineJoin = "round";
+    const faded = pcHover >= 0 ? 0.25 : runs.length > 40 ? 0.55 : 0.85;
+    runs.forEach((_, i) => { if (i !== pcHover) strokeRun(i, 1.5, faded); });
+    if (pcHover >= 0) strokeRun(pcHover, 3, 1);
+    ctx.globalAlpha = 1;
+
+    // The axes: a line each (the colour axis drawn as the ramp), the name
+    // and kind above, the max at the top and the min at the bottom.
+    axes.forEach((a, k) => {
+      const x = xs[k];
+      if (k === last) {
+        const g = ctx.createLinearGradient(0, bottom, 0, top);
+        g.addColorStop(0, ramp(0)); g.addColorStop(0.5, ramp(0.5)); g.addColorStop(1, ramp(1));
+        ctx.fillStyle = g;
+        ctx.fillRect(x - 3, top, 6, bottom - top);
+      } else {
+        ctx.strokeStyle = "#5f6b76";
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        ctx.moveTo(x + 0.5, top);
+        ctx.lineTo(x + 0.5, bottom);
+        ctx.stroke();
+      }
+      ctx.strokeStyle = "#5f6b76";
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      ctx.moveTo(x - 5, top + 0.5); ctx.lineTo(x + 5, top + 0.5);
+      ctx.moveTo(x - 5, bottom + 0.5); ctx.lineTo(x + 5, bottom + 0.5);
+      ctx.stroke();
+      const room = Math.max(40, gap - 8);
+      ctx.textAlign = k === 0 ? "left" : k === last ? "right" : "center";
+      const tx = k === 0 ? x - 8 : k === last ? x + 8 : x;
+      ctx.fillStyle = "#1d2730";
+      ctx.font = "600 12px system-ui, sans-serif";
+      ctx.fillText(fitText(ctx, a.key, room), tx, 14);
+      ctx.font = "11px system-ui, sans-serif";
+      ctx.fillStyle = "#5f6b76";
+      ctx.fillText(a.kind, tx, 27);
+      ctx.font = "11px system-ui, sans-serif";
+      ctx.fillStyle = "#1d2730";
+      const r = ranges[k];
+      ctx.fillText(fmt(r.hi), tx, top - 7);
+      if (!r.flat) ctx.fillText(fmt(r.lo), tx, bottom + 15);
+    });
+  }
+
+  // distToSegment is how far (px) point p is from the segment a-b.
+  function distToSegment(p, a, b) {
+    const dx = b[0] - a[0], dy = b[1] - a[1];
+    const len = dx * dx + dy * dy;
+    let t = len ? ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len : 0;
+    t = Math.max(0, Math.min(1, t));
+    return Math.hypot(p[0] - (a[0] + t * dx), p[1] - (a[1] + t * dy));
+  }
+  function nearestLine(p) {
+    let best = -1, bestD = 6;
+    pcLines.forEach((pts, i) => {
+      for (let k = 0; k < pts.length; k++) {
+        if (!pts[k]) continue;
+        const d = pts[k + 1] ? distToSegment(p, pts[k], pts[k + 1]) : Math.hypot(p[0] - pts[k][0], p[1] - pts[k][1]);
+        if (d < bestD) { bestD = d; best = i; }
+      }
+    });
+    return best;
+  }
+  pcCanvas.addEventListener("mousemove", (ev) => {
+    const rect = pcCanvas.getBoundingClientRect();
+    const i = nearestLine([ev.clientX - rect.left, ev.clientY - rect.top]);
+    if (i !== pcHover) { pcHover = i; drawParallel(); }
+    if (i < 0) { hideTip(); pcCanvas.style.cursor = "crosshair"; return; }
+    pcCanvas.style.cursor = "pointer";
+    const lines = state.axes.map((id) => byId.get(id)).filter(Boolean).map((a) => `${a.key}: ${fmt(a.values[i])}`);
+    showTip(ev, runs[i].name + "\n" + lines.join("\n"));
+  });
+  pcCanvas.addEventListener("mouseleave", () => {
+    hideTip();
+    if (pcHover >= 0) { pcHover = -1; drawParallel(); }
+  });
+  pcCanvas.addEventListener("click", () => {
+    if (pcHover >= 0) location.href = "/runs/" + encodeURIComponent(runs[pcHover].id);
+  });
+
+  // ---- Scatter: one column against another, one dot per run in its colour.
+  const sxSel = document.getElementById("sx"), sySel = document.getElementById("sy");
+  const scatterBox = document.getElementById("scatter");
+  for (const sel of [sxSel, sySel]) {
+    for (const c of columns) sel.add(new Option(columnLabel(c), c.id));
+    sel.disabled = !columns.length;
+  }
+  {
+    const q = Lode.query();
+    const firstParam = columns.find((c) => c.kind === "param"), firstMetric = columns.find((c) => c.kind === "metric");
+    let sx = q.get("sx"), sy = q.get("sy");
+    if (!byId.has(sx)) sx = (firstParam || columns[0] || {}).id;
+    if (!byId.has(sy)) sy = (firstMetric && firstMetric.id !== sx ? firstMetric : columns.find((c) => c.id !== sx) || {}).id;
+    if (sx) sxSel.value = sx;
+    if (sy) sySel.value = sy;
+  }
+  for (const sel of [sxSel, sySel]) {
+    sel.addEventListener("change", () => {
+      Lode.setQuery({ sx: sxSel.value, sy: sySel.value });
+      drawScatter();
+    });
+  }
+
+  function drawScatter() {
+    if (state.scatter) { state.scatter.destroy(); state.scatter = null; }
+    scatterBox.textContent = "";
+    const cx = byId.get(sxSel.value), cy = byId.get(sySel.value);
+    if (!cx || !cy) {
+      scatterBox.innerHTML = '<div class="empty">These runs have no numeric params or metrics to plot.</div>';
+      return;
+    }
+    // uPlot wants x ascending; each point remembers its run.
+    const pts = runs.map((r, i) => ({ i, x: cx.values[i], y: cy.values[i] }))
+      .filter((p) => p.x !== null && p.y !== null)
+      .sort((a, b) => a.x - b.x);
+    if (!pts.length) {
+      scatterBox.innerHTML = `<div class="empty">No run has both ${columnLabel(cx)} and ${columnLabel(cy)}.</div>`;
+      return;
+    }
+    const xs = pts.map((p) => p.x), ys = pts.map((p) => p.y);
+    const pad = (u, lo, hi) => uPlot.rangeNum(lo, hi, 0.1, true);
+    // The dot nearest the pointer (within 24px), for the hover.
+    const nearest = (u, si, closest) => {
+      if (si === 0) return closest;
+      const l = u.cursor.left, t = u.cursor.top;
+      if (l == null || l < 0) return null;
+      let best = null, bestD = 24;
+      for (let k = 0; k < xs.length; k++) {
+        const d = Math.hypot(u.valToPos(xs[k], "x") - l, u.valToPos(ys[k], "y") - t);
+        if (d < bestD) { bestD = d; best = k; }
+      }
+      return best;
+    };
+    const u = new uPlot({
+      width: Math.max(280, scatterBox.clientWidth), height: 320,
+      scales: { x: { time: false, range: pad }, y: { range: pad } },
+      axes: [{ label: columnLabel(cx) }, { label: columnLabel(cy) }],
+      legend: { show: false },
+      cursor: { dataIdx: nearest, drag: { x: false, y: false }, points: { size: 14, width: 2, fill: "transparent" } },
+      series: [{}, {
+        label: columnLabel(cy), stroke: "#17324a",
+        // Points only: no path, and the dots drawn in the runs' colours below.
+        paths: () => null, points: { show: false },
+      }],
+      hooks: {
+        draw: [(u) => {
+          const ctx = u.ctx, r = 5 * uPlot.pxRatio;
+          ctx.save();
+          ctx.beginPath();
+          ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+          ctx.clip();
+          pts.forEach((p, k) => {
+            ctx.beginPath();
+            ctx.arc(u.valToPos(xs[k], "x", true), u.valToPos(ys[k], "y", true), r, 0, 2 * Math.PI);
+            ctx.fillStyle = runs[p.i].color;
+            ctx.globalAlpha = 0.85;
+            ctx.fill();
+            ctx.globalAlpha = 1;
+            ctx.lineWidth = uPlot.pxRatio;
+            ctx.strokeStyle = "#fff";
+            ctx.stroke();
+          });
+          ctx.restore();
+        }],
+        setCursor: [(u) => {
+          const k = u.cursor.idxs ? u.cursor.idxs[1] : null;
+          if (k == null || !lastMouse) { hideTip(); return; }
+          const p = pts[k];
+          showTip(lastMouse, `${runs[p.i].name}\n${cx.key}: ${fmt(p.x)}\n${cy.key}: ${fmt(p.y)}`);
+        }],
+      },
+    }, [xs, ys], scatterBox);
+    state.scatter = u;
+    u.over.addEventListener("click", () => {
+      const k = u.cursor.idxs ? u.cursor.idxs[1] : null;
+      if (k != null) location.href = "/runs/" + encodeURIComponent(runs[pts[k].i].id);
+    });
+    u.over.addEventListener("mouseleave", hideTip);
+  }
+  let lastMouse = null;
+  // Capture: the pointer is known before uPlot moves its cursor.
+  scatterBox.addEventListener("mousemove", (ev) => { lastMouse = ev; }, true);
+
+  // ---- Metric histories: a chart per metric (or the one chosen), a series
+  // per run, from get-history-bulk-interval (downsampled by the server).
+  const MAX_CHARTS = 24;
+  const chartsBox = document.getElementById("metric-charts");
+  const metricSel = document.getElementById("metric");
+  const xSel = document.getElementById("xaxis"), logBox = document.getElementById("logy");
+  const smoothIn = document.getElementById("smooth"), smoothOut = document.getElementById("smooth-value");
+  const opts = { metric: "", x: "step", log: false, smooth: 0 };
+  if (metricSel) {
+    const q = Lode.query();
+    opts.metric = metricKeys.includes(q.get("metric")) ? q.get("metric") : "";
+    opts.x = ["step", "relative", "wall"].includes(q.get("x")) ? q.get("x") : "step";
+    opts.log = q.get("log") === "1";
+    const sm = parseFloat(q.get("smooth"));
+    opts.smooth = isFinite(sm) ? Math.min(0.99, Math.max(0, sm)) : 0;
+    metricSel.value = opts.metric;
+    xSel.value = opts.x;
+    logBox.checked = opts.log;
+    smoothIn.value = opts.smooth;
+    smoothOut.textContent = opts.smooth;
+    metricSel.addEventListener("change", () => {
+      opts.metric = metricSel.value;
+      Lode.setQuery({ metric: opts.metric });
+      drawCharts();
+    });
+    xSel.addEventListener("change", () => {
+      opts.x = xSel.value;
+      Lode.setQuery({ x: opts.x === "step" ? null : opts.x });
+      drawCharts();
+    });
+    logBox.addEventListener("change", () => {
+      opts.log = logBox.checked;
+      Lode.setQuery({ log: opts.log ? "1" : null });
+      drawCharts();
+    });
+    smoothIn.addEventListener("input", () => { smoothOut.textContent = smoothIn.value; });
+    smoothIn.addEventListener("change", () => {
+      opts.smooth = parseFloat(smoothIn.value) || 0;
+      Lode.setQuery({ smooth: opts.smooth || null });
+      drawCharts();
+    });
+  }
+
+  // Enough points per run for a smooth line, fewer when many runs share a
+  // chart (the server caps one request at 2500 per run).
+  const perRun = Math.max(100, Math.min(1000, Math.floor(20000 / Math.max(1, runs.length))));
+  const histories = new Map(); // metric key → Promise of its metrics
+  function history(key) {
+    if (!histories.has(key)) {
+      const p = Lode.api("GET", "mlflow/metrics/get-history-bulk-interval", {
+        run_ids: runs.map((r) => r.id), metric_key: key, max_results: perRun,
+      }).then((d) => d.metrics || []);
+      p.catch(() => histories.delete(key)); // a failure is retried next draw
+      histories.set(key, p);
+    }
+    return histories.get(key);
+  }
+
+  // seriesFor turns a metric's points into one chart series per run, on the
+  // chosen x axis. Runs sampled at different steps or times make a long
+  // union of x values (uPlot aligns every series on it): past 4000, x is
+  // snapped to a grid of 2000 so that a 100-run chart stays light.
+  function seriesFor(metrics) {
+    const byRun = new Map();
+    for (const m of metrics) {
+      if (!byRun.has(m.run_id)) byRun.set(m.run_id, []);
+      byRun.get(m.run_id).push(m);
+    }
+    let scale = 1, xLabel = "Step";
+    if (opts.x === "relative") {
+      let maxS = 0;
+      for (const r of runs) for (const m of byRun.get(r.id) || []) maxS = Math.max(maxS, (m.timestamp - r.start) / 1000);
+      [scale, xLabel] = maxS > 7200 ? [3600, "Relative time (h)"] : maxS > 120 ? [60, "Relative time (min)"] : [1, "Relative time (s)"];
+    } else if (opts.x === "wall") {
+      xLabel = "Time";
+    }
+    const xOf = (m, r) => (opts.x === "step" ? m.step : opts.x === "wall" ? m.timestamp / 1000 : (m.timestamp - r.start) / 1000 / scale);
+    const yOf = (v) => (typeof v === "number" && (!opts.log || v > 0) ? v : null); // "NaN", "Infinity" arrive as strings
+    let series = [];
+    runs.forEach((r) => {
+      const ms = byRun.get(r.id);
+      if (!ms) return;
+      const pts = ms.map((m) => [xOf(m, r), yOf(m.value)]).sort((a, b) => a[0] - b[0]);
+      series.push({ label: r.name, color: r.color, pts });
+    });
+    const all = new Set();
+    series.forEach((s) => s.pts.forEach((p) => all.add(p[0])));
+    if (all.size > 4000) {
+      const xs = [...all];
+      let q = (Math.max(...xs) - Math.min(...xs)) / 2000;
+      if (opts.x === "step") q = Math.max(1, Math.ceil(q));
+      series.forEach((s) => s.pts.forEach((p) => { p[0] = Math.round(p[0] / q) * q; }));
+    }
+    series = series.map((s) => {
+      // One value per x (the last), as uPlot's aligned data holds one.
+      const x = [], y = [];
+      for (const [px, py] of s.pts) {
+        if (x.length && x[x.length - 1] === px) y[y.length - 1] = py;
+        else { x.push(px); y.push(py); }
+      }
+      return { label: s.label, color: s.color, x, y: Lode.ema(y, opts.smooth) };
+    });
+    return { series, xLabel };
+  }
+
+  let chartGen = 0;
+  async function drawCharts() {
+    if (!chartsBox) { state.chartsReady = true; return; } // no metrics at all
+    const gen = ++chartGen, began = performance.now();
+    state.chartsReady = false;
+    for (const u of Object.values(state.charts)) if (u) u.destroy();
+    state.charts = {};
+    chartsBox.textContent = "";
+    const keys = opts.metric ? [opts.metric] : metricKeys.slice(0, MAX_CHARTS);
+    if (!opts.metric && metricKeys.length > MAX_CHARTS) {
+      const note = document.createElement("p");
+      note.className = "muted";
+      note.style.gridColumn = "1 / -1";
+      note.textContent = `Showing the first ${MAX_CHARTS} of ${metricKeys.length} metrics: choose one above to see another.`;
+      chartsBox.append(note);
+    }
+    const cards = new Map();
+    for (const key of keys) {
+      const card = document.createElement("div");
+      card.className = "chart";
+      card.dataset.metric = key;
+      const h = document.createElement("h3");
+      h.textContent = key;
+      const plot = document.createElement("div");
+      plot.className = "plot";
+      plot.innerHTML = '<div class="empty">Loading…</div>';
+      card.append(h, plot);
+      chartsBox.append(card);
+      cards.set(key, plot);
+    }
+    // A few requests at a time: many metrics must not flood the server.
+    let next = 0;
+    const worker = async () => {
+      while (next < keys.length && gen === chartGen) {
+        const key = keys[next++];
+        const plot = cards.get(key);
+        try {
+          const metrics = await history(key);
+          if (gen !== chartGen) return;
+          const { series, xLabel } = seriesFor(metrics);
+          if (series.length && series.every((sr) => sr.y.every((v) => v === null))) {
+            plot.innerHTML = `<div class="empty">No ${opts.log ? "positive" : "finite"} values to draw.</div>`;
+            state.charts[key] = null;
+            continue;
+          }
+          state.charts[key] = Lode.chart(plot, series, { xLabel, time: opts.x === "wall", log: opts.log, height: 240, legend: true });
+        } catch (e) {
+          plot.innerHTML = "";
+          const msg = document.createElement("div");
+          msg.className = "empty error-message";
+          msg.textContent = e.message;
+          plot.append(msg);
+        }
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    if (gen === chartGen) {
+      state.chartsMs = Math.round(performance.now() - began); // fetches and drawing, for the tests' figures
+      state.chartsReady = true;
+    }
+  }
+
+  // Charts are drawn at the width they had: redraw after a resize.
+  let resizeTimer;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      drawParallel();
+      if (state.scatter) state.scatter.setSize({ width: Math.max(280, scatterBox.clientWidth), height: 320 });
+      for (const [key, u] of Object.entries(state.charts)) {
+        const el = chartsBox.querySelector(`.chart[data-metric="${CSS.escape(key)}"] .plot`);
+        if (u && el) u.setSize({ width: Math.max(280, el.clientWidth - 8), height: 240 });
+      }
+    }, 150);
+  });
+
+  renderAxesPicker();
+  drawParallel();
+  drawScatter();
+  drawCharts();
+})();
