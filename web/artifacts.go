@@ -49,7 +49,6 @@ const (
 
 func init() {
 	funcs["artifactSize"] = artifactSizeText
-	funcs["pathEscape"] = url.PathEscape
 }
 
 // artifactSizeText shows a size in bytes, KB, MB or GB (powers of 1024).

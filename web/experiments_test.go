@@ -37,7 +37,8 @@ func TestExperimentsPage(t *testing.T) {
 	// Create, rename, delete and restore, through the page's buttons.
 	b.answer("new-exp")
 	b.run(t, chromedp.Click("#new-experiment"))
-	b.waitFor(t, "the new experiment in the list", `!!document.querySelector('tr[data-name="new-exp"]')`)
+	b.waitFor(t, "the new experiment's runs page", `/^\/experiments\/\d+$/.test(location.pathname) && document.readyState === "complete"`)
+	b.visit(t, "/experiments")
 	b.answer("renamed-exp")
 	b.run(t, chromedp.Click(`tr[data-name="new-exp"] button.rename`))
 	b.waitFor(t, "the renamed experiment", `!!document.querySelector('tr[data-name="renamed-exp"]')`)

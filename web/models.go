@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/lode-ml/lode/registry"
@@ -16,7 +15,6 @@ func init() {
 	})
 	// A model name may hold any character but '/' and ':' ("a b?#%"):
 	// links to it escape it as one path segment.
-	funcs["pathSegment"] = url.PathEscape
 }
 
 // modelsPage is the registered-model list's state, all from its URL: q (a

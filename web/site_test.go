@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -52,10 +53,11 @@ func newSite(t *testing.T) *site {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	js := &jobs.Service{
-		Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(dir, "jobs"), KillGrace: time.Second}),
+		Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(dir, "jobs"), KillGrace: time.Second, Logger: slog.New(slog.DiscardHandler)}),
 		Nodes: []jobs.Node{jobs.LocalNode("local", 2, 4<<30, nil)}, TrackingURI: srv.URL,
 		FreePort: func() (int, error) { return 0, fmt.Errorf("no distributed jobs in UI tests") },
 		Tick:     50 * time.Millisecond,
+		Logger:   slog.New(slog.DiscardHandler),
 	}
 	if err := js.Start(ctx); err != nil {
 		t.Fatal(err)

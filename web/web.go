@@ -107,6 +107,9 @@ var funcs = template.FuncMap{
 	"json":     toJSON,
 	"join":     strings.Join,
 	"add":      func(a, b int) int { return a + b },
+	// pathEscape makes a name one URL path segment (model names may hold
+	// spaces, slashes, '#' and '?').
+	"pathEscape": url.PathEscape,
 }
 
 // parse reads the layout and every page template: a page is

@@ -287,3 +287,25 @@ func TestRunGitProject(t *testing.T) {
 		t.Errorf("missing version: exit %d\n%s", code, errOut)
 	}
 }
+
+// `lode server` serves the web UI at / beside the API.
+func TestServerServesUI(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	for path, want := range map[string]string{
+		"/":                                      "<h1 class=\"grow\">Experiments</h1>",
+		"/experiments":                           "Default",
+		"/experiments/0":                         "Default",
+		"/models":                                "Models",
+		"/jobs":                                  "Jobs",
+		"/static/lode.js":                        "Lode",
+		"/static/vendor/uplot/uPlot.iife.min.js": "uPlot",
+	} {
+		code, body, err := s.getBytes(path)
+		if err != nil || code != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d %v, want 200 with %q", path, code, err, want)
+		}
+	}
+	if code, _, _ := s.getBytes("/runs/nope"); code != 404 {
+		t.Errorf("GET /runs/nope: %d", code)
+	}
+}

@@ -6,8 +6,8 @@
   document.getElementById("new-experiment").addEventListener("click", () => Lode.run(async () => {
     const name = prompt("Name of the new experiment");
     if (!name) return;
-    await Lode.api("POST", "mlflow/experiments/create", { name });
-    reload();
+    const res = await Lode.api("POST", "mlflow/experiments/create", { name });
+    location.href = "/experiments/" + encodeURIComponent(res.experiment_id);
   }));
   const table = document.getElementById("experiments");
   if (!table) return;
