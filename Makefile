@@ -16,6 +16,10 @@ MLFLOW_SERIES := mlflow3 mlflow2
 # (scripts/fetch-onnxruntime.sh); lode finds it in lib/onnxruntime/.
 ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
 
+# A real S3 server for the tests: versitygw (Apache-2.0, POSIX backend),
+# built once from the Go module proxy into build/bin.
+VERSITYGW := build/bin/versitygw
+
 .PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-serving bench-jobs clean help
 
 all: build
@@ -51,12 +55,16 @@ test-deps:
 # The Go tests of the runtimes use a real ONNX Runtime and a real Python
 # with mlflow (the mlflow 3 suite's venv); the web UI's run in headless
 # Chromium and save screenshots in test-output/screenshots.
-go-test: $(ORT_LIB) $(VENV)/mlflow3/.installed test-deps
+go-test: $(ORT_LIB) $(VENV)/mlflow3/.installed test-deps $(VERSITYGW)
 	$(GO) vet ./...
 	LODE_REQUIRE_ONNXRUNTIME=1 LODE_ONNXRUNTIME_LIB=$(CURDIR)/$(ORT_LIB) \
 	LODE_TEST_PYTHON=$(CURDIR)/$(VENV)/mlflow3/bin/python \
 	LODE_REQUIRE_CHROMIUM=1 LODE_SCREENSHOTS=$(CURDIR)/test-output/screenshots \
+	LODE_REQUIRE_S3=1 LODE_VERSITYGW=$(CURDIR)/$(VERSITYGW) \
 		$(GO) test -count=1 ./...
+
+$(VERSITYGW):
+	GOBIN=$(CURDIR)/build/bin $(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
 # One virtual environment per mlflow series, rebuilt when its pinned
 # requirements change.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"github.com/lode-ml/lode/localfs"
 	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/registry"
+	"github.com/lode-ml/lode/s3store"
 	"github.com/lode-ml/lode/serving"
 	"github.com/lode-ml/lode/sqlite"
 	"github.com/lode-ml/lode/tracking"
@@ -72,7 +74,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&c.host, "host", "127.0.0.1", "address to listen on")
 	f.IntVarP(&c.port, "port", "p", 5000, "port to listen on (0 picks a free port)")
 	f.StringVar(&c.backendStoreURI, "backend-store-uri", "sqlite:///lode-data/lode.db", "metadata store: sqlite:///relative/path.db or sqlite:////absolute/path.db")
-	f.StringVar(&c.artifactsDest, "artifacts-destination", "./lode-data/artifacts", "directory where the artifact proxy keeps artifacts")
+	f.StringVar(&c.artifactsDest, "artifacts-destination", "./lode-data/artifacts", "where the artifact proxy keeps artifacts: a directory, or s3://bucket/prefix (credentials and region from the usual AWS variables; MLFLOW_S3_ENDPOINT_URL for S3-compatible stores)")
 	f.StringVar(&c.defaultArtifactRoot, "default-artifact-root", "mlflow-artifacts:", "artifact root of new experiments (<root>/<experiment id>)")
 	f.BoolVar(&c.serveArtifacts, "serve-artifacts", true, "serve the mlflow-artifacts proxy")
 	f.Int64Var(&c.maxBodyBytes, "max-request-bytes", mlflowapi.DefaultMaxBodyBytes, "largest JSON request body accepted")
@@ -128,14 +130,14 @@ func runServer(ctx context.Context, c serverConfig) error {
 		MaxArtifactBytes: c.maxArtifactBytes,
 	}
 	if c.serveArtifacts {
-		store, err := localfs.New(c.artifactsDest)
+		store, root, err := openArtifacts(ctx, c.artifactsDest)
 		if err != nil {
 			return fmt.Errorf("--artifacts-destination: %w", err)
 		}
 		api.Artifacts = store
 		// Model versions may name files under the artifact root, and the
 		// model library reads their MLmodel files from it.
-		registrySvc.Artifacts, registrySvc.ArtifactRoot = store, store.Root()
+		registrySvc.Artifacts, registrySvc.ArtifactRoot = store, root
 	}
 	mgr := &serving.Manager{
 		Runtimes: c.rt.runtimes(logger),
@@ -227,4 +229,28 @@ func runServer(ctx context.Context, c serverConfig) error {
 	}
 	return serveOn(ctx, logger, ln, mux, c.shutdownTimeout, "lode server listening",
 		"backend_store", dbPath, "artifacts", c.artifactsDest)
+}
+
+// openArtifacts opens the artifact store dest names: s3://bucket/prefix,
+// checked with one request so that a wrong bucket or credentials fail at
+// start rather than at the first upload; else a local directory, whose
+// path is returned too (model versions may name files inside it).
+func openArtifacts(ctx context.Context, dest string) (artifact.Store, string, error) {
+	if strings.HasPrefix(dest, "s3://") {
+		st, err := s3store.New(ctx, dest, s3store.Options{})
+		if err != nil {
+			return nil, "", err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := st.Check(cctx); err != nil {
+			return nil, "", err
+		}
+		return st, "", nil
+	}
+	st, err := localfs.New(dest)
+	if err != nil {
+		return nil, "", err
+	}
+	return st, st.Root(), nil
 }
