@@ -47,10 +47,11 @@ $(ORT_LIB): scripts/fetch-onnxruntime.sh
 test: go-test py-test serving-test jobs-test
 
 # Debian packages the tests use: git (lode run of git projects), PyTorch
-# for CPU (the distributed-training test) and Chromium (the web UI's
-# tests), installed once, as root.
+# for CPU (the distributed-training test), Chromium (the web UI's tests)
+# and PostgreSQL (the tests start throwaway servers of their own),
+# installed once, as root.
 test-deps:
-	bash scripts/apt-install.sh git python3-torch chromium
+	bash scripts/apt-install.sh git python3-torch chromium postgresql
 
 # The Go tests of the runtimes use a real ONNX Runtime and a real Python
 # with mlflow (the mlflow 3 suite's venv); the web UI's run in headless
@@ -60,7 +61,7 @@ go-test: $(ORT_LIB) $(VENV)/mlflow3/.installed test-deps $(VERSITYGW)
 	LODE_REQUIRE_ONNXRUNTIME=1 LODE_ONNXRUNTIME_LIB=$(CURDIR)/$(ORT_LIB) \
 	LODE_TEST_PYTHON=$(CURDIR)/$(VENV)/mlflow3/bin/python \
 	LODE_REQUIRE_CHROMIUM=1 LODE_SCREENSHOTS=$(CURDIR)/test-output/screenshots \
-	LODE_REQUIRE_S3=1 LODE_VERSITYGW=$(CURDIR)/$(VERSITYGW) \
+	LODE_REQUIRE_S3=1 LODE_VERSITYGW=$(CURDIR)/$(VERSITYGW) LODE_REQUIRE_POSTGRES=1 \
 		$(GO) test -count=1 ./...
 
 $(VERSITYGW):

@@ -14,7 +14,8 @@ import (
 func TestDomainPackagesStayPure(t *testing.T) {
 	forbidden := []string{"net/http", "database/sql", "github.com/mattn/go-sqlite3",
 		"github.com/lode-ml/lode/sqlite", "github.com/lode-ml/lode/mlflowapi", "github.com/lode-ml/lode/localfs",
-		"github.com/lode-ml/lode/onnx", "github.com/lode-ml/lode/pyfunc", "github.com/lode-ml/lode/inferapi", "github.com/yalue/onnxruntime_go", "github.com/lode-ml/lode/localexec", "github.com/lode-ml/lode/pyenv"}
+		"github.com/lode-ml/lode/onnx", "github.com/lode-ml/lode/pyfunc", "github.com/lode-ml/lode/inferapi", "github.com/yalue/onnxruntime_go", "github.com/lode-ml/lode/localexec", "github.com/lode-ml/lode/pyenv",
+		"github.com/lode-ml/lode/postgres", "github.com/jackc/pgx/v5", "github.com/lode-ml/lode/s3store", "github.com/aws/aws-sdk-go-v2/service/s3", "github.com/lode-ml/lode/web"}
 	for _, pkg := range []string{"github.com/lode-ml/lode", "github.com/lode-ml/lode/tracking", "github.com/lode-ml/lode/artifact",
 		"github.com/lode-ml/lode/registry", "github.com/lode-ml/lode/serving", "github.com/lode-ml/lode/jobs"} {
 		out, err := exec.Command("go", "list", "-deps", pkg).Output()

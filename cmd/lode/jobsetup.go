@@ -93,6 +93,9 @@ func freePort() (int, error) {
 func snapshotter(root string, maxBytes int64, skip ...string) func(ctx context.Context, src, id string) (string, error) {
 	skipped := map[string]bool{}
 	for _, p := range append(skip, root) {
+		if p == "" {
+			continue // not a path: filepath.Abs would make it the current directory
+		}
 		if abs, err := filepath.Abs(p); err == nil {
 			skipped[abs] = true
 			if real, err := filepath.EvalSymlinks(abs); err == nil {

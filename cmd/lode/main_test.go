@@ -27,7 +27,7 @@ import (
 	"time"
 )
 
-const e2eVersion = "9.9.9-e2e"
+const e2eVersion = "9.9.9+e2e" // PEP 440: the mlflow client parses /version
 
 // lodeBin is the binary built by TestMain.
 var lodeBin string

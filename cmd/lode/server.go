@@ -26,7 +26,6 @@ import (
 	"github.com/lode-ml/lode/registry"
 	"github.com/lode-ml/lode/s3store"
 	"github.com/lode-ml/lode/serving"
-	"github.com/lode-ml/lode/sqlite"
 	"github.com/lode-ml/lode/tracking"
 	"github.com/lode-ml/lode/web"
 )
@@ -73,7 +72,7 @@ func newServerCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&c.host, "host", "127.0.0.1", "address to listen on")
 	f.IntVarP(&c.port, "port", "p", 5000, "port to listen on (0 picks a free port)")
-	f.StringVar(&c.backendStoreURI, "backend-store-uri", "sqlite:///lode-data/lode.db", "metadata store: sqlite:///relative/path.db or sqlite:////absolute/path.db")
+	f.StringVar(&c.backendStoreURI, "backend-store-uri", "sqlite:///lode-data/lode.db", "metadata store: sqlite:///relative/path.db, sqlite:////absolute/path.db, or postgresql://user:password@host:port/database")
 	f.StringVar(&c.artifactsDest, "artifacts-destination", "./lode-data/artifacts", "where the artifact proxy keeps artifacts: a directory, or s3://bucket/prefix (credentials and region from the usual AWS variables; MLFLOW_S3_ENDPOINT_URL for S3-compatible stores)")
 	f.StringVar(&c.defaultArtifactRoot, "default-artifact-root", "mlflow-artifacts:", "artifact root of new experiments (<root>/<experiment id>)")
 	f.BoolVar(&c.serveArtifacts, "serve-artifacts", true, "serve the mlflow-artifacts proxy")
@@ -109,13 +108,9 @@ func runServer(ctx context.Context, c serverConfig) error {
 	if err != nil {
 		return err
 	}
-	dbPath, err := sqlite.PathFromURI(c.backendStoreURI)
+	db, dbPath, err := openMetadata(ctx, c.backendStoreURI, c.defaultArtifactRoot, c.synchronous)
 	if err != nil {
-		return fmt.Errorf("--backend-store-uri: %w", err)
-	}
-	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{DefaultArtifactRoot: c.defaultArtifactRoot, Synchronous: c.synchronous})
-	if err != nil {
-		return fmt.Errorf("open %s: %w", dbPath, err)
+		return err
 	}
 	defer db.Close()
 
@@ -195,7 +190,7 @@ func runServer(ctx context.Context, c serverConfig) error {
 		TrackingURI: "http://" + ln.Addr().String(),
 		FreePort:    freePort,
 		Snapshot: snapshotter(filepath.Join(jobDir, "snapshots"), c.maxSnapshotBytes,
-			jobDir, c.artifactsDest, c.modelCache, c.rt.envCache, dbPath, dbPath+"-wal", dbPath+"-shm"),
+			append([]string{jobDir, c.artifactsDest, c.modelCache, c.rt.envCache}, sqliteFiles(dbPath)...)...),
 		Logger: logger,
 	}
 	if err := jobSvc.Start(ctx); err != nil {
@@ -228,7 +223,7 @@ func runServer(ctx context.Context, c serverConfig) error {
 		mux.Handle(p, infer)
 	}
 	return serveOn(ctx, logger, ln, mux, c.shutdownTimeout, "lode server listening",
-		"backend_store", dbPath, "artifacts", c.artifactsDest)
+		"backend_store", redactURI(c.backendStoreURI), "artifacts", c.artifactsDest)
 }
 
 // openArtifacts opens the artifact store dest names: s3://bucket/prefix,

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+
+	"github.com/lode-ml/lode/jobs"
+	"github.com/lode-ml/lode/postgres"
+	"github.com/lode-ml/lode/registry"
+	"github.com/lode-ml/lode/serving"
+	"github.com/lode-ml/lode/sqlite"
+	"github.com/lode-ml/lode/tracking"
+)
+
+// metadataStore is what the server keeps in its database: SQLite on one
+// machine, PostgreSQL for a team (several servers may share one).
+type metadataStore interface {
+	tracking.Store
+	registry.Store
+	jobs.Store
+	serving.DeploymentStore
+	SchemaVersion(ctx context.Context) (int, error)
+	Close() error
+}
+
+var (
+	_ metadataStore = (*sqlite.DB)(nil)
+	_ metadataStore = (*postgres.DB)(nil)
+)
+
+// openMetadata opens (and migrates) the store uri names. path is the
+// SQLite file ("" for PostgreSQL), which job snapshots must leave out.
+func openMetadata(ctx context.Context, uri, defaultArtifactRoot, synchronous string) (metadataStore, string, error) {
+	if postgres.IsURI(uri) {
+		dsn, err := postgres.DSNFromURI(uri)
+		if err != nil {
+			return nil, "", fmt.Errorf("--backend-store-uri: %w", err)
+		}
+		db, err := postgres.Open(ctx, dsn, postgres.Options{DefaultArtifactRoot: defaultArtifactRoot})
+		if err != nil {
+			return nil, "", fmt.Errorf("open %s: %w", redactURI(uri), err)
+		}
+		return db, "", nil
+	}
+	path, err := sqlite.PathFromURI(uri)
+	if err != nil {
+		return nil, "", fmt.Errorf("--backend-store-uri: %w", err)
+	}
+	db, err := sqlite.Open(ctx, path, sqlite.Options{DefaultArtifactRoot: defaultArtifactRoot, Synchronous: synchronous})
+	if err != nil {
+		return nil, "", fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, path, nil
+}
+
+// redactURI hides a database URI's password, for logs and errors.
+func redactURI(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.User == nil {
+		return uri
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// sqliteFiles are a SQLite database's files (none for "").
+func sqliteFiles(path string) []string {
+	if path == "" {
+		return nil
+	}
+	return []string{path, path + "-wal", path + "-shm"}
+}

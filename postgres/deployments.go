@@ -1,0 +1,42 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lode-ml/lode/serving"
+)
+
+var _ serving.DeploymentStore = (*DB)(nil)
+
+// PutDeployment implements serving.DeploymentStore: it creates or replaces
+// a deployment.
+func (db *DB) PutDeployment(ctx context.Context, d serving.Deployment) error {
+	spec, err := json.Marshal(d)
+	if err != nil {
+		return dbErr(err)
+	}
+	_, err = db.r.Exec(ctx, `INSERT INTO deployments (name, spec, creation_time) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET spec = excluded.spec`, d.Name, string(spec), d.CreationTime)
+	return dbErr(err)
+}
+
+// DeleteDeployment implements serving.DeploymentStore.
+func (db *DB) DeleteDeployment(ctx context.Context, name string) error {
+	_, err := db.r.Exec(ctx, `DELETE FROM deployments WHERE name = ?`, name)
+	return dbErr(err)
+}
+
+// ListDeployments implements serving.DeploymentStore, by name.
+func (db *DB) ListDeployments(ctx context.Context) ([]serving.Deployment, error) {
+	out, err := queryAll(ctx, db.r, `SELECT spec FROM deployments ORDER BY name`, nil, func(rows pgx.Rows) (serving.Deployment, error) {
+		var spec string
+		var d serving.Deployment
+		if err := rows.Scan(&spec); err != nil {
+			return d, err
+		}
+		return d, json.Unmarshal([]byte(spec), &d)
+	})
+	return out, dbErr(err)
+}

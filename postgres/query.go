@@ -1,0 +1,161 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/tracking"
+)
+
+// sqlBuilder collects AND-ed conditions and their arguments.
+type sqlBuilder struct {
+	conds []string
+	args  []any
+}
+
+func (b *sqlBuilder) where(cond string, args ...any) {
+	b.conds = append(b.conds, cond)
+	b.args = append(b.args, args...)
+}
+
+func (b *sqlBuilder) cond() string {
+	if len(b.conds) == 0 {
+		return "TRUE"
+	}
+	return strings.Join(b.conds, " AND ")
+}
+
+// compare adds `col op value` for one filter comparison. Values come from
+// the parser, so they are bound as arguments, never spliced into SQL.
+//
+// PostgreSQL types what SQLite left dynamic: a number from the parser is a
+// float64, bound as double precision so that it compares with integer
+// columns as SQLite compares them (1.5 > 1, not an encoding error); LIKE
+// works on the column's text, without an escape character, as in SQLite.
+func (b *sqlBuilder) compare(col, op string, value any) error {
+	ph := "?"
+	if _, ok := value.(float64); ok {
+		ph = "?::float8"
+	}
+	switch op {
+	case "=", "!=", "<", "<=", ">", ">=":
+		if _, ok := value.([]string); ok {
+			return lode.Errorf(lode.EInvalid, "Invalid comparator '%s' for a list value", op)
+		}
+		b.where(col+" "+op+" "+ph, value)
+	case "LIKE":
+		b.where(col+"::text LIKE ?::text ESCAPE ''", likeValue(value))
+	case "ILIKE":
+		b.where(col+"::text ILIKE ?::text ESCAPE ''", likeValue(value))
+	case "IN", "NOT IN":
+		vs, ok := value.([]string)
+		if !ok {
+			return lode.Errorf(lode.EInvalid, "Invalid value for '%s': expected a list", op)
+		}
+		if len(vs) == 0 {
+			return lode.Errorf(lode.EInvalid, "'%s' needs a non-empty list", op)
+		}
+		args := make([]any, len(vs))
+		for i, v := range vs {
+			args[i] = v
+		}
+		b.where(col+" "+op+" ("+placeholders(len(vs))+")", args...)
+	default:
+		return lode.Errorf(lode.EInvalid, "Invalid comparator '%s'", op)
+	}
+	return nil
+}
+
+// likeValue is a pattern as text (the parser gives strings; a number would
+// be matched as SQLite matches it, by its text).
+func likeValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64, int64, int:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+	return v
+}
+
+func direction(asc bool) string {
+	if asc {
+		return " ASC"
+	}
+	return " DESC"
+}
+
+// Page tokens are base64 JSON {"offset": n}, as MLflow's.
+func pageToken(offset int) string {
+	b, _ := json.Marshal(map[string]int{"offset": offset})
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func parsePageToken(tok string) (int, error) {
+	if tok == "" {
+		return 0, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(tok)
+	if err != nil {
+		if raw, err = base64.URLEncoding.DecodeString(tok); err != nil {
+			return 0, lode.Errorf(lode.EInvalid, "Invalid page token, could not base64-decode")
+		}
+	}
+	var t struct {
+		Offset *int `json:"offset"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return 0, lode.Errorf(lode.EInvalid, "Invalid page token, decoded value=%s", raw)
+	}
+	if t.Offset == nil {
+		return 0, lode.Errorf(lode.EInvalid, "Invalid page token, parsed value=%s", raw)
+	}
+	if *t.Offset < 0 {
+		return 0, lode.Errorf(lode.EInvalid, "Invalid page token, offset must be non-negative")
+	}
+	return *t.Offset, nil
+}
+
+// queryPage runs a search query (its SQL ends in LIMIT ? OFFSET ?, which
+// queryPage binds), scans its rows, and returns at most limit of them with
+// the token of the next page, if any.
+func queryPage[T any](ctx context.Context, c *conn, query string, args []any, limit, offset int, scan func(pgx.Rows) (T, error)) ([]T, string, error) {
+	out, err := queryAll(ctx, c, query, append(args, int64(limit)+1, int64(offset)), scan)
+	if err != nil {
+		return nil, "", dbErr(err)
+	}
+	if len(out) > limit {
+		return out[:limit], pageToken(offset + limit), nil
+	}
+	return out, "", nil
+}
+
+// queryAll runs a query and scans every row with scan.
+func queryAll[T any](ctx context.Context, c *conn, query string, args []any, scan func(pgx.Rows) (T, error)) ([]T, error) {
+	rows, err := c.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func scanTag(rows pgx.Rows) (tracking.Tag, error) {
+	var t tracking.Tag
+	err := rows.Scan(&t.Key, &t.Value)
+	return t, err
+}
