@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -15,7 +16,10 @@ import (
 	"strings"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/artifact"
 	"github.com/lode-ml/lode/jobs"
+	"github.com/lode-ml/lode/localexec"
+	"github.com/lode-ml/lode/tracking"
 )
 
 // localNode describes this machine for the scheduler: the flags when set,
@@ -193,4 +197,37 @@ func pythonEnvRunner(python, cache string) ([]string, error) {
 		return nil, err
 	}
 	return []string{self, "env", "exec", "--python", python, "--cache", cache}, nil
+}
+
+// startJobs starts the job service: jobs run as local processes on this
+// machine, each with a run in this server's tracking store (reached at
+// trackingURI), their code snapshotted under --job-dir.
+func startJobs(ctx context.Context, c serverConfig, db jobs.Store, dbPath string, tr *tracking.Service, arts artifact.Store, trackingURI string, logger *slog.Logger) (*jobs.Service, error) {
+	node, err := localNode(c.jobCPUs, c.jobMemory, c.jobGPUs)
+	if err != nil {
+		return nil, err
+	}
+	jobDir, err := filepath.Abs(c.jobDir)
+	if err != nil {
+		return nil, err
+	}
+	runner, err := pythonEnvRunner(c.rt.python, c.rt.envCache)
+	if err != nil {
+		return nil, err
+	}
+	svc := &jobs.Service{
+		Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(jobDir, "runs"), Logger: logger, PythonEnvRunner: runner}),
+		Tracker:     &jobTracker{tracking: tr, artifacts: arts},
+		Nodes:       []jobs.Node{node},
+		TrackingURI: trackingURI,
+		FreePort:    freePort,
+		Snapshot: snapshotter(filepath.Join(jobDir, "snapshots"), c.maxSnapshotBytes,
+			append([]string{jobDir, c.artifactsDest, c.modelCache, c.rt.envCache}, sqliteFiles(dbPath)...)...),
+		Logger: logger,
+	}
+	if err := svc.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start jobs: %w", err)
+	}
+	logger.Info("jobs run here", "cpus", float64(node.Capacity.MilliCPU)/1000, "memory_bytes", node.Capacity.MemoryBytes, "gpus", node.GPUIDs)
+	return svc, nil
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +18,6 @@ import (
 
 	"github.com/lode-ml/lode/artifact"
 	"github.com/lode-ml/lode/inferapi"
-	"github.com/lode-ml/lode/jobs"
-	"github.com/lode-ml/lode/localexec"
 	"github.com/lode-ml/lode/localfs"
 	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/registry"
@@ -48,6 +45,7 @@ type serverConfig struct {
 	poll                time.Duration
 	rt                  runtimeFlags
 	jobDir              string
+	jobs                bool
 	jobCPUs             float64
 	jobMemory           string
 	jobGPUs             int
@@ -86,6 +84,7 @@ func newServerCmd() *cobra.Command {
 	f.DurationVar(&c.poll, "deployment-poll", 5*time.Second, "how often deployments re-resolve the aliases they follow")
 	c.rt.register(f, "./lode-data/serving/envs")
 	f.StringVar(&c.jobDir, "job-dir", "./lode-data/jobs", "where jobs' code snapshots and logs are kept")
+	f.BoolVar(&c.jobs, "jobs", true, "run jobs on this server; with several servers on one database, exactly one runs them (the others: --jobs=false)")
 	f.Float64Var(&c.jobCPUs, "job-cpus", 0, "CPU cores jobs may use (default: all of this machine's)")
 	f.StringVar(&c.jobMemory, "job-memory", "", "memory jobs may use, e.g. 16G (default: all of this machine's)")
 	f.IntVar(&c.jobGPUs, "job-gpus", -1, "GPUs jobs may use, numbered 0..N-1 (default: those nvidia-smi lists)")
@@ -168,38 +167,18 @@ func runServer(ctx context.Context, c serverConfig) error {
 	if err != nil {
 		return err
 	}
-	node, err := localNode(c.jobCPUs, c.jobMemory, c.jobGPUs)
-	if err != nil {
-		ln.Close()
-		return err
+	var uiJobs web.Jobs
+	if c.jobs {
+		jobSvc, err := startJobs(ctx, c, db, dbPath, trackingSvc, api.Artifacts, "http://"+ln.Addr().String(), logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer jobSvc.Close()
+		api.Jobs, uiJobs = jobSvc, jobSvc
+	} else {
+		logger.Info("jobs are off on this server (--jobs=false)")
 	}
-	jobDir, err := filepath.Abs(c.jobDir)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	runner, err := pythonEnvRunner(c.rt.python, c.rt.envCache)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	jobSvc := &jobs.Service{
-		Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(jobDir, "runs"), Logger: logger, PythonEnvRunner: runner}),
-		Tracker:     &jobTracker{tracking: trackingSvc, artifacts: api.Artifacts},
-		Nodes:       []jobs.Node{node},
-		TrackingURI: "http://" + ln.Addr().String(),
-		FreePort:    freePort,
-		Snapshot: snapshotter(filepath.Join(jobDir, "snapshots"), c.maxSnapshotBytes,
-			append([]string{jobDir, c.artifactsDest, c.modelCache, c.rt.envCache}, sqliteFiles(dbPath)...)...),
-		Logger: logger,
-	}
-	if err := jobSvc.Start(ctx); err != nil {
-		ln.Close()
-		return fmt.Errorf("start jobs: %w", err)
-	}
-	defer jobSvc.Close()
-	api.Jobs = jobSvc
-	logger.Info("jobs run here", "cpus", float64(node.Capacity.MilliCPU)/1000, "memory_bytes", node.Capacity.MemoryBytes, "gpus", node.GPUIDs)
 
 	var handler http.Handler = api.Handler()
 	if c.accessLog {
@@ -207,7 +186,7 @@ func runServer(ctx context.Context, c serverConfig) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
-	ui := &web.Server{Tracking: trackingSvc, Registry: registrySvc, Artifacts: api.Artifacts, Jobs: jobSvc, Version: version, Logger: logger}
+	ui := &web.Server{Tracking: trackingSvc, Registry: registrySvc, Artifacts: api.Artifacts, Jobs: uiJobs, Version: version, Logger: logger}
 	var wrap func(http.Handler) http.Handler
 	if c.accessLog {
 		wrap = func(h http.Handler) http.Handler { return mlflowapi.AccessLog(logger, h) }

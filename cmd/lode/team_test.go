@@ -38,7 +38,15 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	t.Setenv("MLFLOW_S3_ENDPOINT_URL", s3.Endpoint)
 	flags := []string{"--backend-store-uri", dsn, "--artifacts-destination", "s3://" + s3.Bucket + "/team"}
 	a := startServer(t, t.TempDir(), flags...)
-	b := startServer(t, t.TempDir(), flags...)
+	// One server runs the jobs; the other would otherwise take the first's
+	// running jobs, whose processes it cannot see, for lost.
+	b := startServer(t, t.TempDir(), append(flags, "--jobs=false")...)
+	if code, _, _ := b.call("GET", "/api/2.0/lode/jobs/list", nil); code != 404 {
+		t.Errorf("jobs API on the server without jobs: %d, want 404", code)
+	}
+	if code, _, _ := b.getBytes("/jobs"); code != 200 {
+		t.Errorf("jobs page on the server without jobs: %d", code)
+	}
 
 	// Written through A, read through B: tracking, registry, artifacts.
 	exp := a.must("POST", "/api/2.0/mlflow/experiments/create", map[string]string{"name": "shared"})
