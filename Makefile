@@ -20,7 +20,7 @@ ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
 # built once from the Go module proxy into build/bin.
 VERSITYGW := build/bin/versitygw
 
-.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-serving bench-jobs clean help
+.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-serving bench-jobs bench-pg clean help
 
 all: build
 
@@ -112,6 +112,17 @@ bench-tracking: $(BIN) $(VENV)/mlflow3/.installed
 # serve`, plus a constant Go handler as the ceiling (about 3 minutes).
 bench-serving: $(BIN) $(ORT_LIB) $(VENV)/mlflow3/.installed
 	LODE_BIN=$(BIN) bash bench/serving.sh
+
+# Tracking on PostgreSQL: Lode against `mlflow server`, one throwaway
+# PostgreSQL server, 100,000 runs (about 9 minutes; not part of make bench).
+bench-pg: $(BIN) $(VENV)/bench-pg/.installed
+	LODE_BIN=$(BIN) bash bench/pg.sh
+
+$(VENV)/bench-pg/.installed: bench/requirements-pg.txt tests/python/requirements-mlflow3.txt
+	rm -rf $(VENV)/bench-pg
+	$(PYTHON) -m venv $(VENV)/bench-pg
+	$(VENV)/bench-pg/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-pg.txt
+	touch $@
 
 # Jobs: launch overhead (submit → process started) against `xargs -P`,
 # one at a time and a burst of 1,000 (about 40 s).

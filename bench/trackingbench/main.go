@@ -57,6 +57,17 @@ type config struct {
 	out           string
 	strict        bool
 	mlflowVersion string
+
+	// For other stores (bench/pg.sh): empty means SQLite in the workdir.
+	lodeStore       string
+	mlflowStore     string
+	mlflowWorkers   int    // mlflow server --workers; 0: its default
+	mlflowSeed      string // shell command that fills MLflow's search experiment instead of its REST API
+	afterPopulate   string // shell command run after populating, for each server
+	populateTimeout time.Duration
+	section         string // names the doc section's markers; empty: the SQLite one
+	storeLabel      string
+	command         string
 }
 
 func main() {
@@ -79,6 +90,16 @@ func main() {
 	flag.StringVar(&c.doc, "doc", "", "Markdown file whose results section to replace (e.g. docs/benchmarks.md)")
 	flag.StringVar(&c.out, "out", "", "also write the results section to this file")
 	flag.BoolVar(&c.strict, "strict", false, "exit 3 when a target is missed")
+	flag.StringVar(&c.lodeStore, "lode-store", "", "Lode's --backend-store-uri (default: SQLite in the workdir)")
+	flag.StringVar(&c.mlflowStore, "mlflow-store", "", "MLflow's --backend-store-uri (default: SQLite in the workdir)")
+	flag.IntVar(&c.mlflowWorkers, "mlflow-workers", 0, "mlflow server --workers (0: MLflow's default)")
+	flag.StringVar(&c.mlflowSeed, "mlflow-seed", "", "shell command that fills MLflow's search experiment instead of populating it through the REST API; "+
+		"env BENCH_BASE_URL, BENCH_EXPERIMENT_ID, BENCH_RUNS")
+	flag.StringVar(&c.afterPopulate, "after-populate", "", "shell command run after the search experiment is filled, for each server (env BENCH_SERVER too)")
+	flag.DurationVar(&c.populateTimeout, "populate-timeout", 8*time.Minute, "limit for filling the search experiment")
+	flag.StringVar(&c.section, "section", "", "doc section to replace: <!-- trackingbench-SECTION:begin --> (default: <!-- trackingbench:begin -->)")
+	flag.StringVar(&c.storeLabel, "store-label", "SQLite", "the metadata store, as the report names it")
+	flag.StringVar(&c.command, "command", "`make bench` (runs `bench/run.sh`)", "the command, as the report names it")
 	flag.Parse()
 	c.servers = strings.Split(servers, ",")
 
@@ -111,6 +132,8 @@ type result struct {
 	populateErrs   int64
 	searchP50      time.Duration
 	searchP95      time.Duration
+	searchP99      time.Duration
+	seeded         bool // populated by -mlflow-seed, not through the REST API
 	searchMean     time.Duration
 	searchN        int
 	searchMatching int
@@ -158,7 +181,7 @@ func run(ctx context.Context, c config) (int, error) {
 		}
 	}
 	if c.doc != "" {
-		if err := updateDoc(c.doc, md); err != nil {
+		if err := updateDoc(c.doc, c.section, md); err != nil {
 			return 1, err
 		}
 		fmt.Fprintf(os.Stderr, "updated %s\n", c.doc)
@@ -210,15 +233,27 @@ func startServer(c config, name string) (*server, error) {
 	var cmd *exec.Cmd
 	switch name {
 	case "lode":
+		store := c.lodeStore
+		if store == "" {
+			store = "sqlite:///" + filepath.Join(dir, "lode.db")
+		}
 		cmd = exec.Command(c.lodeBin, "server", "--host", "127.0.0.1", "--port", p,
-			"--backend-store-uri", "sqlite:///"+filepath.Join(dir, "lode.db"),
+			"--backend-store-uri", store,
 			"--artifacts-destination", filepath.Join(dir, "art"))
 	case "mlflow":
 		// MLflow's default configuration: no --workers (uvicorn, 4 workers
 		// in mlflow 3.x), default server options.
-		cmd = exec.Command(c.mlflowBin, "server", "--host", "127.0.0.1", "--port", p,
-			"--backend-store-uri", "sqlite:///"+filepath.Join(dir, "mlflow.db"),
-			"--artifacts-destination", filepath.Join(dir, "art2"), "--serve-artifacts")
+		store := c.mlflowStore
+		if store == "" {
+			store = "sqlite:///" + filepath.Join(dir, "mlflow.db")
+		}
+		args := []string{"server", "--host", "127.0.0.1", "--port", p,
+			"--backend-store-uri", store,
+			"--artifacts-destination", filepath.Join(dir, "art2"), "--serve-artifacts"}
+		if c.mlflowWorkers > 0 {
+			args = append(args, "--workers", strconv.Itoa(c.mlflowWorkers))
+		}
+		cmd = exec.Command(c.mlflowBin, args...)
 		// Keep all traffic on this machine: no usage telemetry.
 		cmd.Env = append(os.Environ(), "MLFLOW_DISABLE_TELEMETRY=true", "DO_NOT_TRACK=true")
 	}
@@ -591,6 +626,11 @@ func benchServer(ctx context.Context, c config, name string) (*result, error) {
 		return nil, err
 	}
 	logf("%s: populated %d runs in %v (%d retried errors)", name, c.runs, r.populate.Round(time.Millisecond), r.populateErrs)
+	if c.afterPopulate != "" {
+		if err := hook(ctx, c.afterPopulate, s.base, name, exp, c.runs); err != nil {
+			return nil, fmt.Errorf("-after-populate: %w", err)
+		}
+	}
 
 	if err := searchPhase(ctx, c, cl, exp, r); err != nil {
 		return nil, err
@@ -728,7 +768,16 @@ func populate(ctx context.Context, c config, cl *client, r *result) (string, err
 		return "", err
 	}
 	start := time.Now()
-	pctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, c.populateTimeout)
+	if r.name == "mlflow" && c.mlflowSeed != "" {
+		defer cancel()
+		if err := hook(pctx, c.mlflowSeed, cl.base, r.name, exp, c.runs); err != nil {
+			return "", fmt.Errorf("-mlflow-seed: %w", err)
+		}
+		r.populate, r.seeded = time.Since(start), true
+		r.searchMatching = matching(c.runs)
+		return exp, nil
+	}
 	defer cancel()
 	var next atomic.Int64
 	var errs atomic.Int64
@@ -802,13 +851,29 @@ func populate(ctx context.Context, c config, cl *client, r *result) (string, err
 	if ctx.Err() != nil {
 		return "", ctx.Err()
 	}
-	// The runs' m values, to check what search returns.
-	for i := 0; i < c.runs; i++ {
+	r.searchMatching = matching(c.runs)
+	return exp, nil
+}
+
+// matching counts the runs whose m value passes the search's filter.
+func matching(runs int) int {
+	n := 0
+	for i := 0; i < runs; i++ {
 		if rand.New(rand.NewPCG(uint64(i), 2)).Float64() > 0.5 {
-			r.searchMatching++
+			n++
 		}
 	}
-	return exp, nil
+	return n
+}
+
+// hook runs a -mlflow-seed or -after-populate command with /bin/sh, its
+// output going to ours.
+func hook(ctx context.Context, command, base, name, exp string, runs int) error {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Env = append(os.Environ(), "BENCH_SERVER="+name, "BENCH_EXPERIMENT_ID="+exp, "BENCH_RUNS="+strconv.Itoa(runs))
+	cmd.Env = append(cmd.Env, "BENCH_BASE_URL="+base)
+	return cmd.Run()
 }
 
 type searchResp struct {
@@ -878,6 +943,7 @@ func searchPhase(ctx context.Context, c config, cl *client, exp string, r *resul
 	}
 	r.searchP50 = percentile(lat, 50)
 	r.searchP95 = percentile(lat, 95)
+	r.searchP99 = percentile(lat, 99)
 	r.searchMean = sum / time.Duration(len(lat))
 	r.searchN = len(lat)
 	return nil
@@ -894,10 +960,15 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 
 // ---------------------------------------------------------------- report
 
-const (
-	beginMark = "<!-- trackingbench:begin -->"
-	endMark   = "<!-- trackingbench:end -->"
-)
+// marks delimit the doc section a run rewrites: <!-- trackingbench:begin -->
+// for the SQLite run, <!-- trackingbench-SECTION:begin --> for -section.
+func marks(section string) (begin, end string) {
+	name := "trackingbench"
+	if section != "" {
+		name += "-" + section
+	}
+	return "<!-- " + name + ":begin -->", "<!-- " + name + ":end -->"
+}
 
 func fmtDur(d time.Duration) string {
 	switch {
@@ -916,16 +987,23 @@ func report(c config, res map[string]*result) (string, bool) {
 	var b strings.Builder
 	l, m := res["lode"], res["mlflow"]
 	cpu := cpuModel()
+	beginMark, endMark := marks(c.section)
 	fmt.Fprintf(&b, "%s\n", beginMark)
 	fmt.Fprintf(&b, "### Results of %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "Command: `make bench` (runs `bench/run.sh`). Machine: %d cores (%s), %s, Linux. ", runtime.NumCPU(), cpu, memTotal())
-	if m != nil {
+	fmt.Fprintf(&b, "Command: %s. Machine: %d cores (%s), %s, Linux. ", c.command, runtime.NumCPU(), cpu, memTotal())
+	if m != nil && c.mlflowWorkers > 0 {
+		jobs := ""
+		if v := os.Getenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION"); v != "" {
+			jobs = ", `MLFLOW_SERVER_ENABLE_JOB_EXECUTION=" + v + "`"
+		}
+		fmt.Fprintf(&b, "MLflow %s (`mlflow server --workers %d`%s: %d processes in its tree). ", m.version, c.mlflowWorkers, jobs, m.procs)
+	} else if m != nil {
 		fmt.Fprintf(&b, "MLflow %s (`mlflow server`, default options: uvicorn, %d processes in its tree). ", m.version, m.procs)
 	}
 	if l != nil {
 		fmt.Fprintf(&b, "Lode %s. ", l.version)
 	}
-	fmt.Fprintf(&b, "Both on SQLite, one server at a time, client on the same machine.\n\n")
+	fmt.Fprintf(&b, "Both on %s, one server at a time, client on the same machine.\n\n", c.storeLabel)
 	fmt.Fprintf(&b, "Workloads: (a) %d clients, each its own run, POST `runs/log-batch` with %d metrics per call for %v; "+
 		"(b) `runs/search` over %d runs in one experiment (3 metrics, 3 params each), filter `metrics.m > 0.5`, "+
 		"order_by `metrics.m DESC`, max_results 100: up to %d sequential requests (or %v of them) after %d warm-up; "+
@@ -963,9 +1041,21 @@ func report(c config, res map[string]*result) (string, bool) {
 		ratioStr(get(m, p50), get(l, p50), 10, &missed), "MLflow/Lode ≥ 10×")
 	row("(b) search p95", func(r *result) string { return fmtDur(r.searchP95) },
 		ratioStr(get(m, p95), get(l, p95), 10, &missed), "MLflow/Lode ≥ 10×")
+	if c.section != "" {
+		p99 := func(r *result) float64 { return float64(r.searchP99) }
+		row("(b) search p99", func(r *result) string { return fmtDur(r.searchP99) },
+			ratioStr(get(m, p99), get(l, p99), 10, &missed), "MLflow/Lode ≥ 10×")
+	}
+	popRatio := ratioStr(get(m, func(r *result) float64 { return float64(r.populate) }), get(l, func(r *result) float64 { return float64(r.populate) }), 0, nil)
+	if m != nil && m.seeded {
+		popRatio = "—"
+	}
 	row(fmt.Sprintf("(b) populating the %d runs", c.runs), func(r *result) string {
+		if r.seeded {
+			return fmt.Sprintf("%s (SQL, not REST)", fmtDur(r.populate))
+		}
 		return fmt.Sprintf("%s (%.0f runs/s)", fmtDur(r.populate), float64(c.runs)/r.populate.Seconds())
-	}, ratioStr(get(m, func(r *result) float64 { return float64(r.populate) }), get(l, func(r *result) float64 { return float64(r.populate) }), 0, nil), "")
+	}, popRatio, "")
 	idle := func(r *result) float64 { return float64(r.rssIdleKB) }
 	after := func(r *result) float64 { return float64(r.rssAfterKB) }
 	row("(c) idle memory after startup", func(r *result) string {
@@ -1033,7 +1123,8 @@ func memTotal() string {
 }
 
 // updateDoc replaces the section between the markers in path, or appends it.
-func updateDoc(path, section string) error {
+func updateDoc(path, name, section string) error {
+	beginMark, endMark := marks(name)
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
