@@ -98,6 +98,12 @@ type Manager struct {
 	mu   sync.RWMutex
 	deps map[string]*deployment
 
+	// storeMu serializes the changes that go to Store (Create, Delete)
+	// with syncStore, so that a sync never sees in deps a deployment the
+	// store does not have yet, or still has one Delete is removing.
+	storeMu sync.Mutex
+	badURIs map[string]string // stored deployments not served: name → URI, logged once
+
 	stop   chan struct{}
 	ctx    context.Context // cancelled by Close: stops loads under way
 	cancel context.CancelFunc
@@ -139,23 +145,8 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.stop = make(chan struct{})
 	m.initCtx()
 	m.mu.Unlock()
-	if m.Store != nil {
-		stored, err := m.Store.ListDeployments(ctx)
-		if err != nil {
-			return err
-		}
-		for _, d := range stored {
-			ref, err := ParseModelURI(d.ModelURI)
-			if err != nil {
-				m.log().Error("stored deployment has a bad model URI", "deployment", d.Name, "err", err)
-				continue
-			}
-			dep := &deployment{spec: d, ref: ref}
-			m.mu.Lock()
-			m.deps[d.Name] = dep
-			m.mu.Unlock()
-			m.goLoad(dep)
-		}
+	if err := m.syncStore(ctx); err != nil {
+		return err
 	}
 	poll := m.Poll
 	if poll <= 0 {
@@ -172,11 +163,97 @@ func (m *Manager) Start(ctx context.Context) error {
 			case <-stop:
 				return
 			case <-t.C:
+				m.mu.RLock()
+				ctx := m.ctx
+				m.mu.RUnlock()
+				if err := m.syncStore(ctx); err != nil && ctx.Err() == nil {
+					m.log().Warn("reading deployments from the store failed", "err", err)
+				}
 				m.Refresh()
 			}
 		}
 	}()
 	return nil
+}
+
+// syncStore makes the served deployments those of the store: it starts
+// the ones another server created, and stops the ones another server
+// deleted or replaced (same name, other spec). Start runs it first, then
+// every Poll, so the servers sharing a database serve the same
+// deployments within a Poll of a change.
+func (m *Manager) syncStore(ctx context.Context) error {
+	if m.Store == nil {
+		return nil
+	}
+	m.storeMu.Lock()
+	defer m.storeMu.Unlock()
+	stored, err := m.Store.ListDeployments(ctx)
+	if err != nil {
+		return err
+	}
+	want := make(map[string]Deployment, len(stored))
+	for _, d := range stored {
+		want[d.Name] = d
+	}
+	var added, removed []*deployment
+	m.mu.Lock()
+	if m.ctx != nil && m.ctx.Err() != nil { // closed meanwhile
+		m.mu.Unlock()
+		return nil
+	}
+	if m.deps == nil {
+		m.deps = map[string]*deployment{}
+	}
+	if m.badURIs == nil {
+		m.badURIs = map[string]string{}
+	}
+	for name, dep := range m.deps {
+		if d, ok := want[name]; !ok || d != dep.spec {
+			delete(m.deps, name)
+			removed = append(removed, dep)
+		}
+	}
+	for name, d := range want {
+		if _, ok := m.deps[name]; ok {
+			continue
+		}
+		ref, err := ParseModelURI(d.ModelURI)
+		if err != nil {
+			if m.badURIs[name] != d.ModelURI {
+				m.badURIs[name] = d.ModelURI
+				m.log().Error("stored deployment has a bad model URI", "deployment", name, "err", err)
+			}
+			continue
+		}
+		dep := &deployment{spec: d, ref: ref}
+		m.deps[name] = dep
+		added = append(added, dep)
+	}
+	for name := range m.badURIs {
+		if _, ok := want[name]; !ok {
+			delete(m.badURIs, name)
+		}
+	}
+	m.mu.Unlock()
+	for _, dep := range removed {
+		m.log().Info("deployment removed from the store", "deployment", dep.spec.Name)
+		m.closeDeployment(dep)
+	}
+	for _, dep := range added {
+		m.goLoad(dep)
+	}
+	return nil
+}
+
+// closeDeployment stops serving a deployment taken out of deps: requests
+// in flight finish on it first.
+func (m *Manager) closeDeployment(dep *deployment) {
+	dep.mu.Lock()
+	dep.closed = true
+	dep.mu.Unlock()
+	if ep := dep.cur.Swap(nil); ep != nil {
+		go m.retire(ep)
+	}
 }
 
 // Refresh re-resolves every deployment now and starts loading those whose
@@ -220,6 +297,8 @@ func (m *Manager) Create(ctx context.Context, d Deployment) (*DeploymentStatus, 
 		d.CreationTime = time.Now().UnixMilli()
 	}
 	dep := &deployment{spec: d, ref: ref}
+	m.storeMu.Lock()
+	defer m.storeMu.Unlock()
 	m.mu.Lock()
 	if m.deps == nil {
 		m.deps = map[string]*deployment{}
@@ -255,6 +334,8 @@ func (m *Manager) Load(ctx context.Context, name string) error {
 
 // Delete removes a deployment; requests in flight finish first.
 func (m *Manager) Delete(ctx context.Context, name string) error {
+	m.storeMu.Lock()
+	defer m.storeMu.Unlock()
 	m.mu.Lock()
 	dep, ok := m.deps[name]
 	if ok {
@@ -269,12 +350,7 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	dep.mu.Lock()
-	dep.closed = true
-	dep.mu.Unlock()
-	if ep := dep.cur.Swap(nil); ep != nil {
-		go m.retire(ep)
-	}
+	m.closeDeployment(dep)
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/mlmodel"
 	"github.com/lode-ml/lode/serving"
+	"github.com/lode-ml/lode/sqlite"
 )
 
 // aliasSource is a registry of one model whose alias the test moves; each
@@ -318,5 +319,82 @@ func TestParseModelURI(t *testing.T) {
 		if _, err := serving.ParseModelURI(bad); lode.ErrorCode(err) != lode.EInvalid {
 			t.Errorf("ParseModelURI(%q): %v, want INVALID_PARAMETER_VALUE", bad, err)
 		}
+	}
+}
+
+// TestManagersShareStore runs two managers on one database, as two
+// servers do: what one creates, replaces or deletes, the other serves or
+// stops within a poll, and a manager's own creations are never undone by
+// its sync while they are being written.
+func TestManagersShareStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "lode.db")
+	src := newAliasSource(t, 3)
+	start := func() (*serving.Manager, *scaleRuntime) {
+		db, err := sqlite.Open(ctx, path, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		rt := &scaleRuntime{}
+		m := &serving.Manager{Runtimes: []serving.Runtime{rt}, Source: src, Store: db, Poll: 20 * time.Millisecond}
+		if err := m.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(ctx) })
+		return m, rt
+	}
+	a, _ := start()
+	b, rtB := start()
+	served := func(m *serving.Manager, name, version string) func() bool {
+		return func() bool {
+			y, v, err := predict(m, name, 1)
+			want, _ := strconv.Atoi(version)
+			return err == nil && v == version && y == float64(want)
+		}
+	}
+
+	if _, err := a.Create(ctx, serving.Deployment{Name: "wine", ModelURI: "models:/wine/1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to serve wine v1", served(b, "wine", "1"))
+
+	// Replaced through b (delete, create with another URI): a follows.
+	if err := b.Delete(ctx, "wine"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Create(ctx, serving.Deployment{Name: "wine", ModelURI: "models:/wine/2"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a to serve wine v2", served(a, "wine", "2"))
+
+	// Deleted through a: b stops serving it and closes its model.
+	if err := a.Delete(ctx, "wine"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to stop serving wine", func() bool {
+		_, err := b.Get("wine")
+		return lode.ErrorCode(err) == lode.ENotFound && rtB.open.Load() == 0
+	})
+
+	// Many creations on a while both poll every 20 ms: none is lost on
+	// either side.
+	for i := 0; i < 30; i++ {
+		name := fmt.Sprintf("m%02d", i)
+		if _, err := a.Create(ctx, serving.Deployment{Name: name, ModelURI: "models:/wine/3"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Millisecond)
+	}
+	for _, m := range []*serving.Manager{a, b} {
+		waitFor(t, "30 deployments served", func() bool {
+			n := 0
+			for _, st := range m.List() {
+				if st.State == serving.StateAvailable {
+					n++
+				}
+			}
+			return n == 30
+		})
 	}
 }

@@ -48,12 +48,10 @@ func postJSON(t *testing.T, url, body string) (int, string) {
 	return res.StatusCode, strings.TrimSpace(string(b))
 }
 
-// A deployment is stored: after the server is killed and started again on
-// the same files, it serves the model again without being recreated.
-func TestDeploymentsSurviveRestart(t *testing.T) {
-	needONNXRuntime(t)
-	dir := t.TempDir()
-	s := startServer(t, dir, "--access-log=false", "--deployment-poll", "100ms")
+// registerHalfPlusTwo logs the half_plus_two ONNX model as a run's
+// artifacts through s and registers it as hpt version 1, alias champion.
+func registerHalfPlusTwo(t *testing.T, s *lodeServer) {
+	t.Helper()
 	run := get(s.must("POST", "/api/2.0/mlflow/runs/create", map[string]any{"experiment_id": "0"}), "run", "info")
 	root := strings.TrimLeft(strings.TrimPrefix(get(run, "artifact_uri").(string), "mlflow-artifacts:"), "/")
 	for _, name := range []string{"MLmodel", "model.onnx"} {
@@ -66,6 +64,15 @@ func TestDeploymentsSurviveRestart(t *testing.T) {
 	s.must("POST", "/api/2.0/mlflow/registered-models/create", map[string]any{"name": "hpt"})
 	s.must("POST", "/api/2.0/mlflow/model-versions/create", map[string]any{"name": "hpt", "source": "runs:/" + get(run, "run_id").(string) + "/model"})
 	s.must("POST", "/api/2.0/mlflow/registered-models/alias", map[string]any{"name": "hpt", "alias": "champion", "version": "1"})
+}
+
+// A deployment is stored: after the server is killed and started again on
+// the same files, it serves the model again without being recreated.
+func TestDeploymentsSurviveRestart(t *testing.T) {
+	needONNXRuntime(t)
+	dir := t.TempDir()
+	s := startServer(t, dir, "--access-log=false", "--deployment-poll", "100ms")
+	registerHalfPlusTwo(t, s)
 	s.must("POST", "/api/2.0/lode/deployments/create", map[string]any{"name": "hpt", "model_uri": "models:/hpt@champion"})
 
 	waitAvailable := func(s *lodeServer) {

@@ -81,7 +81,7 @@ func newServerCmd() *cobra.Command {
 	f.BoolVar(&c.accessLog, "access-log", true, "log every request")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on shutdown")
 	f.StringVar(&c.modelCache, "model-cache", "./lode-data/serving/models", "where deployed models' files are cached")
-	f.DurationVar(&c.poll, "deployment-poll", 5*time.Second, "how often deployments re-resolve the aliases they follow")
+	f.DurationVar(&c.poll, "deployment-poll", 5*time.Second, "how often deployments re-resolve the aliases they follow, and the server re-reads the deployments other servers on its database made")
 	c.rt.register(f, "./lode-data/serving/envs")
 	f.StringVar(&c.jobDir, "job-dir", "./lode-data/jobs", "where jobs' code snapshots and logs are kept")
 	f.BoolVar(&c.jobs, "jobs", true, "run jobs on this server; with several servers on one database, exactly one runs them (the others: --jobs=false)")

@@ -182,3 +182,57 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// Two servers on one PostgreSQL database and one artifact folder: a
+// deployment created through one is served by the other within a poll,
+// and one deleted through the other stops on both.
+func TestDeploymentsOnTwoServers(t *testing.T) {
+	needONNXRuntime(t)
+	cluster, err := pgtest.Start()
+	if err != nil {
+		if pgtest.Required() {
+			t.Fatalf("PostgreSQL required (LODE_REQUIRE_POSTGRES=1): %v", err)
+		}
+		t.Skipf("skipping: %v", err)
+	}
+	t.Cleanup(func() { cluster.Stop() })
+	flags := []string{"--backend-store-uri", cluster.NewDatabase(t), "--artifacts-destination", t.TempDir(),
+		"--access-log=false", "--deployment-poll", "100ms"}
+	a := startServer(t, t.TempDir(), flags...)
+	b := startServer(t, t.TempDir(), append(flags, "--jobs=false")...)
+	registerHalfPlusTwo(t, a)
+	a.must("POST", "/api/2.0/lode/deployments/create", map[string]any{"name": "hpt", "model_uri": "models:/hpt@champion"})
+
+	predictOn := func(s *lodeServer) (int, string) {
+		return postJSON(t, s.url+"/v1/models/hpt:predict", `{"instances": [1.0, 2.0, 5.0]}`)
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s\n--- a ---\n%s\n--- b ---\n%s", what, a.log, b.log)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, s := range []*lodeServer{a, b} {
+		waitUntil("hpt served on "+s.url, func() bool {
+			code, body := predictOn(s)
+			return code == 200 && body == `{"predictions":[2.5,3.0,4.5]}`
+		})
+	}
+	st := b.must("GET", "/api/2.0/lode/deployments/get?name=hpt", nil)
+	if get(st, "deployment", "model_uri") != "models:/hpt@champion" || get(st, "deployment", "version") != "1" {
+		t.Errorf("deployment on b: %v", st)
+	}
+
+	b.must("DELETE", "/api/2.0/lode/deployments/delete", map[string]any{"name": "hpt"})
+	waitUntil("hpt gone from a", func() bool {
+		code, _ := predictOn(a)
+		return code == 404
+	})
+	if list := a.must("GET", "/api/2.0/lode/deployments/list", nil); len(list["deployments"].([]any)) != 0 {
+		t.Errorf("a still lists deployments: %v", list)
+	}
+}
