@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lode-ml/lode/postgres/pgtest"
 )
 
 // mlflowScript fills a real MLflow server through the real mlflow client
@@ -115,16 +117,17 @@ elif mode == "dump":
     print("DUMP " + json.dumps(out, sort_keys=True))
 `
 
-// startMLflow starts the real `mlflow server` on a SQLite database and a
-// local artifact root under dir, and returns its URL and a stop function.
-func startMLflow(t *testing.T, python, dir string) (string, func()) {
+// startMLflow starts the real `mlflow server` on the database store (a
+// --backend-store-uri) and a local artifact root under dir, and returns its
+// URL and a stop function.
+func startMLflow(t *testing.T, python, dir, store string) (string, func()) {
 	t.Helper()
 	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(python, "-m", "mlflow", "server",
-		"--backend-store-uri", "sqlite:///"+filepath.Join(dir, "mlflow.db"),
+		"--backend-store-uri", store,
 		"--artifacts-destination", filepath.Join(dir, "mlartifacts"),
 		"--host", "127.0.0.1", "--port", fmt.Sprint(port), "--workers", "1")
 	cmd.Dir = dir
@@ -211,11 +214,42 @@ func jsonOf(v any) string {
 }
 
 // TestImportFromMLflow fills a real `mlflow server` (SQLite, local
-// artifacts) with the real client, imports it into Lode and checks through
-// a Lode server, with the same client, that everything reads back the same
-// (artifacts and the registered model included); then that a second import
-// changes nothing, and a third after new MLflow data brings only that.
+// artifacts) with the real client, imports it into Lode (SQLite) and checks
+// through a Lode server, with the same client, that everything reads back
+// the same (artifacts and the registered model included); then that a
+// second import changes nothing, and a third after new MLflow data brings
+// only that.
 func TestImportFromMLflow(t *testing.T) {
+	python := importPython(t)
+	src, dst := t.TempDir(), t.TempDir()
+	mlflowDB := "sqlite:///" + filepath.Join(src, "mlflow.db")
+	testImport(t, python, src, dst, mlflowDB, mlflowDB, "sqlite:///"+filepath.Join(dst, "lode.db"))
+}
+
+// TestImportFromMLflowOnPostgres is TestImportFromMLflow with MLflow's
+// server on PostgreSQL (through psycopg2, as MLflow's docs set it up) and
+// Lode on another database of the same PostgreSQL server.
+func TestImportFromMLflowOnPostgres(t *testing.T) {
+	python := importPython(t)
+	if out, err := exec.Command(python, "-c", "import psycopg2").CombinedOutput(); err != nil {
+		t.Fatalf("%s cannot import psycopg2, MLflow's PostgreSQL driver (pinned in tests/python/requirements-mlflow3.txt): %v\n%s", python, err, out)
+	}
+	cluster, err := pgtest.Start()
+	if err != nil {
+		if pgtest.Required() {
+			t.Fatal(err)
+		}
+		t.Skipf("no PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { cluster.Stop() })
+	src, dst := t.TempDir(), t.TempDir()
+	mlflowDB := cluster.NewDatabase(t)
+	// SQLAlchemy reads postgresql:// as psycopg 3; MLflow documents psycopg2.
+	mlflowStore := "postgresql+psycopg2://" + strings.SplitN(mlflowDB, "://", 2)[1]
+	testImport(t, python, src, dst, mlflowStore, mlflowStore, cluster.NewDatabase(t))
+}
+
+func importPython(t *testing.T) string {
 	python := os.Getenv("LODE_TEST_PYTHON")
 	if python == "" {
 		t.Skip("LODE_TEST_PYTHON is not set (make test sets it to the mlflow venv's python)")
@@ -223,16 +257,23 @@ func TestImportFromMLflow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts mlflow server")
 	}
-	src, dst, work := t.TempDir(), t.TempDir(), t.TempDir()
-	mlflowURL, stop := startMLflow(t, python, src)
+	return python
+}
+
+// testImport runs the import scenario: MLflow's server on mlflowStore
+// with its artifacts under src, `lode import mlflow --from from` into Lode
+// on lodeStore with its artifacts under dst.
+func testImport(t *testing.T, python, src, dst, mlflowStore, from, lodeStore string) {
+	work := t.TempDir()
+	mlflowURL, stop := startMLflow(t, python, src, mlflowStore)
 	runScript(t, python, work, mlflowURL, "populate")
 	want := dumpOf(t, runScript(t, python, work, mlflowURL, "dump"))
 	stop()
 
 	importArgs := []string{"import", "mlflow",
-		"--from", "sqlite:///" + filepath.Join(src, "mlflow.db"),
+		"--from", from,
 		"--artifacts", filepath.Join(src, "mlartifacts"),
-		"--backend-store-uri", "sqlite:///" + filepath.Join(dst, "lode.db"),
+		"--backend-store-uri", lodeStore,
 		"--artifacts-destination", filepath.Join(dst, "art")}
 	out, errOut, code := runLode(t, importArgs...)
 	if code != 0 {
@@ -251,7 +292,7 @@ func TestImportFromMLflow(t *testing.T) {
 		}
 	}
 
-	s := startServer(t, dst)
+	s := startServer(t, dst, "--backend-store-uri", lodeStore)
 	got := dumpOf(t, runScript(t, python, work, s.url, "dump"))
 	if jsonOf(got) != jsonOf(want) {
 		t.Fatalf("Lode after the import differs from MLflow\n--- MLflow ---\n%s\n--- Lode ---\n%s", jsonOf(want), jsonOf(got))
@@ -281,7 +322,7 @@ func TestImportFromMLflow(t *testing.T) {
 	}
 
 	// New data in MLflow: only that comes over.
-	mlflowURL, stop = startMLflow(t, python, src)
+	mlflowURL, stop = startMLflow(t, python, src, mlflowStore)
 	runScript(t, python, work, mlflowURL, "more")
 	want = dumpOf(t, runScript(t, python, work, mlflowURL, "dump"))
 	stop()
@@ -292,7 +333,7 @@ func TestImportFromMLflow(t *testing.T) {
 	if !strings.Contains(out, "runs                    1 created,      0 updated,      4 skipped") {
 		t.Errorf("third import: want one new run:\n%s", out)
 	}
-	s = startServer(t, dst)
+	s = startServer(t, dst, "--backend-store-uri", lodeStore)
 	got = dumpOf(t, runScript(t, python, work, s.url, "dump"))
 	if jsonOf(got) != jsonOf(want) {
 		t.Fatalf("Lode after the third import differs from MLflow\n--- MLflow ---\n%s\n--- Lode ---\n%s", jsonOf(want), jsonOf(got))
