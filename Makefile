@@ -33,7 +33,7 @@ help:
 
 build: $(BIN)
 
-$(BIN): $(shell find . -name '*.go' -not -path './.venv/*' -not -path './bench/*') $(wildcard sqlite/migrations/*.sql) go.mod go.sum
+$(BIN): $(shell find . -name '*.go' -not -path './.venv/*' -not -path './bench/*') $(wildcard */migrations/*.sql) $(shell find web/templates web/static -type f) go.mod go.sum
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lode
 
 run: $(BIN) $(ORT_LIB)
@@ -115,14 +115,8 @@ bench-serving: $(BIN) $(ORT_LIB) $(VENV)/mlflow3/.installed
 
 # Tracking on PostgreSQL: Lode against `mlflow server`, one throwaway
 # PostgreSQL server, 100,000 runs (about 9 minutes; not part of make bench).
-bench-pg: $(BIN) $(VENV)/bench-pg/.installed
-	LODE_BIN=$(BIN) bash bench/pg.sh
-
-$(VENV)/bench-pg/.installed: bench/requirements-pg.txt tests/python/requirements-mlflow3.txt
-	rm -rf $(VENV)/bench-pg
-	$(PYTHON) -m venv $(VENV)/bench-pg
-	$(VENV)/bench-pg/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-pg.txt
-	touch $@
+bench-pg: $(BIN) $(VENV)/mlflow3/.installed
+	LODE_BIN=$(BIN) MLFLOW=$(CURDIR)/$(VENV)/mlflow3/bin/mlflow bash bench/pg.sh
 
 # Jobs: launch overhead (submit → process started) against `xargs -P`,
 # one at a time and a burst of 1,000 (about 40 s).

@@ -18,8 +18,8 @@
 # ANALYZEd before the searches.
 #
 # Environment: MLFLOW (mlflow executable with psycopg2, default
-# .venv/bench-pg/bin/mlflow: python3 -m venv .venv/bench-pg &&
-# .venv/bench-pg/bin/pip install -r bench/requirements-pg.txt), LODE_BIN (an
+# .venv/mlflow3/bin/mlflow, which `make venvs` builds from
+# tests/python/requirements-mlflow3.txt), LODE_BIN (an
 # already built lode; default: build bin/lode here), BENCH_DOC (Markdown
 # file to update, default docs/benchmarks.md; empty: none), LODE_PG_BIN
 # (PostgreSQL's bin directory; default /usr/lib/postgresql/<newest>/bin).
@@ -28,16 +28,16 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-mlflow=${MLFLOW:-$root/.venv/bench-pg/bin/mlflow}
+mlflow=${MLFLOW:-$root/.venv/mlflow3/bin/mlflow}
 doc=${BENCH_DOC-docs/benchmarks.md}
 
 if [[ ! -x $mlflow ]]; then
 	echo "bench-pg: no mlflow at $mlflow" >&2
-	echo "bench-pg: python3 -m venv .venv/bench-pg && .venv/bench-pg/bin/pip install -r bench/requirements-pg.txt" >&2
+	echo "bench-pg: make venvs (or MLFLOW=<an mlflow executable with psycopg2>)" >&2
 	exit 2
 fi
 if ! "$(dirname "$mlflow")/python" -c 'import psycopg2' 2>/dev/null; then
-	echo "bench-pg: $(dirname "$mlflow")/python cannot import psycopg2 (MLflow's PostgreSQL driver): pip install -r bench/requirements-pg.txt" >&2
+	echo "bench-pg: $(dirname "$mlflow")/python cannot import psycopg2 (MLflow's PostgreSQL driver): make venvs" >&2
 	exit 2
 fi
 
