@@ -20,7 +20,7 @@ ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
 # built once from the Go module proxy into build/bin.
 VERSITYGW := build/bin/versitygw
 
-.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-serving bench-jobs bench-pg clean help
+.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-serving bench-jobs bench-pg bench-import clean help
 
 all: build
 
@@ -117,6 +117,11 @@ bench-serving: $(BIN) $(ORT_LIB) $(VENV)/mlflow3/.installed
 # PostgreSQL server, 100,000 runs (about 9 minutes; not part of make bench).
 bench-pg: $(BIN) $(VENV)/mlflow3/.installed
 	LODE_BIN=$(BIN) MLFLOW=$(CURDIR)/$(VENV)/mlflow3/bin/mlflow bash bench/pg.sh
+
+# lode import mlflow at scale: 20,000 runs from MLflow on PostgreSQL, one
+# worker against four (about 5 minutes; N=100000 for more).
+bench-import: $(VENV)/mlflow3/.installed
+	bash bench/import.sh
 
 # Jobs: launch overhead (submit → process started) against `xargs -P`,
 # one at a time and a burst of 1,000 (about 40 s).

@@ -135,13 +135,16 @@ func (im *Importer) copyFor(ctx context.Context, mlflowURI, lodeURI string) erro
 		return nil
 	}
 	// A version's files are usually its logged model's, copied already.
+	im.mu.Lock()
 	if im.copied == nil {
 		im.copied = map[[2]string]bool{}
 	}
-	if im.copied[[2]string{src, dst}] {
+	done := im.copied[[2]string{src, dst}]
+	im.copied[[2]string{src, dst}] = true
+	im.mu.Unlock()
+	if done {
 		return nil
 	}
-	im.copied[[2]string{src, dst}] = true
 	return im.copyTree(ctx, src, dst)
 }
 
@@ -219,7 +222,7 @@ func (im *Importer) sizes(ctx context.Context, dir string) map[string]int64 {
 
 func (im *Importer) copyFile(ctx context.Context, local, dst string, size int64, have map[string]int64) error {
 	if n, ok := have[dst]; ok && n == size {
-		im.stats.FilesSkipped++
+		im.tally(func(s *Stats) { s.FilesSkipped++ })
 		return nil
 	}
 	f, err := os.Open(local)
@@ -230,8 +233,10 @@ func (im *Importer) copyFile(ctx context.Context, local, dst string, size int64,
 	if err := im.Artifacts.Put(ctx, dst, f); err != nil {
 		return fmt.Errorf("copy %s: %w", local, err)
 	}
-	im.stats.Files++
-	im.stats.Bytes += size
+	im.tally(func(s *Stats) {
+		s.Files++
+		s.Bytes += size
+	})
 	im.progress(false)
 	return nil
 }

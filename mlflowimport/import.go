@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
 	"github.com/lode-ml/lode/registry"
 	"github.com/lode-ml/lode/tracking"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Importer copies one MLflow database (and artifact root) into Lode.
@@ -26,9 +29,15 @@ type Importer struct {
 	// workspaces (default "default").
 	Workspace string
 	// Progress, when set, is called as the import goes (often: throttle
-	// the display), and once at the end with final true.
+	// the display), and once at the end with final true; never by two
+	// goroutines at once.
 	Progress func(s Stats, final bool)
+	// Workers is how many runs are imported at once (0: 4). Each reads
+	// its run from MLflow's database and writes it to Lode's store on its
+	// own connections, so the database round trips overlap.
+	Workers int
 
+	mu       sync.Mutex // guards stats, copied and calls of Progress
 	stats    Stats
 	prefixes []prefixMap
 	expIDs   map[string]string  // MLflow experiment id -> Lode's
@@ -65,10 +74,19 @@ func (im *Importer) workspace() string {
 }
 
 func (im *Importer) warnf(format string, args ...any) {
-	im.stats.Warnings = append(im.stats.Warnings, fmt.Sprintf(format, args...))
+	im.tally(func(s *Stats) { s.Warnings = append(s.Warnings, fmt.Sprintf(format, args...)) })
+}
+
+// tally changes the counts; runs are imported concurrently.
+func (im *Importer) tally(f func(s *Stats)) {
+	im.mu.Lock()
+	f(&im.stats)
+	im.mu.Unlock()
 }
 
 func (im *Importer) progress(final bool) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
 	if im.Progress != nil {
 		im.Progress(im.stats, final)
 	}
@@ -80,6 +98,8 @@ func (im *Importer) Run(ctx context.Context) (Stats, error) {
 	im.expIDs = map[string]string{}
 	err := im.run(ctx)
 	im.progress(true)
+	im.mu.Lock()
+	defer im.mu.Unlock()
 	return im.stats, err
 }
 
@@ -137,11 +157,8 @@ func (im *Importer) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, r := range runs {
-			if err := im.importRun(ctx, r, im.expIDs[e.ID]); err != nil {
-				return fmt.Errorf("run %s: %w", r.RunID, err)
-			}
-			im.progress(false)
+		if err := im.importRuns(ctx, runs, im.expIDs[e.ID]); err != nil {
+			return err
 		}
 	}
 	// Deleting an experiment in Lode marks its runs deleted, as MLflow did
@@ -259,8 +276,31 @@ func (im *Importer) importLoggedModel(ctx context.Context, m srcLoggedModel) err
 // importRun creates a run that Lode lacks, with the same id, or adds to
 // one it has what it is missing: params, tags, metric points and inputs
 // (never changing a value Lode has).
+// importRuns imports the runs of one experiment, Workers at a time; the
+// first error stops the others.
+func (im *Importer) importRuns(ctx context.Context, runs []srcRun, expID string) error {
+	workers := im.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for _, r := range runs {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := im.importRun(ctx, r, expID); err != nil {
+				return fmt.Errorf("run %s: %w", r.RunID, err)
+			}
+			im.progress(false)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
 func (im *Importer) importRun(ctx context.Context, r srcRun, expID string) error {
-	st := &im.stats.Runs
 	data, err := im.readRunData(ctx, r.RunID)
 	if err != nil {
 		return err
@@ -279,7 +319,7 @@ func (im *Importer) importRun(ctx context.Context, r srcRun, expID string) error
 		if have, err = im.Tracking.CreateRun(ctx, info, data.tags); err != nil {
 			return err
 		}
-		im.stats.Tags += int64(len(data.tags))
+		im.tally(func(s *Stats) { s.Tags += int64(len(data.tags)) })
 		created = true
 	}
 	added, err := im.fillRun(ctx, have, r, data)
@@ -289,19 +329,21 @@ func (im *Importer) importRun(ctx context.Context, r srcRun, expID string) error
 	if err := im.copyFor(ctx, r.ArtifactURI, have.Info.ArtifactURI); err != nil {
 		return err
 	}
-	switch {
-	case created:
-		if r.LifecycleStage == tracking.StageDeleted {
-			if err := im.Tracking.SetRunStage(ctx, r.RunID, tracking.StageDeleted); err != nil {
-				return err
-			}
+	if created && r.LifecycleStage == tracking.StageDeleted {
+		if err := im.Tracking.SetRunStage(ctx, r.RunID, tracking.StageDeleted); err != nil {
+			return err
 		}
-		st.Created++
-	case added:
-		st.Updated++
-	default:
-		st.Skipped++
 	}
+	im.tally(func(s *Stats) {
+		switch {
+		case created:
+			s.Runs.Created++
+		case added:
+			s.Runs.Updated++
+		default:
+			s.Runs.Skipped++
+		}
+	})
 	return nil
 }
 
@@ -326,8 +368,10 @@ func (im *Importer) fillRun(ctx context.Context, have *tracking.Run, r srcRun, d
 		if err := im.Tracking.LogBatch(ctx, id, nil, newParams, newTags); err != nil {
 			return false, err
 		}
-		im.stats.Params += int64(len(newParams))
-		im.stats.Tags += int64(len(newTags))
+		im.tally(func(s *Stats) {
+			s.Params += int64(len(newParams))
+			s.Tags += int64(len(newTags))
+		})
 		added = true
 	}
 
@@ -369,7 +413,7 @@ func (im *Importer) fillRun(ctx context.Context, have *tracking.Run, r srcRun, d
 		if err := im.Tracking.LogBatch(ctx, id, points[:n], nil, nil); err != nil {
 			return false, err
 		}
-		im.stats.MetricPoints += int64(n)
+		im.tally(func(s *Stats) { s.MetricPoints += int64(n) })
 		points = points[n:]
 		added = true
 	}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	// database/sql drivers for the two databases MLflow's server uses.
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -35,8 +36,9 @@ type Source struct {
 	// cols holds the columns of each table, read on first use: MLflow's
 	// schema grew over the releases (datasets in 2.4, logged models and
 	// input steps in 3.0, workspaces later), so optional parts are looked
-	// up rather than assumed.
-	cols map[string]map[string]bool
+	// up rather than assumed. colsMu guards it: runs are read concurrently.
+	colsMu sync.Mutex
+	cols   map[string]map[string]bool
 }
 
 // OpenSource opens the MLflow database uri names, spelled as for
@@ -86,6 +88,8 @@ func (s *Source) Close() error { return s.db.Close() }
 
 // columns returns the columns of table (nil when there is no such table).
 func (s *Source) columns(ctx context.Context, table string) map[string]bool {
+	s.colsMu.Lock()
+	defer s.colsMu.Unlock()
 	if c, ok := s.cols[table]; ok {
 		return c
 	}

@@ -24,6 +24,7 @@ func newImportCmd() *cobra.Command {
 
 func newImportMLflowCmd() *cobra.Command {
 	var from, artifacts, backend, dest, defaultRoot, workspace string
+	var workers int
 	cmd := &cobra.Command{
 		Use:   "mlflow --from <mlflow backend store URI> --artifacts <mlflow artifact root>",
 		Short: "Copy an MLflow tracking server's experiments, runs, models and artifacts into Lode",
@@ -42,6 +43,9 @@ MLflow's server first, or import again afterwards to pick up late writes.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if workers < 1 || workers > 64 {
+				return fmt.Errorf("--workers %d: want 1 to 64", workers)
+			}
 			src, err := mlflowimport.OpenSource(ctx, from)
 			if err != nil {
 				return fmt.Errorf("--from %s: %w", redactURI(from), err)
@@ -64,7 +68,7 @@ MLflow's server first, or import again afterwards to pick up late writes.
 			p := newProgress(cmd.ErrOrStderr())
 			im := &mlflowimport.Importer{
 				Source: src, ArtifactRoot: artifacts, Tracking: db, Registry: db, Artifacts: store,
-				Workspace: workspace, Progress: p.update,
+				Workspace: workspace, Progress: p.update, Workers: workers,
 			}
 			stats, err := im.Run(ctx)
 			printImportSummary(cmd.OutOrStdout(), from, artifacts, stats)
@@ -78,6 +82,7 @@ MLflow's server first, or import again afterwards to pick up late writes.
 	f.StringVar(&dest, "artifacts-destination", "./lode-data/artifacts", "Lode's artifact store, as for lode server: a folder or s3://bucket/prefix")
 	f.StringVar(&defaultRoot, "default-artifact-root", "mlflow-artifacts:", "artifact root of the experiments created, as for lode server")
 	f.StringVar(&workspace, "workspace", "default", "the MLflow workspace to import, for databases with workspaces")
+	f.IntVar(&workers, "workers", 4, "runs imported at once")
 	cmd.MarkFlagRequired("from")
 	return cmd
 }
