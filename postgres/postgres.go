@@ -1,7 +1,11 @@
 // Package postgres stores Lode's metadata in PostgreSQL, through a pgx
 // connection pool. It implements the same interfaces as the SQLite store
 // (tracking.Store, registry.Store, jobs.Store, serving.DeploymentStore) with
-// the same tables, so the shared suites hold both to one behaviour.
+// the same tables and the same queries, those of package sqlstore, run
+// through database/sql over the pool (pgx's stdlib adapter); this package
+// holds what is PostgreSQL's own: the DSN, the pool, the migrations and
+// the dialect (numbered placeholders, arrays for lists and bulk rows,
+// error classes and which transactions to retry).
 //
 // Several servers may share one database: schema migrations run under an
 // advisory lock, every multi-statement write is one transaction, and
@@ -13,11 +17,12 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"net"
 	"path"
 	"sort"
@@ -28,8 +33,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/internal/sqlstore"
 	"github.com/lode-ml/lode/tracking"
 )
 
@@ -46,11 +53,13 @@ type Options struct {
 	MaxConns int32
 }
 
-// DB is a Lode metadata store in one PostgreSQL database.
+// DB is a Lode metadata store in one PostgreSQL database. Its store
+// methods are sqlstore's, with PostgreSQL's dialect.
 type DB struct {
+	*sqlstore.Store
 	opts Options
 	pool *pgxpool.Pool
-	r    *conn // reads outside transactions, on the pool
+	sdb  *sql.DB // database/sql over pool, for sqlstore
 }
 
 var _ tracking.Store = (*DB)(nil)
@@ -116,13 +125,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: %w", err)
 	}
-	db := &DB{opts: opts, pool: pool, r: &conn{pool}}
 	if _, err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	if err := db.ensureDefaultExperiment(ctx); err != nil {
-		pool.Close()
+	// database/sql keeps no idle connections of its own here: the pool
+	// holds them, with its settings.
+	sdb := stdlib.OpenDBFromPool(pool)
+	db := &DB{Store: sqlstore.New(dialect, sdb, sdb, opts.DefaultArtifactRoot), opts: opts, pool: pool, sdb: sdb}
+	if err := db.EnsureDefaultExperiment(ctx); err != nil {
+		db.Close()
 		return nil, err
 	}
 	return db, nil
@@ -130,8 +142,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 
 // Close closes the connection pool, waiting for connections in use.
 func (db *DB) Close() error {
+	err := db.sdb.Close()
 	db.pool.Close()
-	return nil
+	return err
 }
 
 // Pool returns the underlying pool (for health checks and metrics).
@@ -246,51 +259,41 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	return version, nil
 }
 
-// SchemaVersion returns the highest applied migration.
-func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := db.r.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
-	return v, dbErr(err)
+// dialect is how the store speaks to PostgreSQL. Lists and bulk rows are
+// arrays (= ANY, unnest), so a batch is one statement; a number from a
+// filter is bound as double precision, so that it compares with integer
+// columns as SQLite compares them (1.5 > 1, not an encoding error); LIKE
+// works on the column's text, without an escape character, as in SQLite;
+// transactions that deadlock or fail to serialize are retried.
+var dialect = sqlstore.Dialect{
+	Rebind:   rebind,
+	Arrays:   true,
+	FloatArg: "?::float8",
+	Like: func(col, op string, value any) (string, any) {
+		return col + "::text " + op + " ?::text ESCAPE ''", likeValue(value)
+	},
+	Err:         dbErr,
+	IsUnique:    isUnique,
+	Retryable:   retryable,
+	IntVersions: true,
+	JobUser:     "user_name",
+	JobDoc:      "doc::text",
+	// jsonb || keeps the right operand's keys: the new document's id,
+	// spec and submission time are overwritten with the stored ones.
+	JobDocUpdate: "?::jsonb || jsonb_build_object('id', id, 'spec', doc->'spec', 'submitted_ms', submitted)",
 }
 
-func (db *DB) ensureDefaultExperiment(ctx context.Context) error {
-	now := nowMillis()
-	// ON CONFLICT: another server may be creating it at the same moment.
-	_, err := db.r.Exec(ctx, `INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
-		VALUES (0, ?, ?, 'active', ?, ?) ON CONFLICT DO NOTHING`,
-		tracking.DefaultExperimentName, db.defaultLocation("0"), now, now)
-	return dbErr(err)
-}
-
-func (db *DB) defaultLocation(id string) string {
-	root := strings.TrimSuffix(db.opts.DefaultArtifactRoot, "/")
-	if root == "" {
-		return id
+// likeValue is a pattern as text (the parser gives strings; a number would
+// be matched as SQLite matches it, by its text).
+func likeValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64, int64, int:
+		b, _ := json.Marshal(x)
+		return string(b)
 	}
-	return root + "/" + id
-}
-
-// maxTxAttempts bounds the retries of a transaction that deadlocked or
-// failed to serialize.
-const maxTxAttempts = 8
-
-// tx runs fn in a transaction, retrying it from the start when PostgreSQL
-// aborts it for a deadlock or a serialization failure (fn must therefore
-// only set its captured results, never accumulate into them).
-func (db *DB) tx(ctx context.Context, fn func(*conn) error) error {
-	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return fn(&conn{tx}) })
-		if err == nil || attempt == maxTxAttempts || !retryable(err) || ctx.Err() != nil {
-			return dbErr(err)
-		}
-		// A short random pause lets the transaction that won go first.
-		d := time.Duration(attempt) * time.Millisecond * time.Duration(1+rand.IntN(5))
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-			return dbErr(err)
-		}
-	}
+	return v
 }
 
 // PostgreSQL error codes the store acts on.
@@ -359,29 +362,6 @@ func isNetErr(err error) bool {
 	return errors.As(err, &ne) || errors.As(err, &ce)
 }
 
-// conn runs queries written with SQLite's ? placeholders (so the SQL reads
-// as the SQLite store's and conditions compose without renumbering) on a
-// pool or a transaction, numbering the placeholders for PostgreSQL.
-type conn struct {
-	q interface {
-		Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	}
-}
-
-func (c *conn) Exec(ctx context.Context, query string, args ...any) (pgconn.CommandTag, error) {
-	return c.q.Exec(ctx, rebind(query), args...)
-}
-
-func (c *conn) Query(ctx context.Context, query string, args ...any) (pgx.Rows, error) {
-	return c.q.Query(ctx, rebind(query), args...)
-}
-
-func (c *conn) QueryRow(ctx context.Context, query string, args ...any) pgx.Row {
-	return c.q.QueryRow(ctx, rebind(query), args...)
-}
-
 // rebind numbers the ? placeholders of query $1, $2, ..., leaving string
 // literals and quoted identifiers alone.
 func rebind(query string) string {
@@ -410,14 +390,6 @@ func rebind(query string) string {
 		b.WriteByte(ch)
 	}
 	return b.String()
-}
-
-// placeholders returns "?, ?, ?" for n values.
-func placeholders(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return strings.Repeat("?, ", n-1) + "?"
 }
 
 func nowMillis() int64 { return time.Now().UnixMilli() }

@@ -1,7 +1,10 @@
 // Package sqlite stores Lode's metadata in an embedded SQLite database (WAL
 // mode, one writer connection, a pool of readers). It implements
-// tracking.Store; schema changes are versioned migrations embedded in the
-// binary and applied on Open.
+// tracking.Store, registry.Store, jobs.Store and serving.DeploymentStore
+// with the queries of package sqlstore, which the PostgreSQL store shares;
+// this package holds what is SQLite's own: opening the file, its
+// connections, its migrations and its dialect. Schema changes are
+// versioned migrations embedded in the binary and applied on Open.
 package sqlite
 
 import (
@@ -23,6 +26,7 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/internal/sqlstore"
 	"github.com/lode-ml/lode/tracking"
 )
 
@@ -40,8 +44,10 @@ type Options struct {
 	Synchronous string
 }
 
-// DB is a Lode metadata store in one SQLite file.
+// DB is a Lode metadata store in one SQLite file. Its store methods are
+// sqlstore's, with SQLite's dialect.
 type DB struct {
+	*sqlstore.Store
 	path string
 	opts Options
 	w    *sql.DB // the one writer connection
@@ -107,12 +113,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
 	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2))
-	db := &DB{path: path, opts: opts, w: w, r: r}
+	db := &DB{Store: sqlstore.New(dialect, w, r, opts.DefaultArtifactRoot), path: path, opts: opts, w: w, r: r}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
-	if err := db.ensureDefaultExperiment(ctx); err != nil {
+	if err := db.EnsureDefaultExperiment(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -166,31 +172,6 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// SchemaVersion returns the highest applied migration.
-func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := db.r.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
-	return v, err
-}
-
-func (db *DB) ensureDefaultExperiment(ctx context.Context) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		now := time.Now().UnixMilli()
-		_, err := tx.ExecContext(ctx, `INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
-			SELECT 0, ?, ?, 'active', ?, ? WHERE NOT EXISTS (SELECT 1 FROM experiments WHERE experiment_id = 0)`,
-			tracking.DefaultExperimentName, db.defaultLocation("0"), now, now)
-		return err
-	})
-}
-
-func (db *DB) defaultLocation(id string) string {
-	root := strings.TrimSuffix(db.opts.DefaultArtifactRoot, "/")
-	if root == "" {
-		return id
-	}
-	return root + "/" + id
-}
-
 // tx runs fn in a write transaction on the writer connection.
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
@@ -202,6 +183,28 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return dbErr(err)
 	}
 	return dbErr(tx.Commit())
+}
+
+// dialect is how the store speaks to SQLite: lists and bulk rows are
+// spelled out in VALUES (within SQLite's bound of 32766 arguments a
+// statement), LIKE is case-sensitive (the _cslike pragma) and ILIKE
+// compares lower-cased text, and jobs' documents are JSON text.
+var dialect = sqlstore.Dialect{
+	MaxParams: 32766,
+	FloatArg:  "?",
+	Like: func(col, op string, value any) (string, any) {
+		if op == "ILIKE" {
+			return "lower(" + col + ") LIKE lower(?)", value
+		}
+		return col + " LIKE ?", value
+	},
+	Err:      dbErr,
+	IsUnique: isUnique,
+	JobUser:  "user",
+	JobDoc:   "doc",
+	// json_set overwrites the new document's id, spec and submission
+	// time with the stored ones.
+	JobDocUpdate: "json_set(?, '$.id', id, '$.spec', json_extract(doc, '$.spec'), '$.submitted_ms', submitted)",
 }
 
 // dbErr turns driver errors into *lode.Error, leaving *lode.Error alone.
@@ -224,19 +227,4 @@ func isUnique(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint &&
 		(se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
-}
-
-// placeholders returns "?, ?, ?" for n values.
-func placeholders(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return strings.Repeat("?, ", n-1) + "?"
-}
-
-func nullInt(p *int64) sql.NullInt64 {
-	if p == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: *p, Valid: true}
 }

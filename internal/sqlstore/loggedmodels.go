@@ -1,10 +1,10 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"math"
 	"strconv"
 	"strings"
@@ -31,7 +31,7 @@ func modelNotFound(id string) error {
 
 // CreateLoggedModel implements tracking.Store. ModelID and ArtifactURI must
 // be set by the caller.
-func (db *DB) CreateLoggedModel(ctx context.Context, m tracking.LoggedModel) (*tracking.LoggedModel, error) {
+func (db *Store) CreateLoggedModel(ctx context.Context, m tracking.LoggedModel) (*tracking.LoggedModel, error) {
 	exp, err := parseExperimentID(m.ExperimentID)
 	if err != nil {
 		return nil, err
@@ -72,17 +72,17 @@ func setModelParams(ctx context.Context, tx *conn, id string, params []tracking.
 }
 
 // GetLoggedModel implements tracking.Store; deleted models are not found.
-func (db *DB) GetLoggedModel(ctx context.Context, id string) (*tracking.LoggedModel, error) {
+func (db *Store) GetLoggedModel(ctx context.Context, id string) (*tracking.LoggedModel, error) {
 	m, err := scanModel(db.r.QueryRow(ctx, `SELECT `+modelColumns+` FROM logged_models lm WHERE lm.model_id = ? AND lm.lifecycle_stage = 'active'`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, modelNotFound(id)
 	} else if err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
-	return m, dbErr(db.loadModelData(ctx, []*tracking.LoggedModel{m}))
+	return m, db.dbErr(db.loadModelData(ctx, []*tracking.LoggedModel{m}))
 }
 
-func (db *DB) loadModelData(ctx context.Context, models []*tracking.LoggedModel) error {
+func (db *Store) loadModelData(ctx context.Context, models []*tracking.LoggedModel) error {
 	if len(models) == 0 {
 		return nil
 	}
@@ -92,9 +92,9 @@ func (db *DB) loadModelData(ctx context.Context, models []*tracking.LoggedModel)
 		byID[m.ModelID] = m
 		ids[i] = m.ModelID
 	}
-	in := "ANY(?)"
+	in, args := db.d.in("model_id", col("text", ids))
 	kv := func(table string, add func(m *tracking.LoggedModel, k, v string)) error {
-		rows, err := db.r.Query(ctx, `SELECT model_id, key, value FROM `+table+` WHERE model_id = `+in+` ORDER BY model_id, key`, ids)
+		rows, err := db.r.Query(ctx, `SELECT model_id, key, value FROM `+table+` WHERE `+in+` ORDER BY model_id, key`, args...)
 		if err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (db *DB) loadModelData(ctx context.Context, models []*tracking.LoggedModel)
 	}); err != nil {
 		return err
 	}
-	rows, err := db.r.Query(ctx, `SELECT model_id, key, value, is_nan, timestamp, step, run_uuid, dataset_name, dataset_digest FROM logged_model_metrics WHERE model_id = `+in+` ORDER BY model_id, key, step, timestamp`, ids)
+	rows, err := db.r.Query(ctx, `SELECT model_id, key, value, is_nan, timestamp, step, run_uuid, dataset_name, dataset_digest FROM logged_model_metrics WHERE `+in+` ORDER BY model_id, key, step, timestamp`, args...)
 	if err != nil {
 		return err
 	}
@@ -137,13 +137,13 @@ func (db *DB) loadModelData(ctx context.Context, models []*tracking.LoggedModel)
 	return rows.Err()
 }
 
-func (db *DB) modelTx(ctx context.Context, id string, fn func(tx *conn) error) error {
+func (db *Store) modelTx(ctx context.Context, id string, fn func(tx *conn) error) error {
 	return db.tx(ctx, func(tx *conn) error {
 		res, err := tx.Exec(ctx, `UPDATE logged_models SET last_update_time = ? WHERE model_id = ? AND lifecycle_stage = 'active'`, nowMillis(), id)
 		if err != nil {
 			return err
 		}
-		if res.RowsAffected() == 0 {
+		if affected(res) == 0 {
 			return modelNotFound(id)
 		}
 		return fn(tx)
@@ -151,7 +151,7 @@ func (db *DB) modelTx(ctx context.Context, id string, fn func(tx *conn) error) e
 }
 
 // FinalizeLoggedModel implements tracking.Store.
-func (db *DB) FinalizeLoggedModel(ctx context.Context, id, status string) (*tracking.LoggedModel, error) {
+func (db *Store) FinalizeLoggedModel(ctx context.Context, id, status string) (*tracking.LoggedModel, error) {
 	err := db.modelTx(ctx, id, func(tx *conn) error {
 		_, err := tx.Exec(ctx, `UPDATE logged_models SET status = ? WHERE model_id = ?`, status, id)
 		return err
@@ -163,7 +163,7 @@ func (db *DB) FinalizeLoggedModel(ctx context.Context, id, status string) (*trac
 }
 
 // DeleteLoggedModel implements tracking.Store (a soft delete).
-func (db *DB) DeleteLoggedModel(ctx context.Context, id string) error {
+func (db *Store) DeleteLoggedModel(ctx context.Context, id string) error {
 	return db.modelTx(ctx, id, func(tx *conn) error {
 		_, err := tx.Exec(ctx, `UPDATE logged_models SET lifecycle_stage = 'deleted' WHERE model_id = ?`, id)
 		return err
@@ -171,12 +171,12 @@ func (db *DB) DeleteLoggedModel(ctx context.Context, id string) error {
 }
 
 // SetLoggedModelTags implements tracking.Store.
-func (db *DB) SetLoggedModelTags(ctx context.Context, id string, tags []tracking.Tag) error {
+func (db *Store) SetLoggedModelTags(ctx context.Context, id string, tags []tracking.Tag) error {
 	return db.modelTx(ctx, id, func(tx *conn) error { return setModelTags(ctx, tx, id, tags) })
 }
 
 // DeleteLoggedModelTag implements tracking.Store.
-func (db *DB) DeleteLoggedModelTag(ctx context.Context, id, key string) error {
+func (db *Store) DeleteLoggedModelTag(ctx context.Context, id, key string) error {
 	return db.modelTx(ctx, id, func(tx *conn) error {
 		res, err := tx.Exec(ctx, `DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?`, id, key)
 		if err != nil {
@@ -187,7 +187,7 @@ func (db *DB) DeleteLoggedModelTag(ctx context.Context, id, key string) error {
 }
 
 // LogLoggedModelParams implements tracking.Store.
-func (db *DB) LogLoggedModelParams(ctx context.Context, id string, params []tracking.Param) error {
+func (db *Store) LogLoggedModelParams(ctx context.Context, id string, params []tracking.Param) error {
 	return db.modelTx(ctx, id, func(tx *conn) error { return setModelParams(ctx, tx, id, params) })
 }
 
@@ -206,7 +206,7 @@ var modelAttrColumns = map[string]string{
 }
 
 // SearchLoggedModels implements tracking.Store.
-func (db *DB) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuery) ([]*tracking.LoggedModel, string, error) {
+func (db *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuery) ([]*tracking.LoggedModel, string, error) {
 	offset, err := parsePageToken(q.PageToken)
 	if err != nil {
 		return nil, "", err
@@ -221,7 +221,7 @@ func (db *DB) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuer
 		exps = append(exps, n)
 	}
 	b.where("lm.lifecycle_stage = 'active'")
-	b.where("lm.experiment_id = ANY(?)", exps)
+	b.whereIn(&db.d, "lm.experiment_id", col("int8", exps))
 	for _, c := range q.Filter {
 		var sub sqlBuilder
 		switch c.KeyType {
@@ -230,19 +230,19 @@ func (db *DB) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuer
 			if !ok {
 				return nil, "", lode.Errorf(lode.EInvalid, "Invalid attribute key '%s' specified.", c.Key)
 			}
-			if err := b.compare(col, c.Op, c.Value); err != nil {
+			if err := b.compare(&db.d, col, c.Op, c.Value); err != nil {
 				return nil, "", err
 			}
 		case tracking.KeyMetric:
 			sub.where("x.model_id = lm.model_id AND x.key = ? AND NOT x.is_nan", c.Key)
-			if err := sub.compare("x.value", c.Op, c.Value); err != nil {
+			if err := sub.compare(&db.d, "x.value", c.Op, c.Value); err != nil {
 				return nil, "", err
 			}
 			b.where("EXISTS (SELECT 1 FROM logged_model_metrics x WHERE "+sub.cond()+")", sub.args...)
 		case tracking.KeyParam, tracking.KeyTag:
 			table := map[string]string{tracking.KeyParam: "logged_model_params", tracking.KeyTag: "logged_model_tags"}[c.KeyType]
 			sub.where("x.model_id = lm.model_id AND x.key = ?", c.Key)
-			if err := sub.compare("x.value", c.Op, c.Value); err != nil {
+			if err := sub.compare(&db.d, "x.value", c.Op, c.Value); err != nil {
 				return nil, "", err
 			}
 			b.where("EXISTS (SELECT 1 FROM "+table+" x WHERE "+sub.cond()+")", sub.args...)
@@ -282,11 +282,11 @@ func (db *DB) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQuer
 	order = append(order, "lm.creation_time DESC", "lm.model_id")
 	query := `SELECT ` + modelColumns + ` FROM logged_models lm ` + strings.Join(joins, " ") + ` WHERE ` + b.cond() +
 		` ORDER BY ` + strings.Join(order, ", ") + ` LIMIT ? OFFSET ?`
-	models, next, err := queryPage(ctx, db.r, query, append(joinArgs, b.args...), q.MaxResults, offset, func(rows pgx.Rows) (*tracking.LoggedModel, error) {
+	models, next, err := queryPage(ctx, db.r, query, append(joinArgs, b.args...), q.MaxResults, offset, func(rows *sql.Rows) (*tracking.LoggedModel, error) {
 		return scanModel(rows)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	return models, next, dbErr(db.loadModelData(ctx, models))
+	return models, next, db.dbErr(db.loadModelData(ctx, models))
 }

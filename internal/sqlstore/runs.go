@@ -1,10 +1,10 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"math"
 	"sort"
 	"strconv"
@@ -31,7 +31,7 @@ func runNotFound(id string) error {
 }
 
 // CreateRun implements tracking.Store.
-func (db *DB) CreateRun(ctx context.Context, info tracking.RunInfo, tags []tracking.Tag) (*tracking.Run, error) {
+func (db *Store) CreateRun(ctx context.Context, info tracking.RunInfo, tags []tracking.Tag) (*tracking.Run, error) {
 	exp, err := parseExperimentID(info.ExperimentID)
 	if err != nil {
 		return nil, err
@@ -40,7 +40,7 @@ func (db *DB) CreateRun(ctx context.Context, info tracking.RunInfo, tags []track
 		var rid int64
 		err := tx.QueryRow(ctx, `INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rid`,
 			info.RunID, info.RunName, exp, info.UserID, info.Status, info.StartTime, info.EndTime, info.LifecycleStage, info.ArtifactURI).Scan(&rid)
-		if isUnique(err) {
+		if db.isUnique(err) {
 			return lode.Errorf(lode.EExists, "Run with id=%s already exists", info.RunID)
 		} else if err != nil {
 			return err
@@ -53,36 +53,36 @@ func (db *DB) CreateRun(ctx context.Context, info tracking.RunInfo, tags []track
 	return db.GetRun(ctx, info.RunID)
 }
 
-func (db *DB) runInfo(ctx context.Context, q *conn, id string) (int64, *tracking.RunInfo, error) {
+func (db *Store) runInfo(ctx context.Context, q *conn, id string) (int64, *tracking.RunInfo, error) {
 	rid, ri, err := scanRunInfo(q.QueryRow(ctx, `SELECT `+runColumns+` FROM runs r WHERE r.run_uuid = ?`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, runNotFound(id)
 	}
-	return rid, ri, dbErr(err)
+	return rid, ri, db.dbErr(err)
 }
 
 // GetRunInfo implements tracking.Store.
-func (db *DB) GetRunInfo(ctx context.Context, id string) (*tracking.RunInfo, error) {
+func (db *Store) GetRunInfo(ctx context.Context, id string) (*tracking.RunInfo, error) {
 	_, ri, err := db.runInfo(ctx, db.r, id)
 	return ri, err
 }
 
 // GetRun implements tracking.Store.
-func (db *DB) GetRun(ctx context.Context, id string) (*tracking.Run, error) {
+func (db *Store) GetRun(ctx context.Context, id string) (*tracking.Run, error) {
 	rid, ri, err := db.runInfo(ctx, db.r, id)
 	if err != nil {
 		return nil, err
 	}
 	runs := []*tracking.Run{{Info: *ri}}
 	if err := db.loadRunData(ctx, []int64{rid}, runs); err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
 	return runs[0], nil
 }
 
 // loadRunData fills tags, params, latest metrics and inputs of runs, whose
 // internal ids are rids (same order), with one query per table.
-func (db *DB) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Run) error {
+func (db *Store) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Run) error {
 	if len(rids) == 0 {
 		return nil
 	}
@@ -90,9 +90,10 @@ func (db *DB) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Ru
 	for i, rid := range rids {
 		byRID[rid] = runs[i]
 	}
-	in := "ANY(?)"
-	each := func(query string, scan func(pgx.Rows) error) error {
-		rows, err := db.r.Query(ctx, query, rids)
+	in, args := db.d.in("rid", col("int8", rids))
+	inputsIn, _ := db.d.in("i.rid", col("int8", rids))
+	each := func(query string, scan func(*sql.Rows) error) error {
+		rows, err := db.r.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -105,7 +106,7 @@ func (db *DB) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Ru
 		return rows.Err()
 	}
 	var rid int64
-	err := each(`SELECT rid, key, value FROM tags WHERE rid = `+in+` ORDER BY rid, key`, func(rows pgx.Rows) error {
+	err := each(`SELECT rid, key, value FROM tags WHERE `+in+` ORDER BY rid, key`, func(rows *sql.Rows) error {
 		var t tracking.Tag
 		if err := rows.Scan(&rid, &t.Key, &t.Value); err != nil {
 			return err
@@ -116,7 +117,7 @@ func (db *DB) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Ru
 	if err != nil {
 		return err
 	}
-	err = each(`SELECT rid, key, value FROM params WHERE rid = `+in+` ORDER BY rid, key`, func(rows pgx.Rows) error {
+	err = each(`SELECT rid, key, value FROM params WHERE `+in+` ORDER BY rid, key`, func(rows *sql.Rows) error {
 		var p tracking.Param
 		if err := rows.Scan(&rid, &p.Key, &p.Value); err != nil {
 			return err
@@ -127,7 +128,7 @@ func (db *DB) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Ru
 	if err != nil {
 		return err
 	}
-	err = each(`SELECT rid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE rid = `+in+` ORDER BY rid, key`, func(rows pgx.Rows) error {
+	err = each(`SELECT rid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE `+in+` ORDER BY rid, key`, func(rows *sql.Rows) error {
 		var m tracking.Metric
 		var isNaN bool
 		if err := rows.Scan(&rid, &m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
@@ -148,7 +149,7 @@ func (db *DB) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Ru
 	}
 	inputs := map[inputKey]int{}
 	err = each(`SELECT i.rid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
-		FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid WHERE i.rid = `+in+` ORDER BY i.rid, d.name, d.digest`, func(rows pgx.Rows) error {
+		FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid WHERE `+inputsIn+` ORDER BY i.rid, d.name, d.digest`, func(rows *sql.Rows) error {
 		var d tracking.Dataset
 		var uuid string
 		if err := rows.Scan(&rid, &uuid, &d.Name, &d.Digest, &d.SourceType, &d.Source, &d.Schema, &d.Profile); err != nil {
@@ -163,7 +164,7 @@ func (db *DB) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Ru
 		return err
 	}
 	if len(inputs) > 0 {
-		err = each(`SELECT rid, dataset_uuid, key, value FROM run_input_tags WHERE rid = `+in+` ORDER BY rid, dataset_uuid, key`, func(rows pgx.Rows) error {
+		err = each(`SELECT rid, dataset_uuid, key, value FROM run_input_tags WHERE `+in+` ORDER BY rid, dataset_uuid, key`, func(rows *sql.Rows) error {
 			var uuid string
 			var t tracking.Tag
 			if err := rows.Scan(&rid, &uuid, &t.Key, &t.Value); err != nil {
@@ -179,7 +180,7 @@ func (db *DB) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Ru
 			return err
 		}
 	}
-	err = each(`SELECT rid, model_id FROM run_model_inputs WHERE rid = `+in+` ORDER BY rid, model_id`, func(rows pgx.Rows) error {
+	err = each(`SELECT rid, model_id FROM run_model_inputs WHERE `+in+` ORDER BY rid, model_id`, func(rows *sql.Rows) error {
 		var mi tracking.ModelInput
 		if err := rows.Scan(&rid, &mi.ModelID); err != nil {
 			return err
@@ -190,7 +191,7 @@ func (db *DB) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Ru
 	if err != nil {
 		return err
 	}
-	return each(`SELECT rid, model_id, step FROM run_model_outputs WHERE rid = `+in+` ORDER BY rid, step, model_id`, func(rows pgx.Rows) error {
+	return each(`SELECT rid, model_id, step FROM run_model_outputs WHERE `+in+` ORDER BY rid, step, model_id`, func(rows *sql.Rows) error {
 		var mo tracking.ModelOutput
 		if err := rows.Scan(&rid, &mo.ModelID, &mo.Step); err != nil {
 			return err
@@ -201,7 +202,7 @@ func (db *DB) loadRunData(ctx context.Context, rids []int64, runs []*tracking.Ru
 }
 
 // UpdateRun implements tracking.Store.
-func (db *DB) UpdateRun(ctx context.Context, id, status string, endTime *int64, name string) (*tracking.RunInfo, error) {
+func (db *Store) UpdateRun(ctx context.Context, id, status string, endTime *int64, name string) (*tracking.RunInfo, error) {
 	err := db.tx(ctx, func(tx *conn) error {
 		rid, _, err := db.runInfo(ctx, tx, id)
 		if err != nil {
@@ -237,7 +238,7 @@ func setRunName(ctx context.Context, tx *conn, rid int64, name string) error {
 }
 
 // SetRunStage implements tracking.Store.
-func (db *DB) SetRunStage(ctx context.Context, id, stage string) error {
+func (db *Store) SetRunStage(ctx context.Context, id, stage string) error {
 	return db.tx(ctx, func(tx *conn) error {
 		var deleted *int64
 		if stage == tracking.StageDeleted {
@@ -255,7 +256,7 @@ func (db *DB) SetRunStage(ctx context.Context, id, stage string) error {
 func runRID(ctx context.Context, tx *conn, id string) (int64, error) {
 	var rid int64
 	err := tx.QueryRow(ctx, `SELECT rid FROM runs WHERE run_uuid = ?`, id).Scan(&rid)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return 0, runNotFound(id)
 	}
 	return rid, err
@@ -271,7 +272,7 @@ func metricValue(v float64) (float64, bool) {
 
 // LogBatch implements tracking.Store: params, tags and metrics land in one
 // transaction, or none of them do.
-func (db *DB) LogBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.Param, tags []tracking.Tag) error {
+func (db *Store) LogBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.Param, tags []tracking.Tag) error {
 	return db.tx(ctx, func(tx *conn) error {
 		rid, err := runRID(ctx, tx, runID)
 		if err != nil {
@@ -305,10 +306,8 @@ func upsertTags(ctx context.Context, tx *conn, rid int64, tags []tracking.Tag) e
 		return nil
 	}
 	keys, values := lastByKey(tags, func(t tracking.Tag) (string, string) { return t.Key, t.Value })
-	_, err := tx.Exec(ctx, `INSERT INTO tags (rid, key, value)
-		SELECT ?, k, v FROM unnest(?::text[], ?::text[]) AS x(k, v) ORDER BY k
-		ON CONFLICT (rid, key) DO UPDATE SET value = excluded.value`, rid, keys, values)
-	return err
+	return tx.bulk(ctx, `INSERT INTO tags (rid, key, value)`, `ON CONFLICT (rid, key) DO UPDATE SET value = excluded.value`, true,
+		[]any{rid}, col("text", keys), col("text", values))
 }
 
 // lastByKey returns the keys of items, sorted and unique, with the value of
@@ -348,13 +347,13 @@ func logParams(ctx context.Context, tx *conn, rid int64, runID string, params []
 			values = append(values, p.Value)
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO params (rid, key, value)
-		SELECT ?, k, v FROM unnest(?::text[], ?::text[]) AS x(k, v) ORDER BY k
-		ON CONFLICT (rid, key) DO NOTHING`, rid, keys, values); err != nil {
+	if err := tx.bulk(ctx, `INSERT INTO params (rid, key, value)`, `ON CONFLICT (rid, key) DO NOTHING`, true,
+		[]any{rid}, col("text", keys), col("text", values)); err != nil {
 		return err
 	}
 	stored := make(map[string]string, len(keys))
-	rows, err := tx.Query(ctx, `SELECT key, value FROM params WHERE rid = ? AND key = ANY(?)`, rid, keys)
+	in, args := tx.d.in("key", col("text", keys))
+	rows, err := tx.Query(ctx, `SELECT key, value FROM params WHERE rid = ? AND `+in, append([]any{rid}, args...)...)
 	if err != nil {
 		return err
 	}
@@ -425,11 +424,10 @@ func logMetrics(ctx context.Context, tx *conn, rid int64, runID string, metrics 
 	}
 	// The upsert keeps the greater of the stored and the new point: the
 	// row lock it takes makes that atomic against concurrent batches.
-	if _, err := tx.Exec(ctx, `INSERT INTO latest_metrics (rid, key, step, timestamp, value, is_nan)
-		SELECT ?, k, s, t, v, n FROM unnest(?::text[], ?::int8[], ?::int8[], ?::float8[], ?::bool[]) AS x(k, s, t, v, n) ORDER BY k
-		ON CONFLICT (rid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
-		WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`,
-		rid, keys, steps, tss, vals, nans); err != nil {
+	if err := tx.bulk(ctx, `INSERT INTO latest_metrics (rid, key, step, timestamp, value, is_nan)`,
+		`ON CONFLICT (rid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
+		WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`, true,
+		[]any{rid}, col("text", keys), col("int8", steps), col("int8", tss), col("float8", vals), col("bool", nans)); err != nil {
 		return err
 	}
 	for _, m := range metrics {
@@ -438,7 +436,7 @@ func logMetrics(ctx context.Context, tx *conn, rid int64, runID string, metrics 
 		}
 		v, isNaN := metricValue(m.Value)
 		if _, err := tx.Exec(ctx, `INSERT INTO logged_model_metrics (model_id, key, value, is_nan, timestamp, step, run_uuid, dataset_name, dataset_digest)
-			SELECT ?::text, ?::text, ?::float8, ?::bool, ?::int8, ?::int8, ?::text, ?::text, ?::text WHERE EXISTS (SELECT 1 FROM logged_models WHERE model_id = ?)
+			SELECT CAST(? AS text), CAST(? AS text), CAST(? AS float8), CAST(? AS bool), CAST(? AS int8), CAST(? AS int8), CAST(? AS text), CAST(? AS text), CAST(? AS text) WHERE EXISTS (SELECT 1 FROM logged_models WHERE model_id = ?)
 			ON CONFLICT (model_id, key, run_uuid, step, timestamp, dataset_name, dataset_digest) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan`,
 			m.ModelID, m.Key, v, isNaN, m.Timestamp, m.Step, runID, m.DatasetName, m.DatasetDigest, m.ModelID); err != nil {
 			return err
@@ -448,7 +446,7 @@ func logMetrics(ctx context.Context, tx *conn, rid int64, runID string, metrics 
 }
 
 // DeleteTag implements tracking.Store.
-func (db *DB) DeleteTag(ctx context.Context, runID, key string) error {
+func (db *Store) DeleteTag(ctx context.Context, runID, key string) error {
 	return db.tx(ctx, func(tx *conn) error {
 		rid, err := runRID(ctx, tx, runID)
 		if err != nil {
@@ -464,11 +462,11 @@ func (db *DB) DeleteTag(ctx context.Context, runID, key string) error {
 
 // LogInputs implements tracking.Store: datasets are shared within an
 // experiment by (name, digest).
-func (db *DB) LogInputs(ctx context.Context, runID string, inputs []tracking.DatasetInput, models []tracking.ModelInput) error {
+func (db *Store) LogInputs(ctx context.Context, runID string, inputs []tracking.DatasetInput, models []tracking.ModelInput) error {
 	return db.tx(ctx, func(tx *conn) error {
 		var rid, exp int64
 		err := tx.QueryRow(ctx, `SELECT rid, experiment_id FROM runs WHERE run_uuid = ?`, runID).Scan(&rid, &exp)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, sql.ErrNoRows) {
 			return runNotFound(runID)
 		} else if err != nil {
 			return err
@@ -487,7 +485,7 @@ func (db *DB) LogInputs(ctx context.Context, runID string, inputs []tracking.Dat
 			if err != nil {
 				return err
 			}
-			if res.RowsAffected() == 0 {
+			if affected(res) == 0 {
 				continue // already an input of this run: keep its tags, as MLflow does
 			}
 			for _, t := range in.Tags {
@@ -506,7 +504,7 @@ func (db *DB) LogInputs(ctx context.Context, runID string, inputs []tracking.Dat
 }
 
 // LogOutputs implements tracking.Store.
-func (db *DB) LogOutputs(ctx context.Context, runID string, models []tracking.ModelOutput) error {
+func (db *Store) LogOutputs(ctx context.Context, runID string, models []tracking.ModelOutput) error {
 	return db.tx(ctx, func(tx *conn) error {
 		rid, err := runRID(ctx, tx, runID)
 		if err != nil {
@@ -522,7 +520,7 @@ func (db *DB) LogOutputs(ctx context.Context, runID string, models []tracking.Mo
 }
 
 // GetMetricHistory implements tracking.Store.
-func (db *DB) GetMetricHistory(ctx context.Context, q tracking.MetricHistoryQuery) ([]tracking.Metric, string, error) {
+func (db *Store) GetMetricHistory(ctx context.Context, q tracking.MetricHistoryQuery) ([]tracking.Metric, string, error) {
 	offset, err := parsePageToken(q.PageToken)
 	if err != nil {
 		return nil, "", err
@@ -535,7 +533,7 @@ func (db *DB) GetMetricHistory(ctx context.Context, q tracking.MetricHistoryQuer
 	}
 	all, err := readHistory(ctx, db.r, rid, q.Key, math.MinInt64, math.MaxInt64, true)
 	if err != nil {
-		return nil, "", dbErr(err)
+		return nil, "", db.dbErr(err)
 	}
 	out := all[min(offset, len(all)):]
 	for i := range out {
@@ -553,7 +551,7 @@ func (db *DB) GetMetricHistory(ctx context.Context, q tracking.MetricHistoryQuer
 // values in the step range, ordered by step, timestamp and value, it keeps at
 // most maxResults evenly spread ones, always including the first and the
 // last (only the last when maxResults is 1), as MLflow does.
-func (db *DB) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, startStep, endStep *int64, maxResults int) ([]tracking.Metric, error) {
+func (db *Store) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, startStep, endStep *int64, maxResults int) ([]tracking.Metric, error) {
 	var out []tracking.Metric
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
 	if startStep != nil {
@@ -562,14 +560,14 @@ func (db *DB) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []string,
 	for _, id := range runIDs {
 		var rid int64
 		err := db.r.QueryRow(ctx, `SELECT rid FROM runs WHERE run_uuid = ?`, id).Scan(&rid)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil, runNotFound(id)
 		} else if err != nil {
-			return nil, dbErr(err)
+			return nil, db.dbErr(err)
 		}
 		points, err := readHistory(ctx, db.r, rid, key, lo, hi, false)
 		if err != nil {
-			return nil, dbErr(err)
+			return nil, db.dbErr(err)
 		}
 		for _, i := range sampleIndexes(len(points), maxResults) {
 			m := points[i]

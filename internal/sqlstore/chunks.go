@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -24,7 +23,7 @@ type chunk struct {
 }
 
 // appendChunks writes metrics as one chunk per (key, links) group.
-func appendChunks(ctx context.Context, tx *sql.Tx, rid int64, metrics []tracking.Metric) error {
+func appendChunks(ctx context.Context, tx *conn, rid int64, metrics []tracking.Metric) error {
 	groups := make(map[chunkKey]*chunk)
 	var order []chunkKey
 	for _, m := range metrics {
@@ -40,27 +39,26 @@ func appendChunks(ctx context.Context, tx *sql.Tx, rid int64, metrics []tracking
 		c.data = binary.LittleEndian.AppendUint64(c.data, uint64(m.Timestamp))
 		c.data = binary.LittleEndian.AppendUint64(c.data, math.Float64bits(m.Value))
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO metric_chunks (rid, key, model_id, dataset_name, dataset_digest, min_step, max_step, n, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-	for _, k := range order {
+	n := len(order)
+	keys, models, dsNames, dsDigests := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	mins, maxs, counts, data := make([]int64, n), make([]int64, n), make([]int32, n), make([][]byte, n)
+	for i, k := range order {
 		c := groups[k]
-		if _, err := ins.ExecContext(ctx, rid, k.key, k.modelID, k.datasetName, k.datasetDigest, c.min, c.max, len(c.data)/pointSize, c.data); err != nil {
-			return err
-		}
+		keys[i], models[i], dsNames[i], dsDigests[i] = k.key, k.modelID, k.datasetName, k.datasetDigest
+		mins[i], maxs[i], counts[i], data[i] = c.min, c.max, int32(len(c.data)/pointSize), c.data
 	}
-	return nil
+	// One statement for every chunk of the batch (or as few as the
+	// dialect's bound on arguments allows).
+	return tx.bulk(ctx, `INSERT INTO metric_chunks (rid, key, model_id, dataset_name, dataset_digest, min_step, max_step, n, data)`, ``, false,
+		[]any{rid}, col("text", keys), col("text", models), col("text", dsNames), col("text", dsDigests),
+		col("int8", mins), col("int8", maxs), col("int4", counts), col("bytea", data))
 }
 
 // readHistory returns every point of one metric of one run with a step in
 // [lo, hi], ordered by (timestamp, step, value) when byTime, else by
 // (step, timestamp, value), exact duplicates collapsed.
-func readHistory(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, rid int64, key string, lo, hi int64, byTime bool) ([]tracking.Metric, error) {
-	rows, err := q.QueryContext(ctx, `SELECT model_id, dataset_name, dataset_digest, data FROM metric_chunks
+func readHistory(ctx context.Context, q *conn, rid int64, key string, lo, hi int64, byTime bool) ([]tracking.Metric, error) {
+	rows, err := q.Query(ctx, `SELECT model_id, dataset_name, dataset_digest, data FROM metric_chunks
 		WHERE rid = ? AND key = ? AND max_step >= ? AND min_step <= ? ORDER BY seq`, rid, key, lo, hi)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -8,28 +8,28 @@ import (
 	"github.com/lode-ml/lode/serving"
 )
 
-var _ serving.DeploymentStore = (*DB)(nil)
+var _ serving.DeploymentStore = (*Store)(nil)
 
 // PutDeployment implements serving.DeploymentStore: it creates or replaces
 // a deployment.
-func (db *DB) PutDeployment(ctx context.Context, d serving.Deployment) error {
+func (db *Store) PutDeployment(ctx context.Context, d serving.Deployment) error {
 	spec, err := json.Marshal(d)
 	if err != nil {
-		return dbErr(err)
+		return db.dbErr(err)
 	}
-	_, err = db.w.ExecContext(ctx, `INSERT INTO deployments (name, spec, creation_time) VALUES (?, ?, ?)
+	_, err = db.w.Exec(ctx, `INSERT INTO deployments (name, spec, creation_time) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET spec = excluded.spec`, d.Name, string(spec), d.CreationTime)
-	return dbErr(err)
+	return db.dbErr(err)
 }
 
 // DeleteDeployment implements serving.DeploymentStore.
-func (db *DB) DeleteDeployment(ctx context.Context, name string) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM deployments WHERE name = ?`, name)
-	return dbErr(err)
+func (db *Store) DeleteDeployment(ctx context.Context, name string) error {
+	_, err := db.w.Exec(ctx, `DELETE FROM deployments WHERE name = ?`, name)
+	return db.dbErr(err)
 }
 
 // ListDeployments implements serving.DeploymentStore, by name.
-func (db *DB) ListDeployments(ctx context.Context) ([]serving.Deployment, error) {
+func (db *Store) ListDeployments(ctx context.Context) ([]serving.Deployment, error) {
 	out, err := queryAll(ctx, db.r, `SELECT spec FROM deployments ORDER BY name`, nil, func(rows *sql.Rows) (serving.Deployment, error) {
 		var spec string
 		var d serving.Deployment
@@ -38,5 +38,5 @@ func (db *DB) ListDeployments(ctx context.Context) ([]serving.Deployment, error)
 		}
 		return d, json.Unmarshal([]byte(spec), &d)
 	})
-	return out, dbErr(err)
+	return out, db.dbErr(err)
 }

@@ -1,10 +1,10 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
 	"strconv"
 	"strings"
 
@@ -13,13 +13,13 @@ import (
 )
 
 // CreateExperiment implements tracking.Store.
-func (db *DB) CreateExperiment(ctx context.Context, e tracking.Experiment) (string, error) {
+func (db *Store) CreateExperiment(ctx context.Context, e tracking.Experiment) (string, error) {
 	var id string
 	err := db.tx(ctx, func(tx *conn) error {
 		var n int64
 		err := tx.QueryRow(ctx, `INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) VALUES (?, ?, ?, ?, ?) RETURNING experiment_id`,
 			e.Name, e.ArtifactLocation, tracking.StageActive, e.CreationTime, e.LastUpdateTime).Scan(&n)
-		if isUnique(err) {
+		if db.isUnique(err) {
 			return lode.Errorf(lode.EExists, "Experiment(name=%s) already exists.", e.Name)
 		} else if err != nil {
 			return err
@@ -60,7 +60,7 @@ func scanExperiment(row interface{ Scan(...any) error }) (*tracking.Experiment, 
 	return &e, nil
 }
 
-func (db *DB) experimentTags(ctx context.Context, exps []*tracking.Experiment) error {
+func (db *Store) experimentTags(ctx context.Context, exps []*tracking.Experiment) error {
 	if len(exps) == 0 {
 		return nil
 	}
@@ -70,7 +70,8 @@ func (db *DB) experimentTags(ctx context.Context, exps []*tracking.Experiment) e
 		byID[e.ID] = e
 		ids[i], _ = strconv.ParseInt(e.ID, 10, 64)
 	}
-	rows, err := db.r.Query(ctx, `SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id = ANY(?) ORDER BY experiment_id, key`, ids)
+	in, args := db.d.in("experiment_id", col("int8", ids))
+	rows, err := db.r.Query(ctx, `SELECT experiment_id, key, value FROM experiment_tags WHERE `+in+` ORDER BY experiment_id, key`, args...)
 	if err != nil {
 		return err
 	}
@@ -88,29 +89,29 @@ func (db *DB) experimentTags(ctx context.Context, exps []*tracking.Experiment) e
 }
 
 // GetExperiment implements tracking.Store.
-func (db *DB) GetExperiment(ctx context.Context, id string) (*tracking.Experiment, error) {
+func (db *Store) GetExperiment(ctx context.Context, id string) (*tracking.Experiment, error) {
 	n, err := parseExperimentID(id)
 	if err != nil {
 		return nil, err
 	}
 	e, err := scanExperiment(db.r.QueryRow(ctx, `SELECT `+experimentColumns+` FROM experiments WHERE experiment_id = ?`, n))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, lode.Errorf(lode.ENotFound, "No Experiment with id=%s exists", id)
 	} else if err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
-	return e, dbErr(db.experimentTags(ctx, []*tracking.Experiment{e}))
+	return e, db.dbErr(db.experimentTags(ctx, []*tracking.Experiment{e}))
 }
 
 // GetExperimentByName implements tracking.Store.
-func (db *DB) GetExperimentByName(ctx context.Context, name string) (*tracking.Experiment, error) {
+func (db *Store) GetExperimentByName(ctx context.Context, name string) (*tracking.Experiment, error) {
 	e, err := scanExperiment(db.r.QueryRow(ctx, `SELECT `+experimentColumns+` FROM experiments WHERE name = ?`, name))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, lode.Errorf(lode.ENotFound, "Could not find experiment with name '%s'", name)
 	} else if err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
-	return e, dbErr(db.experimentTags(ctx, []*tracking.Experiment{e}))
+	return e, db.dbErr(db.experimentTags(ctx, []*tracking.Experiment{e}))
 }
 
 func stagesFor(v tracking.ViewType) []any {
@@ -133,7 +134,7 @@ var experimentAttrColumns = map[string]string{
 }
 
 // SearchExperiments implements tracking.Store.
-func (db *DB) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery) ([]*tracking.Experiment, string, error) {
+func (db *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery) ([]*tracking.Experiment, string, error) {
 	offset, err := parsePageToken(q.PageToken)
 	if err != nil {
 		return nil, "", err
@@ -154,7 +155,7 @@ func (db *DB) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery)
 					return nil, "", err
 				}
 			}
-			if err := b.compare(col, c.Op, v); err != nil {
+			if err := b.compare(&db.d, col, c.Op, v); err != nil {
 				return nil, "", err
 			}
 		case tracking.KeyTag:
@@ -163,7 +164,7 @@ func (db *DB) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery)
 			if isNullOp(&b, c.Op, "SELECT 1 FROM experiment_tags t WHERE "+sub.cond(), sub.args) {
 				continue
 			}
-			if err := sub.compare("t.value", c.Op, c.Value); err != nil {
+			if err := sub.compare(&db.d, "t.value", c.Op, c.Value); err != nil {
 				return nil, "", err
 			}
 			b.where("EXISTS (SELECT 1 FROM experiment_tags t WHERE "+sub.cond()+")", sub.args...)
@@ -192,13 +193,13 @@ func (db *DB) SearchExperiments(ctx context.Context, q tracking.ExperimentQuery)
 	}
 	query := `SELECT ` + prefixed("e.", experimentColumns) + ` FROM experiments e WHERE ` + b.cond() +
 		` ORDER BY ` + strings.Join(order, ", ") + ` LIMIT ? OFFSET ?`
-	exps, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows pgx.Rows) (*tracking.Experiment, error) {
+	exps, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows *sql.Rows) (*tracking.Experiment, error) {
 		return scanExperiment(rows)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	return exps, next, dbErr(db.experimentTags(ctx, exps))
+	return exps, next, db.dbErr(db.experimentTags(ctx, exps))
 }
 
 func experimentIDValue(v any) (any, error) {
@@ -228,14 +229,14 @@ func prefixed(p, cols string) string {
 }
 
 // RenameExperiment implements tracking.Store.
-func (db *DB) RenameExperiment(ctx context.Context, id, name string) error {
+func (db *Store) RenameExperiment(ctx context.Context, id, name string) error {
 	n, err := parseExperimentID(id)
 	if err != nil {
 		return err
 	}
 	return db.tx(ctx, func(tx *conn) error {
 		res, err := tx.Exec(ctx, `UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?`, name, nowMillis(), n)
-		if isUnique(err) {
+		if db.isUnique(err) {
 			// MLflow reports this one as BAD_REQUEST, not RESOURCE_ALREADY_EXISTS.
 			return lode.Errorf(lode.EBadRequest, "Experiment(name=%s) already exists.", name)
 		} else if err != nil {
@@ -247,7 +248,7 @@ func (db *DB) RenameExperiment(ctx context.Context, id, name string) error {
 
 // SetExperimentStage implements tracking.Store: deleting an experiment
 // deletes its runs; restoring it restores them.
-func (db *DB) SetExperimentStage(ctx context.Context, id, stage string) error {
+func (db *Store) SetExperimentStage(ctx context.Context, id, stage string) error {
 	n, err := parseExperimentID(id)
 	if err != nil {
 		return err
@@ -271,7 +272,7 @@ func (db *DB) SetExperimentStage(ctx context.Context, id, stage string) error {
 }
 
 // SetExperimentTag implements tracking.Store.
-func (db *DB) SetExperimentTag(ctx context.Context, id string, t tracking.Tag) error {
+func (db *Store) SetExperimentTag(ctx context.Context, id string, t tracking.Tag) error {
 	n, err := parseExperimentID(id)
 	if err != nil {
 		return err
@@ -283,7 +284,7 @@ func (db *DB) SetExperimentTag(ctx context.Context, id string, t tracking.Tag) e
 }
 
 // DeleteExperimentTag implements tracking.Store.
-func (db *DB) DeleteExperimentTag(ctx context.Context, id, key string) error {
+func (db *Store) DeleteExperimentTag(ctx context.Context, id, key string) error {
 	n, err := parseExperimentID(id)
 	if err != nil {
 		return err
@@ -297,8 +298,12 @@ func (db *DB) DeleteExperimentTag(ctx context.Context, id, key string) error {
 	})
 }
 
-func expectRow(res pgconn.CommandTag, format string, args ...any) error {
-	if res.RowsAffected() == 0 {
+func expectRow(res sql.Result, format string, args ...any) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
 		return lode.Errorf(lode.ENotFound, format, args...)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
+	"database/sql"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/tracking"
@@ -33,14 +33,12 @@ func (b *sqlBuilder) cond() string {
 // compare adds `col op value` for one filter comparison. Values come from
 // the parser, so they are bound as arguments, never spliced into SQL.
 //
-// PostgreSQL types what SQLite left dynamic: a number from the parser is a
-// float64, bound as double precision so that it compares with integer
-// columns as SQLite compares them (1.5 > 1, not an encoding error); LIKE
-// works on the column's text, without an escape character, as in SQLite.
-func (b *sqlBuilder) compare(col, op string, value any) error {
+// A number from the parser is a float64, bound with the dialect's
+// FloatArg; LIKE and ILIKE are the dialect's.
+func (b *sqlBuilder) compare(d *Dialect, col, op string, value any) error {
 	ph := "?"
 	if _, ok := value.(float64); ok {
-		ph = "?::float8"
+		ph = d.FloatArg
 	}
 	switch op {
 	case "=", "!=", "<", "<=", ">", ">=":
@@ -48,10 +46,9 @@ func (b *sqlBuilder) compare(col, op string, value any) error {
 			return lode.Errorf(lode.EInvalid, "Invalid comparator '%s' for a list value", op)
 		}
 		b.where(col+" "+op+" "+ph, value)
-	case "LIKE":
-		b.where(col+"::text LIKE ?::text ESCAPE ''", likeValue(value))
-	case "ILIKE":
-		b.where(col+"::text ILIKE ?::text ESCAPE ''", likeValue(value))
+	case "LIKE", "ILIKE":
+		cond, arg := d.Like(col, op, value)
+		b.where(cond, arg)
 	case "IN", "NOT IN":
 		vs, ok := value.([]string)
 		if !ok {
@@ -69,19 +66,6 @@ func (b *sqlBuilder) compare(col, op string, value any) error {
 		return lode.Errorf(lode.EInvalid, "Invalid comparator '%s'", op)
 	}
 	return nil
-}
-
-// likeValue is a pattern as text (the parser gives strings; a number would
-// be matched as SQLite matches it, by its text).
-func likeValue(v any) any {
-	switch x := v.(type) {
-	case string:
-		return x
-	case float64, int64, int:
-		b, _ := json.Marshal(x)
-		return string(b)
-	}
-	return v
 }
 
 func direction(asc bool) string {
@@ -125,10 +109,10 @@ func parsePageToken(tok string) (int, error) {
 // queryPage runs a search query (its SQL ends in LIMIT ? OFFSET ?, which
 // queryPage binds), scans its rows, and returns at most limit of them with
 // the token of the next page, if any.
-func queryPage[T any](ctx context.Context, c *conn, query string, args []any, limit, offset int, scan func(pgx.Rows) (T, error)) ([]T, string, error) {
+func queryPage[T any](ctx context.Context, c *conn, query string, args []any, limit, offset int, scan func(*sql.Rows) (T, error)) ([]T, string, error) {
 	out, err := queryAll(ctx, c, query, append(args, int64(limit)+1, int64(offset)), scan)
 	if err != nil {
-		return nil, "", dbErr(err)
+		return nil, "", c.d.Err(err)
 	}
 	if len(out) > limit {
 		return out[:limit], pageToken(offset + limit), nil
@@ -137,7 +121,7 @@ func queryPage[T any](ctx context.Context, c *conn, query string, args []any, li
 }
 
 // queryAll runs a query and scans every row with scan.
-func queryAll[T any](ctx context.Context, c *conn, query string, args []any, scan func(pgx.Rows) (T, error)) ([]T, error) {
+func queryAll[T any](ctx context.Context, c *conn, query string, args []any, scan func(*sql.Rows) (T, error)) ([]T, error) {
 	rows, err := c.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -154,8 +138,14 @@ func queryAll[T any](ctx context.Context, c *conn, query string, args []any, sca
 	return out, rows.Err()
 }
 
-func scanTag(rows pgx.Rows) (tracking.Tag, error) {
+func scanTag(rows *sql.Rows) (tracking.Tag, error) {
 	var t tracking.Tag
 	err := rows.Scan(&t.Key, &t.Value)
 	return t, err
+}
+
+// whereIn adds `expr IN vals`.
+func (b *sqlBuilder) whereIn(d *Dialect, expr string, vals column) {
+	cond, args := d.in(expr, vals)
+	b.where(cond, args...)
 }

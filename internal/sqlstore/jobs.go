@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/lode-ml/lode/jobs"
 )
 
-var _ jobs.Store = (*DB)(nil)
+var _ jobs.Store = (*Store)(nil)
 
 // Bounds of ListJobs' max_results.
 const (
@@ -23,43 +23,41 @@ const (
 var activeStates = []any{string(jobs.Queued), string(jobs.Scheduled), string(jobs.Running)}
 
 // CreateJob implements jobs.Store.
-func (db *DB) CreateJob(ctx context.Context, j *jobs.Job) error {
+func (db *Store) CreateJob(ctx context.Context, j *jobs.Job) error {
 	if j == nil || j.ID == "" {
 		return lode.Errorf(lode.EInvalid, "a job needs an id")
 	}
 	doc, err := json.Marshal(j)
 	if err != nil {
-		return dbErr(err)
+		return db.dbErr(err)
 	}
-	_, err = db.w.ExecContext(ctx, `INSERT INTO jobs (id, state, queue, user, priority, submitted, updated, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = db.w.Exec(ctx, `INSERT INTO jobs (id, state, queue, `+db.d.JobUser+`, priority, submitted, updated, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		j.ID, string(j.State), j.Spec.Queue, j.Spec.User, j.Spec.Priority, j.Submitted, nowMillis(), string(doc))
-	if isUnique(err) {
+	if db.isUnique(err) {
 		return lode.Errorf(lode.EExists, "job '%s' already exists", j.ID)
 	}
-	return dbErr(err)
+	return db.dbErr(err)
 }
 
 // UpdateJob implements jobs.Store. It writes the job's mutable fields in
 // one statement; the id, spec and submission time stay as created (the
 // statement keeps them from the stored document), so the queue, user and
 // priority columns need no update.
-func (db *DB) UpdateJob(ctx context.Context, j *jobs.Job) error {
+func (db *Store) UpdateJob(ctx context.Context, j *jobs.Job) error {
 	if j == nil {
 		return lode.Errorf(lode.EInvalid, "no job to update")
 	}
 	doc, err := json.Marshal(j)
 	if err != nil {
-		return dbErr(err)
+		return db.dbErr(err)
 	}
-	res, err := db.w.ExecContext(ctx, `UPDATE jobs SET state = ?, updated = ?,
-		doc = json_set(?, '$.id', id, '$.spec', json_extract(doc, '$.spec'), '$.submitted_ms', submitted)
-		WHERE id = ?`, string(j.State), nowMillis(), string(doc), j.ID)
+	res, err := db.w.Exec(ctx, `UPDATE jobs SET state = ?, updated = ?, doc = `+db.d.JobDocUpdate+` WHERE id = ?`, string(j.State), nowMillis(), string(doc), j.ID)
 	if err != nil {
-		return dbErr(err)
+		return db.dbErr(err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return dbErr(err)
+		return db.dbErr(err)
 	}
 	if n == 0 {
 		return jobNotFound(j.ID)
@@ -68,22 +66,22 @@ func (db *DB) UpdateJob(ctx context.Context, j *jobs.Job) error {
 }
 
 // GetJob implements jobs.Store.
-func (db *DB) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
+func (db *Store) GetJob(ctx context.Context, id string) (*jobs.Job, error) {
 	var doc string
-	err := db.r.QueryRowContext(ctx, `SELECT doc FROM jobs WHERE id = ?`, id).Scan(&doc)
+	err := db.r.QueryRow(ctx, `SELECT `+db.d.JobDoc+` FROM jobs WHERE id = ?`, id).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, jobNotFound(id)
 	}
 	if err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
 	j, err := decodeJob(doc)
-	return j, dbErr(err)
+	return j, db.dbErr(err)
 }
 
 // ListJobs implements jobs.Store: newest first (by submission time, then
 // id, both descending).
-func (db *DB) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, string, error) {
+func (db *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, string, error) {
 	limit := q.MaxResults
 	switch {
 	case limit == 0:
@@ -107,18 +105,18 @@ func (db *DB) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, string, 
 		b.where("queue = ?", q.Queue)
 	}
 	if q.User != "" {
-		b.where("user = ?", q.User)
+		b.where(db.d.JobUser+" = ?", q.User)
 	}
-	query := `SELECT doc FROM jobs WHERE ` + b.cond() + ` ORDER BY submitted DESC, id DESC LIMIT ? OFFSET ?`
+	query := `SELECT ` + db.d.JobDoc + ` FROM jobs WHERE ` + b.cond() + ` ORDER BY submitted DESC, id DESC LIMIT ? OFFSET ?`
 	return queryPage(ctx, db.r, query, b.args, limit, offset, scanJob)
 }
 
 // ActiveJobs implements jobs.Store: the jobs not in a final state, oldest
 // first (by submission time, then id).
-func (db *DB) ActiveJobs(ctx context.Context) ([]*jobs.Job, error) {
-	out, err := queryAll(ctx, db.r, `SELECT doc FROM jobs WHERE state IN (`+placeholders(len(activeStates))+`) ORDER BY submitted, id`,
+func (db *Store) ActiveJobs(ctx context.Context) ([]*jobs.Job, error) {
+	out, err := queryAll(ctx, db.r, `SELECT `+db.d.JobDoc+` FROM jobs WHERE state IN (`+placeholders(len(activeStates))+`) ORDER BY submitted, id`,
 		activeStates, scanJob)
-	return out, dbErr(err)
+	return out, db.dbErr(err)
 }
 
 func scanJob(rows *sql.Rows) (*jobs.Job, error) {

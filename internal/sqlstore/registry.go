@@ -1,9 +1,9 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
-	"github.com/jackc/pgx/v5"
 	"strconv"
 	"strings"
 
@@ -12,7 +12,7 @@ import (
 	"github.com/lode-ml/lode/tracking"
 )
 
-var _ registry.Store = (*DB)(nil)
+var _ registry.Store = (*Store)(nil)
 
 func modelNotFoundErr(name string) error {
 	return lode.Errorf(lode.ENotFound, "Registered Model with name=%s not found", name)
@@ -22,19 +22,23 @@ func versionNotFound(name, version string) error {
 	return lode.Errorf(lode.ENotFound, "Model Version (name=%s, version=%s) not found", name, version)
 }
 
-// badVersion reports a version that is no integer: it names no version
-// (as in SQLite's comparison), where PostgreSQL would fail to parse it.
-func badVersion(version string) bool {
+// badVersion reports a version that is no integer where the dialect's
+// IntVersions says so: it names no version (as in SQLite's comparison),
+// where PostgreSQL would fail to parse it.
+func (db *Store) badVersion(version string) bool {
+	if !db.d.IntVersions {
+		return false
+	}
 	_, err := strconv.ParseInt(version, 10, 64)
 	return err != nil
 }
 
 // CreateModel implements registry.Store.
-func (db *DB) CreateModel(ctx context.Context, m registry.Model) (*registry.Model, error) {
+func (db *Store) CreateModel(ctx context.Context, m registry.Model) (*registry.Model, error) {
 	err := db.tx(ctx, func(tx *conn) error {
 		_, err := tx.Exec(ctx, `INSERT INTO registered_models (name, creation_time, last_update_time, description, user_id) VALUES (?, ?, ?, ?, ?)`,
 			m.Name, m.CreationTime, m.LastUpdateTime, m.Description, m.UserID)
-		if isUnique(err) {
+		if db.isUnique(err) {
 			return lode.Errorf(lode.EExists, "Registered Model (name=%s) already exists.", m.Name)
 		} else if err != nil {
 			return err
@@ -61,24 +65,24 @@ func scanRegModel(row interface{ Scan(...any) error }) (*registry.Model, error) 
 }
 
 // GetModel implements registry.Store.
-func (db *DB) GetModel(ctx context.Context, name string) (*registry.Model, error) {
+func (db *Store) GetModel(ctx context.Context, name string) (*registry.Model, error) {
 	m, err := scanRegModel(db.r.QueryRow(ctx, `SELECT `+modelCols+` FROM registered_models WHERE name = ?`, name))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, modelNotFoundErr(name)
 	} else if err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
-	return m, dbErr(db.fillModels(ctx, []*registry.Model{m}))
+	return m, db.dbErr(db.fillModels(ctx, []*registry.Model{m}))
 }
 
 // fillModels loads tags, aliases and latest versions of models.
-func (db *DB) fillModels(ctx context.Context, models []*registry.Model) error {
+func (db *Store) fillModels(ctx context.Context, models []*registry.Model) error {
 	for _, m := range models {
 		var err error
 		if m.Tags, err = queryAll(ctx, db.r, `SELECT key, value FROM registered_model_tags WHERE name = ? ORDER BY key`, []any{m.Name}, scanTag); err != nil {
 			return err
 		}
-		m.Aliases, err = queryAll(ctx, db.r, `SELECT alias, version::text FROM registered_model_aliases WHERE name = ? ORDER BY alias`, []any{m.Name}, func(rows pgx.Rows) (registry.Alias, error) {
+		m.Aliases, err = queryAll(ctx, db.r, `SELECT alias, CAST(version AS TEXT) FROM registered_model_aliases WHERE name = ? ORDER BY alias`, []any{m.Name}, func(rows *sql.Rows) (registry.Alias, error) {
 			var a registry.Alias
 			err := rows.Scan(&a.Alias, &a.Version)
 			return a, err
@@ -93,13 +97,13 @@ func (db *DB) fillModels(ctx context.Context, models []*registry.Model) error {
 	return nil
 }
 
-func (db *DB) registeredTx(ctx context.Context, name string, now int64, fn func(tx *conn) error) error {
+func (db *Store) registeredTx(ctx context.Context, name string, now int64, fn func(tx *conn) error) error {
 	return db.tx(ctx, func(tx *conn) error {
 		res, err := tx.Exec(ctx, `UPDATE registered_models SET last_update_time = ? WHERE name = ?`, now, name)
 		if err != nil {
 			return err
 		}
-		if res.RowsAffected() == 0 {
+		if affected(res) == 0 {
 			return modelNotFoundErr(name)
 		}
 		return fn(tx)
@@ -108,10 +112,10 @@ func (db *DB) registeredTx(ctx context.Context, name string, now int64, fn func(
 
 // RenameModel implements registry.Store; versions, tags and aliases follow
 // through ON UPDATE CASCADE.
-func (db *DB) RenameModel(ctx context.Context, name, newName string, now int64) (*registry.Model, error) {
+func (db *Store) RenameModel(ctx context.Context, name, newName string, now int64) (*registry.Model, error) {
 	err := db.registeredTx(ctx, name, now, func(tx *conn) error {
 		_, err := tx.Exec(ctx, `UPDATE registered_models SET name = ? WHERE name = ?`, newName, name)
-		if isUnique(err) {
+		if db.isUnique(err) {
 			return lode.Errorf(lode.EExists, "Registered Model (name=%s) already exists.", newName)
 		}
 		return err
@@ -123,7 +127,7 @@ func (db *DB) RenameModel(ctx context.Context, name, newName string, now int64) 
 }
 
 // UpdateModel implements registry.Store.
-func (db *DB) UpdateModel(ctx context.Context, name, description string, now int64) (*registry.Model, error) {
+func (db *Store) UpdateModel(ctx context.Context, name, description string, now int64) (*registry.Model, error) {
 	err := db.registeredTx(ctx, name, now, func(tx *conn) error {
 		_, err := tx.Exec(ctx, `UPDATE registered_models SET description = ? WHERE name = ?`, description, name)
 		return err
@@ -135,13 +139,13 @@ func (db *DB) UpdateModel(ctx context.Context, name, description string, now int
 }
 
 // DeleteModel implements registry.Store.
-func (db *DB) DeleteModel(ctx context.Context, name string) error {
+func (db *Store) DeleteModel(ctx context.Context, name string) error {
 	return db.tx(ctx, func(tx *conn) error {
 		res, err := tx.Exec(ctx, `DELETE FROM registered_models WHERE name = ?`, name)
 		if err != nil {
 			return err
 		}
-		if res.RowsAffected() == 0 {
+		if affected(res) == 0 {
 			return modelNotFoundErr(name)
 		}
 		return nil
@@ -149,7 +153,7 @@ func (db *DB) DeleteModel(ctx context.Context, name string) error {
 }
 
 // SetModelTag implements registry.Store.
-func (db *DB) SetModelTag(ctx context.Context, name string, t tracking.Tag) error {
+func (db *Store) SetModelTag(ctx context.Context, name string, t tracking.Tag) error {
 	return db.registeredTx(ctx, name, nowMillis(), func(tx *conn) error {
 		_, err := tx.Exec(ctx, `INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value`, name, t.Key, t.Value)
 		return err
@@ -157,7 +161,7 @@ func (db *DB) SetModelTag(ctx context.Context, name string, t tracking.Tag) erro
 }
 
 // DeleteModelTag implements registry.Store.
-func (db *DB) DeleteModelTag(ctx context.Context, name, key string) error {
+func (db *Store) DeleteModelTag(ctx context.Context, name, key string) error {
 	return db.registeredTx(ctx, name, nowMillis(), func(tx *conn) error {
 		// A missing tag is not an error, as in MLflow.
 		_, err := tx.Exec(ctx, `DELETE FROM registered_model_tags WHERE name = ? AND key = ?`, name, key)
@@ -166,8 +170,8 @@ func (db *DB) DeleteModelTag(ctx context.Context, name, key string) error {
 }
 
 // SetAlias implements registry.Store.
-func (db *DB) SetAlias(ctx context.Context, name, alias, version string) error {
-	if badVersion(version) {
+func (db *Store) SetAlias(ctx context.Context, name, alias, version string) error {
+	if db.badVersion(version) {
 		if _, err := db.GetModel(ctx, name); err != nil {
 			return err
 		}
@@ -175,7 +179,7 @@ func (db *DB) SetAlias(ctx context.Context, name, alias, version string) error {
 	}
 	return db.registeredTx(ctx, name, nowMillis(), func(tx *conn) error {
 		var one int
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM model_versions WHERE name = ? AND version = ?`, name, version).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM model_versions WHERE name = ? AND version = ?`, name, version).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 			return versionNotFound(name, version)
 		} else if err != nil {
 			return err
@@ -187,7 +191,7 @@ func (db *DB) SetAlias(ctx context.Context, name, alias, version string) error {
 
 // DeleteAlias implements registry.Store; deleting a missing alias is fine,
 // as in MLflow.
-func (db *DB) DeleteAlias(ctx context.Context, name, alias string) error {
+func (db *Store) DeleteAlias(ctx context.Context, name, alias string) error {
 	return db.registeredTx(ctx, name, nowMillis(), func(tx *conn) error {
 		_, err := tx.Exec(ctx, `DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?`, name, alias)
 		return err
@@ -225,13 +229,13 @@ func splitSet(s string) []string {
 }
 
 // fillVersions loads tags and aliases of versions.
-func (db *DB) fillVersions(ctx context.Context, vs []*registry.Version) error {
+func (db *Store) fillVersions(ctx context.Context, vs []*registry.Version) error {
 	for _, v := range vs {
 		var err error
 		if v.Tags, err = queryAll(ctx, db.r, `SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY key`, []any{v.Name, v.Version}, scanTag); err != nil {
 			return err
 		}
-		v.Aliases, err = queryAll(ctx, db.r, `SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ? ORDER BY alias`, []any{v.Name, v.Version}, func(rows pgx.Rows) (string, error) {
+		v.Aliases, err = queryAll(ctx, db.r, `SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ? ORDER BY alias`, []any{v.Name, v.Version}, func(rows *sql.Rows) (string, error) {
 			var s string
 			err := rows.Scan(&s)
 			return s, err
@@ -244,7 +248,7 @@ func (db *DB) fillVersions(ctx context.Context, vs []*registry.Version) error {
 }
 
 // CreateVersion implements registry.Store.
-func (db *DB) CreateVersion(ctx context.Context, v registry.Version) (*registry.Version, error) {
+func (db *Store) CreateVersion(ctx context.Context, v registry.Version) (*registry.Version, error) {
 	var version int64
 	err := db.registeredTx(ctx, v.Name, v.CreationTime, func(tx *conn) error {
 		if err := tx.QueryRow(ctx, `UPDATE registered_models SET next_version = next_version + 1 WHERE name = ? RETURNING next_version - 1`, v.Name).Scan(&version); err != nil {
@@ -272,37 +276,37 @@ func (db *DB) CreateVersion(ctx context.Context, v registry.Version) (*registry.
 }
 
 // GetVersion implements registry.Store.
-func (db *DB) GetVersion(ctx context.Context, name, version string) (*registry.Version, error) {
-	if badVersion(version) {
+func (db *Store) GetVersion(ctx context.Context, name, version string) (*registry.Version, error) {
+	if db.badVersion(version) {
 		return nil, versionNotFound(name, version)
 	}
 	v, err := scanVersion(db.r.QueryRow(ctx, `SELECT `+versionCols+` FROM model_versions v WHERE v.name = ? AND v.version = ?`, name, version))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, versionNotFound(name, version)
 	} else if err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
-	return v, dbErr(db.fillVersions(ctx, []*registry.Version{v}))
+	return v, db.dbErr(db.fillVersions(ctx, []*registry.Version{v}))
 }
 
 // GetVersionByAlias implements registry.Store.
-func (db *DB) GetVersionByAlias(ctx context.Context, name, alias string) (*registry.Version, error) {
+func (db *Store) GetVersionByAlias(ctx context.Context, name, alias string) (*registry.Version, error) {
 	var version string
-	err := db.r.QueryRow(ctx, `SELECT version::text FROM registered_model_aliases WHERE name = ? AND alias = ?`, name, alias).Scan(&version)
-	if errors.Is(err, pgx.ErrNoRows) {
+	err := db.r.QueryRow(ctx, `SELECT CAST(version AS TEXT) FROM registered_model_aliases WHERE name = ? AND alias = ?`, name, alias).Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) {
 		if _, err := db.GetModel(ctx, name); err != nil {
 			return nil, err
 		}
 		// MLflow answers an unknown alias with INVALID_PARAMETER_VALUE.
 		return nil, lode.Errorf(lode.EInvalid, "Registered model alias %s not found.", alias)
 	} else if err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
 	return db.GetVersion(ctx, name, version)
 }
 
-func (db *DB) versionTx(ctx context.Context, name, version string, now int64, fn func(tx *conn) error) error {
-	if badVersion(version) {
+func (db *Store) versionTx(ctx context.Context, name, version string, now int64, fn func(tx *conn) error) error {
+	if db.badVersion(version) {
 		return versionNotFound(name, version)
 	}
 	return db.tx(ctx, func(tx *conn) error {
@@ -310,7 +314,7 @@ func (db *DB) versionTx(ctx context.Context, name, version string, now int64, fn
 		if err != nil {
 			return err
 		}
-		if res.RowsAffected() == 0 {
+		if affected(res) == 0 {
 			return versionNotFound(name, version)
 		}
 		return fn(tx)
@@ -318,7 +322,7 @@ func (db *DB) versionTx(ctx context.Context, name, version string, now int64, fn
 }
 
 // UpdateVersion implements registry.Store.
-func (db *DB) UpdateVersion(ctx context.Context, name, version, description string, now int64) (*registry.Version, error) {
+func (db *Store) UpdateVersion(ctx context.Context, name, version, description string, now int64) (*registry.Version, error) {
 	err := db.versionTx(ctx, name, version, now, func(tx *conn) error {
 		_, err := tx.Exec(ctx, `UPDATE model_versions SET description = ? WHERE name = ? AND version = ?`, description, name, version)
 		return err
@@ -330,7 +334,7 @@ func (db *DB) UpdateVersion(ctx context.Context, name, version, description stri
 }
 
 // TransitionStage implements registry.Store.
-func (db *DB) TransitionStage(ctx context.Context, name, version, stage string, archiveOthers bool, now int64) (*registry.Version, error) {
+func (db *Store) TransitionStage(ctx context.Context, name, version, stage string, archiveOthers bool, now int64) (*registry.Version, error) {
 	err := db.versionTx(ctx, name, version, now, func(tx *conn) error {
 		if archiveOthers {
 			if _, err := tx.Exec(ctx, `UPDATE model_versions SET current_stage = 'Archived', last_update_time = ? WHERE name = ? AND version != ? AND current_stage = ?`, now, name, version, stage); err != nil {
@@ -347,8 +351,8 @@ func (db *DB) TransitionStage(ctx context.Context, name, version, stage string, 
 }
 
 // DeleteVersion implements registry.Store.
-func (db *DB) DeleteVersion(ctx context.Context, name, version string) error {
-	if badVersion(version) {
+func (db *Store) DeleteVersion(ctx context.Context, name, version string) error {
+	if db.badVersion(version) {
 		return versionNotFound(name, version)
 	}
 	return db.tx(ctx, func(tx *conn) error {
@@ -356,7 +360,7 @@ func (db *DB) DeleteVersion(ctx context.Context, name, version string) error {
 		if err != nil {
 			return err
 		}
-		if res.RowsAffected() == 0 {
+		if affected(res) == 0 {
 			return versionNotFound(name, version)
 		}
 		_, err = tx.Exec(ctx, `UPDATE registered_models SET last_update_time = ? WHERE name = ?`, nowMillis(), name)
@@ -365,7 +369,7 @@ func (db *DB) DeleteVersion(ctx context.Context, name, version string) error {
 }
 
 // LatestVersions implements registry.Store.
-func (db *DB) LatestVersions(ctx context.Context, name string, stages []string) ([]*registry.Version, error) {
+func (db *Store) LatestVersions(ctx context.Context, name string, stages []string) ([]*registry.Version, error) {
 	var b sqlBuilder
 	b.where("v.name = ?", name)
 	if len(stages) > 0 {
@@ -379,26 +383,26 @@ func (db *DB) LatestVersions(ctx context.Context, name string, stages []string) 
 		AND v.version = (SELECT max(w.version) FROM model_versions w WHERE w.name = v.name AND w.current_stage = v.current_stage)
 		ORDER BY v.version`, b.args...)
 	if err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
 	var out []*registry.Version
 	for rows.Next() {
 		v, err := scanVersion(rows)
 		if err != nil {
 			rows.Close()
-			return nil, dbErr(err)
+			return nil, db.dbErr(err)
 		}
 		out = append(out, v)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
-	return out, dbErr(db.fillVersions(ctx, out))
+	return out, db.dbErr(db.fillVersions(ctx, out))
 }
 
 // SetVersionTag implements registry.Store.
-func (db *DB) SetVersionTag(ctx context.Context, name, version string, t tracking.Tag) error {
+func (db *Store) SetVersionTag(ctx context.Context, name, version string, t tracking.Tag) error {
 	return db.versionTx(ctx, name, version, nowMillis(), func(tx *conn) error {
 		_, err := tx.Exec(ctx, `INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value`, name, version, t.Key, t.Value)
 		return err
@@ -406,7 +410,7 @@ func (db *DB) SetVersionTag(ctx context.Context, name, version string, t trackin
 }
 
 // DeleteVersionTag implements registry.Store.
-func (db *DB) DeleteVersionTag(ctx context.Context, name, version, key string) error {
+func (db *Store) DeleteVersionTag(ctx context.Context, name, version, key string) error {
 	return db.versionTx(ctx, name, version, nowMillis(), func(tx *conn) error {
 		_, err := tx.Exec(ctx, `DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?`, name, version, key)
 		return err
@@ -415,7 +419,7 @@ func (db *DB) DeleteVersionTag(ctx context.Context, name, version, key string) e
 
 // registryFilter compiles a registry search filter; tags live in tagTable
 // keyed by the columns in tagJoin.
-func registryFilter(b *sqlBuilder, filter []tracking.Comparison, cols map[string]string, tagTable, tagJoin string) error {
+func (db *Store) registryFilter(b *sqlBuilder, filter []tracking.Comparison, cols map[string]string, tagTable, tagJoin string) error {
 	for _, c := range filter {
 		switch c.KeyType {
 		case tracking.KeyAttribute:
@@ -423,7 +427,7 @@ func registryFilter(b *sqlBuilder, filter []tracking.Comparison, cols map[string
 			if !ok {
 				return lode.Errorf(lode.EInvalid, "Invalid attribute key '%s' specified.", c.Key)
 			}
-			if err := b.compare(col, c.Op, c.Value); err != nil {
+			if err := b.compare(&db.d, col, c.Op, c.Value); err != nil {
 				return err
 			}
 		case tracking.KeyTag:
@@ -436,7 +440,7 @@ func registryFilter(b *sqlBuilder, filter []tracking.Comparison, cols map[string
 			}
 			var sub sqlBuilder
 			sub.where(tagJoin+" AND t.key = ?", c.Key)
-			if err := sub.compare("t.value", c.Op, c.Value); err != nil {
+			if err := sub.compare(&db.d, "t.value", c.Op, c.Value); err != nil {
 				return err
 			}
 			b.where("EXISTS (SELECT 1 FROM "+tagTable+" t WHERE "+sub.cond()+")", sub.args...)
@@ -456,29 +460,29 @@ func orderSQL(orders []tracking.OrderBy, cols map[string]string, tail ...string)
 }
 
 // SearchModels implements registry.Store.
-func (db *DB) SearchModels(ctx context.Context, q registry.Query) ([]*registry.Model, string, error) {
+func (db *Store) SearchModels(ctx context.Context, q registry.Query) ([]*registry.Model, string, error) {
 	offset, err := parsePageToken(q.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
 	cols := map[string]string{"name": "m.name", "last_update_time": "m.last_update_time", "creation_time": "m.creation_time"}
 	var b sqlBuilder
-	if err := registryFilter(&b, q.Filter, cols, "registered_model_tags", "t.name = m.name"); err != nil {
+	if err := db.registryFilter(&b, q.Filter, cols, "registered_model_tags", "t.name = m.name"); err != nil {
 		return nil, "", err
 	}
 	query := `SELECT m.name, m.creation_time, m.last_update_time, m.description, m.user_id FROM registered_models m WHERE ` + b.cond() +
 		` ORDER BY ` + orderSQL(q.OrderBy, cols, "m.name ASC") + ` LIMIT ? OFFSET ?`
-	models, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows pgx.Rows) (*registry.Model, error) {
+	models, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows *sql.Rows) (*registry.Model, error) {
 		return scanRegModel(rows)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	return models, next, dbErr(db.fillModels(ctx, models))
+	return models, next, db.dbErr(db.fillModels(ctx, models))
 }
 
 // SearchVersions implements registry.Store.
-func (db *DB) SearchVersions(ctx context.Context, q registry.Query) ([]*registry.Version, string, error) {
+func (db *Store) SearchVersions(ctx context.Context, q registry.Query) ([]*registry.Version, string, error) {
 	offset, err := parsePageToken(q.PageToken)
 	if err != nil {
 		return nil, "", err
@@ -486,22 +490,22 @@ func (db *DB) SearchVersions(ctx context.Context, q registry.Query) ([]*registry
 	cols := map[string]string{"name": "v.name", "run_id": "v.run_id", "source_path": "v.source", "version_number": "v.version",
 		"version": "v.version", "user_id": "v.user_id", "creation_time": "v.creation_time", "last_update_time": "v.last_update_time"}
 	var b sqlBuilder
-	if err := registryFilter(&b, q.Filter, cols, "model_version_tags", "t.name = v.name AND t.version = v.version"); err != nil {
+	if err := db.registryFilter(&b, q.Filter, cols, "model_version_tags", "t.name = v.name AND t.version = v.version"); err != nil {
 		return nil, "", err
 	}
 	query := `SELECT ` + versionCols + ` FROM model_versions v WHERE ` + b.cond() +
 		` ORDER BY ` + orderSQL(q.OrderBy, cols, "v.last_update_time DESC", "v.name ASC", "v.version DESC") + ` LIMIT ? OFFSET ?`
-	vs, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows pgx.Rows) (*registry.Version, error) {
+	vs, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows *sql.Rows) (*registry.Version, error) {
 		return scanVersion(rows)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	return vs, next, dbErr(db.fillVersions(ctx, vs))
+	return vs, next, db.dbErr(db.fillVersions(ctx, vs))
 }
 
 // SearchLibrary implements registry.Store.
-func (db *DB) SearchLibrary(ctx context.Context, q registry.LibraryQuery) ([]*registry.Version, error) {
+func (db *Store) SearchLibrary(ctx context.Context, q registry.LibraryQuery) ([]*registry.Version, error) {
 	var b sqlBuilder
 	if q.NameLike != "" {
 		b.where("v.name LIKE ?", q.NameLike)
@@ -524,21 +528,22 @@ func (db *DB) SearchLibrary(ctx context.Context, q registry.LibraryQuery) ([]*re
 	if q.OutputType != "" {
 		b.where("v.output_types LIKE ?", "%,"+q.OutputType+",%")
 	}
-	var limit *int64   // NULL: no limit
+	query := `SELECT ` + versionCols + ` FROM model_versions v WHERE ` + b.cond() + ` ORDER BY v.name, v.version DESC`
+	args := b.args
 	if !q.LatestOnly { // else keep the newest per model below, then cut
-		n := int64(q.MaxResults)
-		limit = &n
+		query += ` LIMIT ?`
+		args = append(args, int64(q.MaxResults))
 	}
-	rows, err := db.r.Query(ctx, `SELECT `+versionCols+` FROM model_versions v WHERE `+b.cond()+` ORDER BY v.name, v.version DESC LIMIT ?`, append(b.args, limit)...)
+	rows, err := db.r.Query(ctx, query, args...)
 	if err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
 	var out []*registry.Version
 	for rows.Next() {
 		v, err := scanVersion(rows)
 		if err != nil {
 			rows.Close()
-			return nil, dbErr(err)
+			return nil, db.dbErr(err)
 		}
 		if q.LatestOnly && len(out) > 0 && out[len(out)-1].Name == v.Name {
 			continue
@@ -550,7 +555,7 @@ func (db *DB) SearchLibrary(ctx context.Context, q registry.LibraryQuery) ([]*re
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, dbErr(err)
+		return nil, db.dbErr(err)
 	}
-	return out, dbErr(db.fillVersions(ctx, out))
+	return out, db.dbErr(db.fillVersions(ctx, out))
 }
