@@ -2,7 +2,7 @@
 // connection pool. It implements the same interfaces as the SQLite store
 // (tracking.Store, registry.Store, jobs.Store, serving.DeploymentStore) with
 // the same tables and the same queries, those of package sqlstore, run
-// through database/sql over the pool (pgx's stdlib adapter); this package
+// on the pool with pgx natively; this package
 // holds what is PostgreSQL's own: the DSN, the pool, the migrations and
 // the dialect (numbered placeholders, arrays for lists and bulk rows,
 // error classes and which transactions to retry).
@@ -17,7 +17,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -33,7 +32,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/internal/sqlstore"
@@ -59,7 +57,6 @@ type DB struct {
 	*sqlstore.Store
 	opts Options
 	pool *pgxpool.Pool
-	sdb  *sql.DB // database/sql over pool, for sqlstore
 }
 
 var _ tracking.Store = (*DB)(nil)
@@ -129,12 +126,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	// database/sql keeps no idle connections of its own here: the pool
-	// holds them, with its settings.
-	sdb := stdlib.OpenDBFromPool(pool)
-	db := &DB{Store: sqlstore.New(dialect, sdb, sdb, opts.DefaultArtifactRoot), opts: opts, pool: pool, sdb: sdb}
+	p := pgxDB{querier{pool}, pool}
+	db := &DB{Store: sqlstore.New(dialect, p, p, opts.DefaultArtifactRoot), opts: opts, pool: pool}
 	if err := db.EnsureDefaultExperiment(ctx); err != nil {
-		db.Close()
+		pool.Close()
 		return nil, err
 	}
 	return db, nil
@@ -142,9 +137,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 
 // Close closes the connection pool, waiting for connections in use.
 func (db *DB) Close() error {
-	err := db.sdb.Close()
 	db.pool.Close()
-	return err
+	return nil
 }
 
 // Pool returns the underlying pool (for health checks and metrics).

@@ -113,7 +113,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
 	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2))
-	db := &DB{Store: sqlstore.New(dialect, w, r, opts.DefaultArtifactRoot), path: path, opts: opts, w: w, r: r}
+	db := &DB{Store: sqlstore.New(dialect, sqlstore.SQLDB(w), sqlstore.SQLDB(r), opts.DefaultArtifactRoot), path: path, opts: opts, w: w, r: r}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 
 	"github.com/lode-ml/lode/serving"
@@ -30,7 +29,7 @@ func (db *Store) DeleteDeployment(ctx context.Context, name string) error {
 
 // ListDeployments implements serving.DeploymentStore, by name.
 func (db *Store) ListDeployments(ctx context.Context) ([]serving.Deployment, error) {
-	out, err := queryAll(ctx, db.r, `SELECT spec FROM deployments ORDER BY name`, nil, func(rows *sql.Rows) (serving.Deployment, error) {
+	out, err := queryAll(ctx, db.r, `SELECT spec FROM deployments ORDER BY name`, nil, func(rows Rows) (serving.Deployment, error) {
 		var spec string
 		var d serving.Deployment
 		if err := rows.Scan(&spec); err != nil {

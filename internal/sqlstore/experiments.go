@@ -193,7 +193,7 @@ func (db *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQue
 	}
 	query := `SELECT ` + prefixed("e.", experimentColumns) + ` FROM experiments e WHERE ` + b.cond() +
 		` ORDER BY ` + strings.Join(order, ", ") + ` LIMIT ? OFFSET ?`
-	exps, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows *sql.Rows) (*tracking.Experiment, error) {
+	exps, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows Rows) (*tracking.Experiment, error) {
 		return scanExperiment(rows)
 	})
 	if err != nil {

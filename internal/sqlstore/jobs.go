@@ -119,7 +119,7 @@ func (db *Store) ActiveJobs(ctx context.Context) ([]*jobs.Job, error) {
 	return out, db.dbErr(err)
 }
 
-func scanJob(rows *sql.Rows) (*jobs.Job, error) {
+func scanJob(rows Rows) (*jobs.Job, error) {
 	var doc string
 	if err := rows.Scan(&doc); err != nil {
 		return nil, err

@@ -282,7 +282,7 @@ func (db *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQ
 	order = append(order, "lm.creation_time DESC", "lm.model_id")
 	query := `SELECT ` + modelColumns + ` FROM logged_models lm ` + strings.Join(joins, " ") + ` WHERE ` + b.cond() +
 		` ORDER BY ` + strings.Join(order, ", ") + ` LIMIT ? OFFSET ?`
-	models, next, err := queryPage(ctx, db.r, query, append(joinArgs, b.args...), q.MaxResults, offset, func(rows *sql.Rows) (*tracking.LoggedModel, error) {
+	models, next, err := queryPage(ctx, db.r, query, append(joinArgs, b.args...), q.MaxResults, offset, func(rows Rows) (*tracking.LoggedModel, error) {
 		return scanModel(rows)
 	})
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"strings"
 
-	"database/sql"
-
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/tracking"
 )
@@ -109,7 +107,7 @@ func parsePageToken(tok string) (int, error) {
 // queryPage runs a search query (its SQL ends in LIMIT ? OFFSET ?, which
 // queryPage binds), scans its rows, and returns at most limit of them with
 // the token of the next page, if any.
-func queryPage[T any](ctx context.Context, c *conn, query string, args []any, limit, offset int, scan func(*sql.Rows) (T, error)) ([]T, string, error) {
+func queryPage[T any](ctx context.Context, c *conn, query string, args []any, limit, offset int, scan func(Rows) (T, error)) ([]T, string, error) {
 	out, err := queryAll(ctx, c, query, append(args, int64(limit)+1, int64(offset)), scan)
 	if err != nil {
 		return nil, "", c.d.Err(err)
@@ -121,7 +119,7 @@ func queryPage[T any](ctx context.Context, c *conn, query string, args []any, li
 }
 
 // queryAll runs a query and scans every row with scan.
-func queryAll[T any](ctx context.Context, c *conn, query string, args []any, scan func(*sql.Rows) (T, error)) ([]T, error) {
+func queryAll[T any](ctx context.Context, c *conn, query string, args []any, scan func(Rows) (T, error)) ([]T, error) {
 	rows, err := c.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -138,7 +136,7 @@ func queryAll[T any](ctx context.Context, c *conn, query string, args []any, sca
 	return out, rows.Err()
 }
 
-func scanTag(rows *sql.Rows) (tracking.Tag, error) {
+func scanTag(rows Rows) (tracking.Tag, error) {
 	var t tracking.Tag
 	err := rows.Scan(&t.Key, &t.Value)
 	return t, err

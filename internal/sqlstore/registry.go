@@ -82,7 +82,7 @@ func (db *Store) fillModels(ctx context.Context, models []*registry.Model) error
 		if m.Tags, err = queryAll(ctx, db.r, `SELECT key, value FROM registered_model_tags WHERE name = ? ORDER BY key`, []any{m.Name}, scanTag); err != nil {
 			return err
 		}
-		m.Aliases, err = queryAll(ctx, db.r, `SELECT alias, CAST(version AS TEXT) FROM registered_model_aliases WHERE name = ? ORDER BY alias`, []any{m.Name}, func(rows *sql.Rows) (registry.Alias, error) {
+		m.Aliases, err = queryAll(ctx, db.r, `SELECT alias, CAST(version AS TEXT) FROM registered_model_aliases WHERE name = ? ORDER BY alias`, []any{m.Name}, func(rows Rows) (registry.Alias, error) {
 			var a registry.Alias
 			err := rows.Scan(&a.Alias, &a.Version)
 			return a, err
@@ -235,7 +235,7 @@ func (db *Store) fillVersions(ctx context.Context, vs []*registry.Version) error
 		if v.Tags, err = queryAll(ctx, db.r, `SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY key`, []any{v.Name, v.Version}, scanTag); err != nil {
 			return err
 		}
-		v.Aliases, err = queryAll(ctx, db.r, `SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ? ORDER BY alias`, []any{v.Name, v.Version}, func(rows *sql.Rows) (string, error) {
+		v.Aliases, err = queryAll(ctx, db.r, `SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ? ORDER BY alias`, []any{v.Name, v.Version}, func(rows Rows) (string, error) {
 			var s string
 			err := rows.Scan(&s)
 			return s, err
@@ -472,7 +472,7 @@ func (db *Store) SearchModels(ctx context.Context, q registry.Query) ([]*registr
 	}
 	query := `SELECT m.name, m.creation_time, m.last_update_time, m.description, m.user_id FROM registered_models m WHERE ` + b.cond() +
 		` ORDER BY ` + orderSQL(q.OrderBy, cols, "m.name ASC") + ` LIMIT ? OFFSET ?`
-	models, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows *sql.Rows) (*registry.Model, error) {
+	models, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows Rows) (*registry.Model, error) {
 		return scanRegModel(rows)
 	})
 	if err != nil {
@@ -495,7 +495,7 @@ func (db *Store) SearchVersions(ctx context.Context, q registry.Query) ([]*regis
 	}
 	query := `SELECT ` + versionCols + ` FROM model_versions v WHERE ` + b.cond() +
 		` ORDER BY ` + orderSQL(q.OrderBy, cols, "v.last_update_time DESC", "v.name ASC", "v.version DESC") + ` LIMIT ? OFFSET ?`
-	vs, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows *sql.Rows) (*registry.Version, error) {
+	vs, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows Rows) (*registry.Version, error) {
 		return scanVersion(rows)
 	})
 	if err != nil {

@@ -92,7 +92,7 @@ func (db *Store) loadRunData(ctx context.Context, rids []int64, runs []*tracking
 	}
 	in, args := db.d.in("rid", col("int8", rids))
 	inputsIn, _ := db.d.in("i.rid", col("int8", rids))
-	each := func(query string, scan func(*sql.Rows) error) error {
+	each := func(query string, scan func(Rows) error) error {
 		rows, err := db.r.Query(ctx, query, args...)
 		if err != nil {
 			return err
@@ -106,7 +106,7 @@ func (db *Store) loadRunData(ctx context.Context, rids []int64, runs []*tracking
 		return rows.Err()
 	}
 	var rid int64
-	err := each(`SELECT rid, key, value FROM tags WHERE `+in+` ORDER BY rid, key`, func(rows *sql.Rows) error {
+	err := each(`SELECT rid, key, value FROM tags WHERE `+in+` ORDER BY rid, key`, func(rows Rows) error {
 		var t tracking.Tag
 		if err := rows.Scan(&rid, &t.Key, &t.Value); err != nil {
 			return err
@@ -117,7 +117,7 @@ func (db *Store) loadRunData(ctx context.Context, rids []int64, runs []*tracking
 	if err != nil {
 		return err
 	}
-	err = each(`SELECT rid, key, value FROM params WHERE `+in+` ORDER BY rid, key`, func(rows *sql.Rows) error {
+	err = each(`SELECT rid, key, value FROM params WHERE `+in+` ORDER BY rid, key`, func(rows Rows) error {
 		var p tracking.Param
 		if err := rows.Scan(&rid, &p.Key, &p.Value); err != nil {
 			return err
@@ -128,7 +128,7 @@ func (db *Store) loadRunData(ctx context.Context, rids []int64, runs []*tracking
 	if err != nil {
 		return err
 	}
-	err = each(`SELECT rid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE `+in+` ORDER BY rid, key`, func(rows *sql.Rows) error {
+	err = each(`SELECT rid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE `+in+` ORDER BY rid, key`, func(rows Rows) error {
 		var m tracking.Metric
 		var isNaN bool
 		if err := rows.Scan(&rid, &m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
@@ -149,7 +149,7 @@ func (db *Store) loadRunData(ctx context.Context, rids []int64, runs []*tracking
 	}
 	inputs := map[inputKey]int{}
 	err = each(`SELECT i.rid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
-		FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid WHERE `+inputsIn+` ORDER BY i.rid, d.name, d.digest`, func(rows *sql.Rows) error {
+		FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid WHERE `+inputsIn+` ORDER BY i.rid, d.name, d.digest`, func(rows Rows) error {
 		var d tracking.Dataset
 		var uuid string
 		if err := rows.Scan(&rid, &uuid, &d.Name, &d.Digest, &d.SourceType, &d.Source, &d.Schema, &d.Profile); err != nil {
@@ -164,7 +164,7 @@ func (db *Store) loadRunData(ctx context.Context, rids []int64, runs []*tracking
 		return err
 	}
 	if len(inputs) > 0 {
-		err = each(`SELECT rid, dataset_uuid, key, value FROM run_input_tags WHERE `+in+` ORDER BY rid, dataset_uuid, key`, func(rows *sql.Rows) error {
+		err = each(`SELECT rid, dataset_uuid, key, value FROM run_input_tags WHERE `+in+` ORDER BY rid, dataset_uuid, key`, func(rows Rows) error {
 			var uuid string
 			var t tracking.Tag
 			if err := rows.Scan(&rid, &uuid, &t.Key, &t.Value); err != nil {
@@ -180,7 +180,7 @@ func (db *Store) loadRunData(ctx context.Context, rids []int64, runs []*tracking
 			return err
 		}
 	}
-	err = each(`SELECT rid, model_id FROM run_model_inputs WHERE `+in+` ORDER BY rid, model_id`, func(rows *sql.Rows) error {
+	err = each(`SELECT rid, model_id FROM run_model_inputs WHERE `+in+` ORDER BY rid, model_id`, func(rows Rows) error {
 		var mi tracking.ModelInput
 		if err := rows.Scan(&rid, &mi.ModelID); err != nil {
 			return err
@@ -191,7 +191,7 @@ func (db *Store) loadRunData(ctx context.Context, rids []int64, runs []*tracking
 	if err != nil {
 		return err
 	}
-	return each(`SELECT rid, model_id, step FROM run_model_outputs WHERE `+in+` ORDER BY rid, step, model_id`, func(rows *sql.Rows) error {
+	return each(`SELECT rid, model_id, step FROM run_model_outputs WHERE `+in+` ORDER BY rid, step, model_id`, func(rows Rows) error {
 		var mo tracking.ModelOutput
 		if err := rows.Scan(&rid, &mo.ModelID, &mo.Step); err != nil {
 			return err

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
@@ -191,7 +190,7 @@ func (db *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) ([]*tracki
 		rid  int64
 		info *tracking.RunInfo
 	}
-	page, next, err := queryPage(ctx, db.r, query, append(joinArgs, where.args...), q.MaxResults, offset, func(rows *sql.Rows) (found, error) {
+	page, next, err := queryPage(ctx, db.r, query, append(joinArgs, where.args...), q.MaxResults, offset, func(rows Rows) (found, error) {
 		rid, ri, err := scanRunInfo(rows)
 		return found{rid, ri}, err
 	})

@@ -1,10 +1,12 @@
 // Package sqlstore is the SQL behind Lode's metadata stores: the queries
 // and logic of tracking.Store, registry.Store, jobs.Store and
-// serving.DeploymentStore, written once against database/sql over the
-// tables both the SQLite and the PostgreSQL store create. What differs
-// between the two databases — placeholders, lists and bulk rows as
-// arguments, LIKE and number comparisons, error classes, retries, the
-// jobs table's JSON — is the Dialect's.
+// serving.DeploymentStore, written once over the tables both the SQLite
+// and the PostgreSQL store create. They run on a DB: database/sql's shape
+// (SQLDB adapts a *sql.DB; the PostgreSQL store adapts its pgx pool, so
+// that rows scan natively). What differs between the two databases —
+// placeholders, lists and bulk rows as arguments, LIKE and number
+// comparisons, error classes, retries, the jobs table's JSON — is the
+// Dialect's.
 //
 // Every multi-statement write is one transaction. Read-modify-writes are
 // single statements (upserts, UPDATE ... RETURNING) or follow a row lock
@@ -67,13 +69,13 @@ type Store struct {
 	d    Dialect
 	root string // default artifact root
 	w, r *conn
-	wdb  *sql.DB
+	wdb  DB
 }
 
 // New returns a Store writing through w and reading through r (which may
 // be w). defaultArtifactRoot is where experiments created without an
 // artifact_location keep their artifacts: <root>/<experiment id>.
-func New(d Dialect, w, r *sql.DB, defaultArtifactRoot string) *Store {
+func New(d Dialect, w, r DB, defaultArtifactRoot string) *Store {
 	return &Store{d: d, root: defaultArtifactRoot, w: &conn{w, &d}, r: &conn{r, &d}, wdb: w}
 }
 
@@ -127,15 +129,15 @@ func (db *Store) tx(ctx context.Context, fn func(*conn) error) error {
 }
 
 func (db *Store) tx1(ctx context.Context, fn func(*conn) error) error {
-	tx, err := db.wdb.BeginTx(ctx, nil)
+	tx, err := db.wdb.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	if err := fn(&conn{tx, &db.d}); err != nil {
-		tx.Rollback()
+		tx.Rollback(ctx)
 		return err
 	}
-	return tx.Commit()
+	return tx.Commit(ctx)
 }
 
 // dbErr turns driver errors into *lode.Error, leaving *lode.Error alone.
@@ -151,11 +153,7 @@ func (db *Store) isUnique(err error) bool { return db.d.IsUnique(err) }
 // conn runs queries written with ? placeholders on a pool or a
 // transaction, rebinding them for the driver.
 type conn struct {
-	q interface {
-		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	}
+	q Querier
 	d *Dialect
 }
 
@@ -167,15 +165,15 @@ func (c *conn) rebind(query string) string {
 }
 
 func (c *conn) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return c.q.ExecContext(ctx, c.rebind(query), args...)
+	return c.q.Exec(ctx, c.rebind(query), args...)
 }
 
-func (c *conn) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return c.q.QueryContext(ctx, c.rebind(query), args...)
+func (c *conn) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	return c.q.Query(ctx, c.rebind(query), args...)
 }
 
-func (c *conn) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return c.q.QueryRowContext(ctx, c.rebind(query), args...)
+func (c *conn) QueryRow(ctx context.Context, query string, args ...any) Row {
+	return c.q.QueryRow(ctx, c.rebind(query), args...)
 }
 
 // affected is the number of rows a statement changed.
