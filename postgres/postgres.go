@@ -1,11 +1,11 @@
 // Package postgres stores Lode's metadata in PostgreSQL, through a pgx
 // connection pool. It implements the same interfaces as the SQLite store
 // (tracking.Store, registry.Store, jobs.Store, serving.DeploymentStore) with
-// the same tables and the same queries, those of package sqlstore, run
-// on the pool with pgx natively; this package
-// holds what is PostgreSQL's own: the DSN, the pool, the migrations and
-// the dialect (numbered placeholders, arrays for lists and bulk rows,
-// error classes and which transactions to retry).
+// the same tables and the same queries, those of package sqlstore, run on
+// the pool with pgx natively (pgx.go); this package holds what is
+// PostgreSQL's own: the DSN, the pool, the migrations and the dialect
+// (numbered placeholders, arrays for lists and bulk rows, error classes and
+// which transactions to retry).
 //
 // Several servers may share one database: schema migrations run under an
 // advisory lock, every multi-statement write is one transaction, and

@@ -48,6 +48,19 @@ func parseExperimentID(id string) (int64, error) {
 	return n, nil
 }
 
+// parseExperimentIDs parses the experiment ids a search names.
+func parseExperimentIDs(ids []string) ([]int64, error) {
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		n, err := parseExperimentID(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 const experimentColumns = `experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time`
 
 func scanExperiment(row interface{ Scan(...any) error }) (*tracking.Experiment, error) {

@@ -211,15 +211,11 @@ func (db *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQ
 	if err != nil {
 		return nil, "", err
 	}
-	var b sqlBuilder
-	exps := make([]int64, 0, len(q.ExperimentIDs))
-	for _, id := range q.ExperimentIDs {
-		n, err := parseExperimentID(id)
-		if err != nil {
-			return nil, "", err
-		}
-		exps = append(exps, n)
+	exps, err := parseExperimentIDs(q.ExperimentIDs)
+	if err != nil {
+		return nil, "", err
 	}
+	var b sqlBuilder
 	b.where("lm.lifecycle_stage = 'active'")
 	b.whereIn(&db.d, "lm.experiment_id", col("int8", exps))
 	for _, c := range q.Filter {

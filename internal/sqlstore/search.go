@@ -99,15 +99,11 @@ func (db *Store) SearchRuns(ctx context.Context, q tracking.RunQuery) ([]*tracki
 	if err != nil {
 		return nil, "", err
 	}
-	var where sqlBuilder
-	exps := make([]int64, 0, len(q.ExperimentIDs))
-	for _, id := range q.ExperimentIDs {
-		n, err := parseExperimentID(id)
-		if err != nil {
-			return nil, "", err
-		}
-		exps = append(exps, n)
+	exps, err := parseExperimentIDs(q.ExperimentIDs)
+	if err != nil {
+		return nil, "", err
 	}
+	var where sqlBuilder
 	where.whereIn(&db.d, "r.experiment_id", col("int8", exps))
 	stages := stagesFor(q.ViewType)
 	where.where("r.lifecycle_stage IN ("+placeholders(len(stages))+")", stages...)
