@@ -212,6 +212,9 @@
       gen++;
       if (ctrl) ctrl.abort();
       clear();
+      // The status of the log shown before (say "End of log") must not
+      // stand for the one being loaded.
+      setStatus("Loading…");
       follow(gen);
     }
     rankSel.addEventListener("change", () => { Lode.setQuery({ rank: rankSel.value === "0" ? null : rankSel.value }); restart(); });
