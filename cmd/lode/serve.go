@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,23 +52,48 @@ func (f *runtimeFlags) register(fs interface {
 // runtimes builds the model runtimes in order of preference: ONNX Runtime
 // in-process for models with an onnx flavor, then Python workers for any
 // pyfunc model. When ONNX Runtime's library is missing, ONNX models are
-// refused with the reason rather than quietly served by Python.
+// refused with the reason rather than quietly served by Python. The
+// library is found now but loaded with the first ONNX model: it costs
+// about 30 MB and 100 ms, which a server that serves none need not pay.
 func (f *runtimeFlags) runtimes(logger *slog.Logger) []serving.Runtime {
 	var ort serving.Runtime
 	lib, err := onnx.FindLibrary(f.onnxLib)
-	if err == nil {
-		var rt *onnx.Runtime
-		if rt, err = onnx.New(lib, logger); err == nil {
-			logger.Info("ONNX Runtime loaded", "library", lib, "version", rt.Version())
-			ort = rt
-		}
-	}
 	if err != nil {
 		logger.Warn("ONNX Runtime unavailable: ONNX models will be refused (or use --runtime python)", "err", err)
 		ort = missingRuntime{err: err}
+	} else {
+		ort = &lazyONNX{lib: lib, logger: logger}
 	}
 	py := pyfunc.New(pyfunc.Options{EnvManager: f.envManager, Python: f.python, CacheDir: f.envCache, Logger: logger})
 	return []serving.Runtime{ort, py}
+}
+
+// lazyONNX is ONNX Runtime, loaded from lib when the first ONNX model is.
+type lazyONNX struct {
+	lib    string
+	logger *slog.Logger
+	once   sync.Once
+	rt     *onnx.Runtime
+	err    error
+}
+
+func (l *lazyONNX) Name() string { return onnx.RuntimeName }
+func (l *lazyONNX) Supports(m *mlmodel.Model) bool {
+	_, ok := m.Flavors[onnx.Flavor]
+	return ok
+}
+func (l *lazyONNX) Load(ctx context.Context, dir string, m *mlmodel.Model, opts serving.LoadOptions) (serving.Model, error) {
+	l.once.Do(func() {
+		if l.rt, l.err = onnx.New(l.lib, l.logger); l.err == nil {
+			l.logger.Info("ONNX Runtime loaded", "library", l.lib, "version", l.rt.Version())
+		} else {
+			l.logger.Error("ONNX Runtime unavailable: ONNX models will be refused (or use --runtime python)", "err", l.err)
+		}
+	})
+	if l.err != nil {
+		return nil, lode.Errorf(lode.EInvalid, "cannot serve an ONNX model: %v", l.err)
+	}
+	return l.rt.Load(ctx, dir, m, opts)
 }
 
 // missingRuntime stands for ONNX Runtime when its library could not be
