@@ -11,8 +11,6 @@ import (
 	"strings"
 
 	"github.com/lode-ml/lode/artifact"
-	"github.com/lode-ml/lode/mlmodel"
-	"github.com/lode-ml/lode/registry"
 )
 
 // proxyScheme is the scheme of both servers' artifact proxies: MLflow's
@@ -239,38 +237,6 @@ func (im *Importer) copyFile(ctx context.Context, local, dst string, size int64,
 	})
 	im.progress(false)
 	return nil
-}
-
-// describe reads the MLmodel file of a version's files in Lode's store,
-// for the model library (as registry.Service does when a version is
-// created through the API).
-func (im *Importer) describe(ctx context.Context, location string) registry.Library {
-	lib := registry.Library{InputColumns: -1, OutputColumns: -1}
-	rest, ok := strings.CutPrefix(location, proxyScheme)
-	if !ok || im.Artifacts == nil {
-		return lib
-	}
-	dir, err := artifact.CleanPath(strings.TrimLeft(rest, "/"))
-	if err != nil {
-		return lib
-	}
-	rc, _, err := im.Artifacts.Open(ctx, path.Join(dir, "MLmodel"))
-	if err != nil {
-		return lib
-	}
-	defer rc.Close()
-	m, err := mlmodel.Parse(rc)
-	if err != nil {
-		return lib
-	}
-	lib.Flavors = m.FlavorNames()
-	if in, ok := m.Inputs(); ok {
-		lib.InputColumns, lib.InputTypes, lib.SignatureInputs = in.Columns, in.Types, in.JSON
-	}
-	if out, ok := m.Outputs(); ok {
-		lib.OutputColumns, lib.OutputTypes, lib.SignatureOutputs = out.Columns, out.Types, out.JSON
-	}
-	return lib
 }
 
 // countFiles counts the files under MLflow's artifact root, for the

@@ -576,7 +576,7 @@ func (im *Importer) importVersion(ctx context.Context, v registry.Version) error
 	if nv.CurrentStage == "" {
 		nv.CurrentStage = registry.StageNone
 	}
-	nv.Library = im.describe(ctx, nv.StorageLocation)
+	nv.Library = registry.Describe(ctx, im.Artifacts, proxyScheme, nv.StorageLocation) // for the model library, as registering through the API does
 	for {
 		got, err := im.Registry.CreateVersion(ctx, nv)
 		if err != nil {

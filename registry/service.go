@@ -285,16 +285,25 @@ func (s *Service) CreateVersion(ctx context.Context, r CreateVersionRequest) (*V
 // the artifact proxy holds it, for the model library. A model without a
 // readable MLmodel is still registered, with no library description.
 func (s *Service) describe(ctx context.Context, location string) Library {
+	return Describe(ctx, s.Artifacts, s.ArtifactScheme, location)
+}
+
+// Describe is the model library's description of the model version whose
+// files are at location, read from its MLmodel file in arts when location
+// starts with scheme (the artifact proxy's, "mlflow-artifacts:"): flavors
+// and signature columns. Anything unreadable describes nothing (-1
+// columns).
+func Describe(ctx context.Context, arts artifact.Store, scheme, location string) Library {
 	lib := Library{InputColumns: -1, OutputColumns: -1}
-	rest, ok := strings.CutPrefix(location, s.ArtifactScheme)
-	if s.Artifacts == nil || s.ArtifactScheme == "" || !ok {
+	rest, ok := strings.CutPrefix(location, scheme)
+	if arts == nil || scheme == "" || !ok {
 		return lib
 	}
 	dir, err := artifact.CleanPath(strings.TrimLeft(rest, "/"))
 	if err != nil {
 		return lib
 	}
-	rc, _, err := s.Artifacts.Open(ctx, path.Join(dir, "MLmodel"))
+	rc, _, err := arts.Open(ctx, path.Join(dir, "MLmodel"))
 	if err != nil {
 		return lib
 	}
