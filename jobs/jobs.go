@@ -94,6 +94,15 @@ type Spec struct {
 	PythonEnv *PythonEnv `json:"python_env,omitempty"`
 }
 
+// Experiment is the id of the experiment the job's run belongs to ("0",
+// the Default experiment, when the spec names none).
+func (s Spec) Experiment() string {
+	if s.ExperimentID == "" {
+		return "0"
+	}
+	return s.ExperimentID
+}
+
 // PythonEnv is a virtual environment as MLflow's python_env.yaml
 // describes one. Requirement lines may name files (-r requirements.txt),
 // relative to the job's working directory.

@@ -1,12 +1,18 @@
 package jobs
 
-import "context"
+import (
+	"context"
+
+	"github.com/lode-ml/lode"
+)
 
 // Query selects jobs for List: all of the set fields must match.
 type Query struct {
 	States []State
 	Queue  string
 	User   string
+	// Experiments keeps the jobs of the experiments its caller may read.
+	Experiments lode.Scope
 	// MaxResults bounds a page (0: 100); PageToken continues a listing.
 	MaxResults int
 	PageToken  string

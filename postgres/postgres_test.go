@@ -8,6 +8,8 @@ import (
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/jobs"
+	"github.com/lode-ml/lode/auth"
+	"github.com/lode-ml/lode/auth/authtest"
 	"github.com/lode-ml/lode/jobs/jobstest"
 	"github.com/lode-ml/lode/postgres"
 	"github.com/lode-ml/lode/postgres/pgtest"
@@ -77,6 +79,13 @@ func TestRegistry(t *testing.T) {
 func TestJobs(t *testing.T) {
 	cluster.Require(t)
 	jobstest.Run(t, func(t *testing.T) jobs.Store {
+		return open(t, newDSN(t))
+	})
+}
+
+func TestAuth(t *testing.T) {
+	cluster.Require(t)
+	authtest.Run(t, func(t *testing.T) auth.Store {
 		return open(t, newDSN(t))
 	})
 }

@@ -31,8 +31,8 @@ func (db *Store) CreateJob(ctx context.Context, j *jobs.Job) error {
 	if err != nil {
 		return db.dbErr(err)
 	}
-	_, err = db.w.Exec(ctx, `INSERT INTO jobs (id, state, queue, `+db.d.JobUser+`, priority, submitted, updated, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		j.ID, string(j.State), j.Spec.Queue, j.Spec.User, j.Spec.Priority, j.Submitted, nowMillis(), string(doc))
+	_, err = db.w.Exec(ctx, `INSERT INTO jobs (id, state, queue, `+db.d.JobUser+`, priority, submitted, updated, doc, experiment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.ID, string(j.State), j.Spec.Queue, j.Spec.User, j.Spec.Priority, j.Submitted, nowMillis(), string(doc), j.Spec.Experiment())
 	if db.isUnique(err) {
 		return lode.Errorf(lode.EExists, "job '%s' already exists", j.ID)
 	}
@@ -107,6 +107,7 @@ func (db *Store) ListJobs(ctx context.Context, q jobs.Query) ([]*jobs.Job, strin
 	if q.User != "" {
 		b.where(db.d.JobUser+" = ?", q.User)
 	}
+	db.whereScope(&b, "experiment_id", q.Experiments)
 	query := `SELECT ` + db.d.JobDoc + ` FROM jobs WHERE ` + b.cond() + ` ORDER BY submitted DESC, id DESC LIMIT ? OFFSET ?`
 	return queryPage(ctx, db.r, query, b.args, limit, offset, scanJob)
 }

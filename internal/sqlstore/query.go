@@ -147,3 +147,16 @@ func (b *sqlBuilder) whereIn(d *Dialect, expr string, vals column) {
 	cond, args := d.in(expr, vals)
 	b.where(cond, args...)
 }
+
+// whereScope keeps the rows whose expr is within sc.
+func (db *Store) whereScope(b *sqlBuilder, expr string, sc lode.Scope) {
+	switch {
+	case sc.Only && len(sc.IDs) == 0:
+		b.where("1 = 0")
+	case sc.Only:
+		b.whereIn(&db.d, expr, col("text", sc.IDs))
+	case len(sc.Except) > 0:
+		cond, args := db.d.in(expr, col("text", sc.Except))
+		b.where("NOT ("+cond+")", args...)
+	}
+}

@@ -47,7 +47,7 @@ func matches(j *jobs.Job, q jobs.Query) bool {
 	if len(q.States) > 0 && !slices.Contains(q.States, j.State) {
 		return false
 	}
-	return (q.Queue == "" || j.Spec.Queue == q.Queue) && (q.User == "" || j.Spec.User == q.User)
+	return (q.Queue == "" || j.Spec.Queue == q.Queue) && (q.User == "" || j.Spec.User == q.User) && q.Experiments.Has(j.Spec.Experiment())
 }
 
 // populate creates n jobs in a random (but fixed) order, with submission
@@ -63,6 +63,7 @@ func (e *env) populate(n int) []*jobs.Job {
 		j.Spec.Queue = queues[i%len(queues)]
 		j.Spec.User = users[(i/3)%len(users)]
 		j.Spec.Priority = i % 5
+		j.Spec.ExperimentID = []string{"", "1", "2", "12"}[(i/2)%4]
 		if s := allStates[(i/5)%len(allStates)]; s != jobs.Queued {
 			j.State = s
 			j.History = append(j.History, jobs.Transition{State: s, Time: j.Submitted + 1})
@@ -127,6 +128,11 @@ func testListFilters(e *env) {
 		{Queue: "research", States: []jobs.State{jobs.Queued, jobs.Running}},
 		{Queue: "prod", User: "carol", States: []jobs.State{jobs.Scheduled, jobs.Succeeded}},
 		{User: "alice", States: []jobs.State{jobs.Cancelled}},
+		// Experiments: "" is the Default experiment, "0".
+		{Experiments: lode.Scope{Only: true, IDs: []string{"1", "0"}}},
+		{Experiments: lode.Scope{Only: true}},
+		{Experiments: lode.Scope{Except: []string{"2", "0"}}},
+		{Experiments: lode.Scope{Except: []string{"1"}}, Queue: "prod"},
 	}
 	for _, q := range queries {
 		var want []*jobs.Job
