@@ -1,5 +1,7 @@
 package lode
 
+import "context"
+
 // Scope restricts a search to the resources its caller may read, named by
 // id (experiments) or name (registered models, deployments): when Only is
 // set, to those in IDs; otherwise to every one but those in Except. The
@@ -26,4 +28,33 @@ func (sc Scope) Has(id string) bool {
 		}
 	}
 	return !sc.Only
+}
+
+// ReadableFunc returns the part of a kind of resource ("experiment",
+// "registered_model", "deployment") that the caller ctx carries may read.
+// Domain services call it for every search, so that each listing, from the
+// API or the UI, shows only what its caller may see; a nil one restricts
+// nothing.
+type ReadableFunc func(ctx context.Context, kind string) (Scope, error)
+
+// Readable calls f, or restricts nothing when f is nil.
+func (f ReadableFunc) Readable(ctx context.Context, kind string) (Scope, error) {
+	if f == nil {
+		return Scope{}, nil
+	}
+	return f(ctx, kind)
+}
+
+// Filter returns the ids of list that the scope holds.
+func (sc Scope) Filter(list []string) []string {
+	if sc.All() {
+		return list
+	}
+	out := make([]string, 0, len(list))
+	for _, id := range list {
+		if sc.Has(id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }

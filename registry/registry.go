@@ -8,6 +8,7 @@ package registry
 import (
 	"context"
 
+	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/tracking"
 )
 
@@ -87,11 +88,15 @@ type LibraryQuery struct {
 	OutputColumns int
 	OutputType    string
 	LatestOnly    bool // only each model's newest matching version
-	MaxResults    int
+	// Models keeps the registered models (by name) the caller may read.
+	Models     lode.Scope
+	MaxResults int
 }
 
 // Query is a search of registered models or of versions.
 type Query struct {
+	// Models keeps the registered models (by name) the caller may read.
+	Models     lode.Scope
 	Filter     []tracking.Comparison
 	OrderBy    []tracking.OrderBy
 	MaxResults int

@@ -39,6 +39,9 @@ type Service struct {
 	// fill the model library.
 	Artifacts artifact.Store
 	Now       func() time.Time
+	// Readable restricts searches to the models their caller may read
+	// (nil: no restriction).
+	Readable lode.ReadableFunc
 }
 
 func (s *Service) now() int64 {
@@ -339,6 +342,10 @@ func (s *Service) SearchLibrary(ctx context.Context, q LibraryQuery) ([]*Version
 	if q.OutputType != "" {
 		q.OutputType = mlmodel.NormalizeType(q.OutputType)
 	}
+	var err error
+	if q.Models, err = s.Readable.Readable(ctx, "registered_model"); err != nil {
+		return nil, err
+	}
 	return s.Store.SearchLibrary(ctx, q)
 }
 
@@ -560,6 +567,9 @@ func (s *Service) SearchModels(ctx context.Context, filter string, order []strin
 	if err != nil {
 		return nil, "", err
 	}
+	if q.Models, err = s.Readable.Readable(ctx, "registered_model"); err != nil {
+		return nil, "", err
+	}
 	return s.Store.SearchModels(ctx, q)
 }
 
@@ -570,6 +580,9 @@ func (s *Service) SearchVersions(ctx context.Context, filter string, order []str
 		"last_updated_timestamp": "last_update_time", "timestamp": "last_update_time",
 	}, maxResults, 10000, 200000, token)
 	if err != nil {
+		return nil, "", err
+	}
+	if q.Models, err = s.Readable.Readable(ctx, "registered_model"); err != nil {
 		return nil, "", err
 	}
 	return s.Store.SearchVersions(ctx, q)

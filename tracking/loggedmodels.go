@@ -148,5 +148,11 @@ func (s *Service) SearchLoggedModels(ctx context.Context, experimentIDs []string
 		}
 		q.OrderBy = append(q.OrderBy, ob)
 	}
+	if q.ExperimentIDs, err = s.readable(ctx, experimentIDs); err != nil {
+		return nil, "", err
+	}
+	if len(q.ExperimentIDs) == 0 {
+		return nil, "", nil
+	}
 	return s.Store.SearchLoggedModels(ctx, q)
 }

@@ -23,6 +23,19 @@ type Service struct {
 	ValidateLocation func(string) error
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Readable restricts searches to the experiments their caller may
+	// read (nil: no restriction).
+	Readable lode.ReadableFunc
+}
+
+// readable returns the ids of the experiments in ids that the caller may
+// read, as MLflow 3 does: the others are left out of a search, silently.
+func (s *Service) readable(ctx context.Context, ids []string) ([]string, error) {
+	sc, err := s.Readable.Readable(ctx, "experiment")
+	if err != nil {
+		return nil, err
+	}
+	return sc.Filter(ids), nil
 }
 
 func (s *Service) now() int64 {
@@ -86,6 +99,9 @@ func (s *Service) GetExperimentByName(ctx context.Context, name string) (*Experi
 func (s *Service) SearchExperiments(ctx context.Context, filter string, orderBy []string, view ViewType, maxResults int, pageToken string) ([]*Experiment, string, error) {
 	q := ExperimentQuery{ViewType: view, PageToken: pageToken}
 	var err error
+	if q.Scope, err = s.Readable.Readable(ctx, "experiment"); err != nil {
+		return nil, "", err
+	}
 	if q.MaxResults, err = ValidateMaxResults(maxResults, MaxResultsExperiments); err != nil {
 		return nil, "", err
 	}
@@ -476,7 +492,10 @@ func (s *Service) SearchRuns(ctx context.Context, experimentIDs []string, filter
 		}
 		q.OrderBy = append(q.OrderBy, ob)
 	}
-	if len(experimentIDs) == 0 {
+	if q.ExperimentIDs, err = s.readable(ctx, experimentIDs); err != nil {
+		return nil, "", err
+	}
+	if len(q.ExperimentIDs) == 0 {
 		return nil, "", nil
 	}
 	return s.Store.SearchRuns(ctx, q)

@@ -7,6 +7,8 @@ package tracking
 
 import (
 	"context"
+
+	"github.com/lode-ml/lode"
 )
 
 // Lifecycle stages of experiments and runs.
@@ -162,6 +164,8 @@ const (
 
 // ExperimentQuery is a search_experiments request.
 type ExperimentQuery struct {
+	// Scope keeps the experiments (by id) the caller may read.
+	Scope      lode.Scope
 	Filter     []Comparison
 	OrderBy    []OrderBy
 	ViewType   ViewType

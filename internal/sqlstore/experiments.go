@@ -155,6 +155,7 @@ func (db *Store) SearchExperiments(ctx context.Context, q tracking.ExperimentQue
 	var b sqlBuilder
 	stages := stagesFor(q.ViewType)
 	b.where("e.lifecycle_stage IN ("+placeholders(len(stages))+")", stages...)
+	db.whereIDScope(&b, "e.experiment_id", q.Scope)
 	for _, c := range q.Filter {
 		switch c.KeyType {
 		case tracking.KeyAttribute:

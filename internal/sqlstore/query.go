@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/lode-ml/lode"
@@ -148,15 +149,37 @@ func (b *sqlBuilder) whereIn(d *Dialect, expr string, vals column) {
 	b.where(cond, args...)
 }
 
-// whereScope keeps the rows whose expr is within sc.
+// whereScope keeps the rows whose expr, a text column, is within sc.
 func (db *Store) whereScope(b *sqlBuilder, expr string, sc lode.Scope) {
+	db.scope(b, expr, sc, func(ids []string) column { return col("text", ids) })
+}
+
+// whereIDScope keeps the rows whose expr, an integer id column, is
+// within sc; ids that are no integers name no row.
+func (db *Store) whereIDScope(b *sqlBuilder, expr string, sc lode.Scope) {
+	db.scope(b, expr, sc, func(ids []string) column {
+		ns := make([]int64, 0, len(ids))
+		for _, id := range ids {
+			if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+				ns = append(ns, n)
+			}
+		}
+		return col("int8", ns)
+	})
+}
+
+func (db *Store) scope(b *sqlBuilder, expr string, sc lode.Scope, vals func([]string) column) {
 	switch {
-	case sc.Only && len(sc.IDs) == 0:
-		b.where("1 = 0")
 	case sc.Only:
-		b.whereIn(&db.d, expr, col("text", sc.IDs))
+		if v := vals(sc.IDs); v.n > 0 {
+			b.whereIn(&db.d, expr, v)
+		} else {
+			b.where("1 = 0")
+		}
 	case len(sc.Except) > 0:
-		cond, args := db.d.in(expr, col("text", sc.Except))
-		b.where("NOT ("+cond+")", args...)
+		if v := vals(sc.Except); v.n > 0 {
+			cond, args := db.d.in(expr, v)
+			b.where("NOT ("+cond+")", args...)
+		}
 	}
 }

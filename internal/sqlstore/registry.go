@@ -470,6 +470,7 @@ func (db *Store) SearchModels(ctx context.Context, q registry.Query) ([]*registr
 	if err := db.registryFilter(&b, q.Filter, cols, "registered_model_tags", "t.name = m.name"); err != nil {
 		return nil, "", err
 	}
+	db.whereScope(&b, "m.name", q.Models)
 	query := `SELECT m.name, m.creation_time, m.last_update_time, m.description, m.user_id FROM registered_models m WHERE ` + b.cond() +
 		` ORDER BY ` + orderSQL(q.OrderBy, cols, "m.name ASC") + ` LIMIT ? OFFSET ?`
 	models, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows Rows) (*registry.Model, error) {
@@ -493,6 +494,7 @@ func (db *Store) SearchVersions(ctx context.Context, q registry.Query) ([]*regis
 	if err := db.registryFilter(&b, q.Filter, cols, "model_version_tags", "t.name = v.name AND t.version = v.version"); err != nil {
 		return nil, "", err
 	}
+	db.whereScope(&b, "v.name", q.Models)
 	query := `SELECT ` + versionCols + ` FROM model_versions v WHERE ` + b.cond() +
 		` ORDER BY ` + orderSQL(q.OrderBy, cols, "v.last_update_time DESC", "v.name ASC", "v.version DESC") + ` LIMIT ? OFFSET ?`
 	vs, next, err := queryPage(ctx, db.r, query, b.args, q.MaxResults, offset, func(rows Rows) (*registry.Version, error) {
@@ -528,6 +530,7 @@ func (db *Store) SearchLibrary(ctx context.Context, q registry.LibraryQuery) ([]
 	if q.OutputType != "" {
 		b.where("v.output_types LIKE ?", "%,"+q.OutputType+",%")
 	}
+	db.whereScope(&b, "v.name", q.Models)
 	query := `SELECT ` + versionCols + ` FROM model_versions v WHERE ` + b.cond() + ` ORDER BY v.name, v.version DESC`
 	args := b.args
 	if !q.LatestOnly { // else keep the newest per model below, then cut

@@ -17,6 +17,7 @@ var searchModelTests = []test{
 	{"MaxResults", testSearchModelsMaxResults},
 	{"Invalid", testSearchModelsInvalid},
 	{"Contents", testSearchModelsContents},
+	{"Scope", testSearchScope},
 }
 
 var searchVersionTests = []test{
@@ -397,4 +398,58 @@ func testSearchVersionsInvalid(e *env) {
 	}
 	_, _, err := e.svc.SearchVersions(e.ctx, "", nil, 10, "%%%")
 	e.wantCode(err, lode.EInvalid, "SearchVersions with a bad page token")
+}
+
+// A scope keeps the models (and their versions, and their library
+// entries) its caller may read, in the query, pages full.
+func testSearchScope(e *env) {
+	e.setUpModels()
+	for _, name := range []string{"alpha", "beta", "beta", "gamma"} {
+		e.createVersion(name)
+	}
+	cases := []struct {
+		sc             lode.Scope
+		models, versus []string
+	}{
+		{lode.Scope{}, []string{"Alpha-2", "alpha", "beta", "gamma"}, []string{"alpha/1", "beta/1", "beta/2", "gamma/1"}},
+		{lode.Scope{Only: true}, nil, nil},
+		{lode.Scope{Only: true, IDs: []string{"beta", "nope"}}, []string{"beta"}, []string{"beta/1", "beta/2"}},
+		{lode.Scope{Except: []string{"beta", "Alpha-2"}}, []string{"alpha", "gamma"}, []string{"alpha/1", "gamma/1"}},
+	}
+	for _, c := range cases {
+		var models, versions []string
+		token := ""
+		for {
+			ms, next, err := e.store.SearchModels(e.ctx, registry.Query{Models: c.sc, MaxResults: 1, PageToken: token,
+				OrderBy: []tracking.OrderBy{{Key: "name", Asc: true}}})
+			e.must(err, "SearchModels")
+			for _, m := range ms {
+				models = append(models, m.Name)
+			}
+			if token = next; next == "" {
+				break
+			}
+		}
+		for {
+			vs, next, err := e.store.SearchVersions(e.ctx, registry.Query{Models: c.sc, MaxResults: 1, PageToken: token,
+				OrderBy: []tracking.OrderBy{{Key: "name", Asc: true}, {Key: "version", Asc: true}}})
+			e.must(err, "SearchVersions")
+			for _, v := range vs {
+				versions = append(versions, v.String())
+			}
+			if token = next; next == "" {
+				break
+			}
+		}
+		lib, err := e.store.SearchLibrary(e.ctx, registry.LibraryQuery{Models: c.sc, MaxResults: 100})
+		e.must(err, "SearchLibrary")
+		var libNames []string
+		for _, v := range lib {
+			libNames = append(libNames, v.String())
+		}
+		slices.Sort(libNames)
+		if !slices.Equal(models, c.models) || !slices.Equal(versions, c.versus) || !slices.Equal(libNames, c.versus) {
+			e.Errorf("scope %+v: models %q, versions %q, library %q; want %q and %q", c.sc, models, versions, libNames, c.models, c.versus)
+		}
+	}
 }

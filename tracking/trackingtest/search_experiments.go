@@ -15,6 +15,43 @@ var searchExperimentTests = []test{
 	{"ViewTypes", testSearchExperimentsViewTypes},
 	{"Pagination", testSearchExperimentsPagination},
 	{"MaxResults", testSearchExperimentsMaxResults},
+	{"Scope", testSearchExperimentsScope},
+}
+
+// A scope keeps the experiments its caller may read, in the query: pages
+// stay full and their tokens right.
+func testSearchExperimentsScope(e *env) {
+	ids := experimentFixture(e)
+	search := func(sc lode.Scope, max int) []string {
+		var names []string
+		token := ""
+		for {
+			exps, next, err := e.store.SearchExperiments(e.ctx, tracking.ExperimentQuery{Scope: sc, ViewType: tracking.AllViews,
+				OrderBy: []tracking.OrderBy{{KeyType: tracking.KeyAttribute, Key: "name", Asc: true}}, MaxResults: max, PageToken: token})
+			e.must(err, fmt.Sprintf("SearchExperiments(scope %+v)", sc))
+			names = append(names, experimentNames(exps)...)
+			if next == "" {
+				return names
+			}
+			token = next
+		}
+	}
+	cases := []struct {
+		sc   lode.Scope
+		want []string
+	}{
+		{lode.Scope{}, []string{"Alpha-2", "Default", "alpha", "beta", "delta", "gamma"}},
+		{lode.Scope{Only: true}, nil},
+		{lode.Scope{Only: true, IDs: []string{ids["beta"], ids["delta"], "not-a-number", "424242"}}, []string{"beta", "delta"}},
+		{lode.Scope{Except: []string{ids["beta"], "0", "x"}}, []string{"Alpha-2", "alpha", "delta", "gamma"}},
+	}
+	for _, c := range cases {
+		for _, max := range []int{1000, 2} {
+			if got := search(c.sc, max); !slices.Equal(got, c.want) {
+				e.Errorf("SearchExperiments(scope %+v, pages of %d) = %q, want %q", c.sc, max, got, c.want)
+			}
+		}
+	}
 }
 
 // experimentFixture creates, in this order (so with increasing creation
