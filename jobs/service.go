@@ -70,6 +70,12 @@ type Service struct {
 	// Snapshot copies a job's working directory at submission, so the job
 	// runs the code it was submitted with; it returns the copy's path.
 	Snapshot func(ctx context.Context, src, jobID string) (string, error)
+	// Credentials, when set, gives each attempt its own credentials before
+	// it starts and takes them back when it ends.
+	Credentials Credentials
+	// Readable restricts listings to the jobs of the experiments their
+	// caller may read (nil: no restriction).
+	Readable lode.ReadableFunc
 	Logger   *slog.Logger
 	// Tick is how often the queue is looked at without an event (1 s);
 	// SampleEvery how often running jobs' usage is logged (10 s).
@@ -86,6 +92,15 @@ type Service struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	started bool
+}
+
+// Credentials are what an attempt of a job calls back to the server
+// with: Issue returns environment variables for its replicas (a token in
+// MLFLOW_TRACKING_TOKEN that acts for the job's submitter), Revoke makes
+// them worthless once the attempt has ended.
+type Credentials interface {
+	Issue(ctx context.Context, j *Job) (map[string]string, error)
+	Revoke(ctx context.Context, j *Job)
 }
 
 // tracked is a job the service is responsible for, with what only memory
@@ -251,6 +266,10 @@ func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
 
 // List lists jobs, newest first.
 func (s *Service) List(ctx context.Context, q Query) ([]*Job, string, error) {
+	var err error
+	if q.Experiments, err = s.Readable.Readable(ctx, "experiment"); err != nil {
+		return nil, "", err
+	}
 	return s.Store.ListJobs(ctx, q)
 }
 
@@ -485,6 +504,17 @@ func (s *Service) launch(ctx context.Context, t *tracked) {
 	j := clone(t.job)
 	s.mu.Unlock()
 	env, hostfile, err := s.replicaEnv(j)
+	if err == nil && s.Credentials != nil {
+		var creds map[string]string
+		if creds, err = s.Credentials.Issue(ctx, j); err != nil {
+			err = fmt.Errorf("credentials: %w", err)
+		}
+		for _, e := range env {
+			for k, v := range creds {
+				e[k] = v
+			}
+		}
+	}
 	var handles []Handle
 	if err == nil {
 		for rank := range j.Placement.Replicas {
@@ -502,6 +532,9 @@ func (s *Service) launch(ctx context.Context, t *tracked) {
 	if err != nil {
 		for _, h := range handles {
 			go h.Kill()
+		}
+		if s.Credentials != nil {
+			s.Credentials.Revoke(ctx, j)
 		}
 		s.log().Error("job failed to start", "job", j.ID, "err", err)
 		s.finishLocked(ctx, t, Failed, "could not start: "+err.Error(), nil)
@@ -729,6 +762,9 @@ func (s *Service) endAttemptLocked(ctx context.Context, t *tracked, codes []int,
 		}
 	}
 	t.handles = nil
+	if s.Credentials != nil {
+		s.Credentials.Revoke(ctx, j)
+	}
 	code := worst
 	switch {
 	case cancelled:

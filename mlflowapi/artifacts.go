@@ -12,6 +12,7 @@ import (
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/auth"
 )
 
 type wFileInfo struct {
@@ -107,6 +108,9 @@ func (s *Server) listProxied(ctx context.Context, dir string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.Guard.CheckArtifact(ctx, clean, auth.NeedRead); err != nil {
+		return nil, err
+	}
 	files, err := s.Artifacts.List(ctx, clean)
 	if err != nil {
 		return nil, err
@@ -131,6 +135,12 @@ var safeTypes = map[string]string{
 }
 
 func (s *Server) download(w http.ResponseWriter, r *http.Request, p string) {
+	// Whatever route led here, the path is checked as the proxy checks it:
+	// a run's artifact location may point into another experiment's tree.
+	if err := s.Guard.CheckArtifact(r.Context(), p, auth.NeedRead); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	rc, size, err := s.Artifacts.Open(r.Context(), p)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -188,6 +198,9 @@ func (s *Server) listUnder(ctx context.Context, rootURI, dir string) (any, error
 	}
 	root, err = artifact.CleanPath(root)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.Guard.CheckArtifact(ctx, path.Join(root, rel), auth.NeedRead); err != nil {
 		return nil, err
 	}
 	files, err := s.Artifacts.List(ctx, path.Join(root, rel))

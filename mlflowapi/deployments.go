@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/serving"
 )
 
@@ -20,8 +21,8 @@ type Deployments interface {
 
 // handleLode registers fn under Lode's own API prefixes (extensions of the
 // MLflow API live under /api/2.0/lode/).
-func (s *Server) handleLode(method, path string, fn apiFunc) {
-	s.handleUnder([]string{"/api/2.0/lode/", "/ajax-api/2.0/lode/"}, method, path, fn)
+func (s *Server) handleLode(method, path string, rule Rule, fn apiFunc) {
+	s.handleUnder([]string{"/api/2.0/lode/", "/ajax-api/2.0/lode/"}, method, path, rule, fn)
 }
 
 // routeDeployments serves the deployments API:
@@ -31,7 +32,7 @@ func (s *Server) handleLode(method, path string, fn apiFunc) {
 //	GET    /api/2.0/lode/deployments/list
 //	DELETE /api/2.0/lode/deployments/delete  {name}
 func (s *Server) routeDeployments() {
-	s.handleLode("POST", "deployments/create", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handleLode("POST", "deployments/create", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name          string `json:"name"`
 			ModelURI      string `json:"model_uri"`
@@ -46,14 +47,24 @@ func (s *Server) routeDeployments() {
 		if req.Name == "" || req.ModelURI == "" {
 			return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter '%s'.", map[bool]string{true: "name", false: "model_uri"}[req.Name == ""])
 		}
+		_, err := s.Deployments.Get(req.Name)
+		exists := err == nil
+		if err := s.checkDeploy(ctx, req.Name, req.ModelURI, exists); err != nil {
+			return nil, err
+		}
 		st, err := s.Deployments.Create(ctx, serving.Deployment{Name: req.Name, ModelURI: req.ModelURI, Runtime: req.Runtime,
 			Workers: int(req.Workers.V), MaxQueue: int(req.MaxQueue.V), TimeoutMillis: req.TimeoutMillis.V})
 		if err != nil {
 			return nil, err
 		}
+		if !exists {
+			if err := s.grantCreator(ctx, auth.Deployment, req.Name); err != nil {
+				return nil, err
+			}
+		}
 		return map[string]any{"deployment": st}, nil
 	})
-	s.handleLode("GET", "deployments/get", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handleLode("GET", "deployments/get", On(TargetDeployment, auth.NeedRead, "name"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req nameReq
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
@@ -64,16 +75,57 @@ func (s *Server) routeDeployments() {
 		}
 		return map[string]any{"deployment": st}, nil
 	})
-	s.handleLode("GET", "deployments/list", func(ctx context.Context, r *http.Request) (any, error) {
-		return map[string]any{"deployments": s.Deployments.List()}, nil
+	s.handleLode("GET", "deployments/list", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
+		sc, err := s.Guard.Readable(ctx, string(auth.Deployment))
+		if err != nil {
+			return nil, err
+		}
+		out := []serving.DeploymentStatus{}
+		for _, d := range s.Deployments.List() {
+			if sc.Has(d.Name) {
+				out = append(out, d)
+			}
+		}
+		return map[string]any{"deployments": out}, nil
 	})
-	s.handleLode("DELETE", "deployments/delete", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handleLode("DELETE", "deployments/delete", On(TargetDeployment, auth.NeedDelete, "name"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req nameReq
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
-		return map[string]any{}, s.Deployments.Delete(ctx, req.Name)
+		if err := s.Deployments.Delete(ctx, req.Name); err != nil {
+			return nil, err
+		}
+		if s.Auth != nil {
+			return map[string]any{}, s.Auth.Deleted(ctx, auth.Deployment, req.Name)
+		}
+		return map[string]any{}, nil
 	})
+}
+
+// checkDeploy checks that the caller may deploy a model: replace the
+// deployment (when it exists) and edit what it serves, as they must to
+// submit a job to an experiment.
+func (s *Server) checkDeploy(ctx context.Context, name, modelURI string, exists bool) error {
+	if s.Guard.Open() {
+		return nil
+	}
+	if exists {
+		if err := s.Guard.CheckTarget(ctx, TargetDeployment, name, auth.NeedUpdate, false); err != nil {
+			return err
+		}
+	}
+	ref, err := serving.ParseModelURI(modelURI)
+	if err != nil {
+		return err
+	}
+	switch ref.Kind {
+	case serving.RefRegistry:
+		return s.Guard.CheckTarget(ctx, TargetModel, ref.Name, auth.NeedUpdate, false)
+	case serving.RefRun:
+		return s.Guard.CheckTarget(ctx, TargetRun, ref.RunID, auth.NeedUpdate, false)
+	}
+	return nil // the server refuses other sources itself
 }
 
 // CreateDeployment creates a deployment.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/jobs"
 )
 
@@ -72,7 +73,7 @@ func (j *jbool) UnmarshalJSON(b []byte) error {
 
 // handleJobs registers fn under Lode's API prefixes like handleLode, with
 // the jobs API's error statuses (see jobError).
-func (s *Server) handleJobs(method, path string, fn apiFunc) {
+func (s *Server) handleJobs(method, path string, rule Rule, fn apiFunc) {
 	h := func(w http.ResponseWriter, r *http.Request) {
 		resp, err := fn(r.Context(), r)
 		if err != nil {
@@ -82,7 +83,7 @@ func (s *Server) handleJobs(method, path string, fn apiFunc) {
 		writeJSON(w, http.StatusOK, resp)
 	}
 	for _, prefix := range []string{"/api/2.0/lode/", "/ajax-api/2.0/lode/"} {
-		s.mux.HandleFunc(method+" "+prefix+path, h)
+		s.route(method+" "+prefix+path, rule, h)
 	}
 }
 
@@ -175,7 +176,7 @@ type jobIDReq struct {
 //	POST /api/2.0/lode/jobs/cancel  {id}                                              → {job}
 //	GET  /api/2.0/lode/jobs/logs?id=ID&attempt=A&rank=R&offset=O&follow=true          → text/plain
 func (s *Server) routeJobs() {
-	s.handleJobs("POST", "jobs/submit", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handleJobs("POST", "jobs/submit", On(TargetExperiment, auth.NeedUpdate, "experiment_id"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req submitRequest
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
@@ -184,13 +185,17 @@ func (s *Server) routeJobs() {
 		if err != nil {
 			return nil, err
 		}
+		if !s.Guard.Open() {
+			// A job belongs to whoever submitted it, whatever the request says.
+			sp.User = auth.FromContext(ctx).Name()
+		}
 		j, err := s.Jobs.Submit(ctx, sp)
 		if err != nil {
 			return nil, err
 		}
 		return map[string]any{"job": j}, nil
 	})
-	s.handleJobs("GET", "jobs/get", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handleJobs("GET", "jobs/get", On(TargetJob, auth.NeedRead, "id"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req jobIDReq
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
@@ -202,9 +207,9 @@ func (s *Server) routeJobs() {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"job": j}, nil
+		return map[string]any{"job": s.jobOut(ctx, j)}, nil
 	})
-	s.handleJobs("GET", "jobs/list", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handleJobs("GET", "jobs/list", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			States     jstrs  `json:"state"`
 			Queue      string `json:"queue"`
@@ -240,13 +245,16 @@ func (s *Server) routeJobs() {
 		if js == nil {
 			js = []*jobs.Job{}
 		}
+		for i, j := range js {
+			js[i] = s.jobOut(ctx, j)
+		}
 		out := map[string]any{"jobs": js}
 		if next != "" {
 			out["next_page_token"] = next
 		}
 		return out, nil
 	})
-	s.handleJobs("POST", "jobs/cancel", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handleJobs("POST", "jobs/cancel", Rule{Access: OnResource, Target: TargetJob, Need: auth.NeedManage, Params: []string{"id"}, Owner: true}, func(ctx context.Context, r *http.Request) (any, error) {
 		var req jobIDReq
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
@@ -261,8 +269,27 @@ func (s *Server) routeJobs() {
 		return map[string]any{"job": j}, nil
 	})
 	for _, prefix := range []string{"/api/2.0/lode/", "/ajax-api/2.0/lode/"} {
-		s.mux.HandleFunc("GET "+prefix+"jobs/logs", s.serveJobLogs)
+		s.route("GET "+prefix+"jobs/logs", On(TargetJob, auth.NeedRead, "id"), s.serveJobLogs)
 	}
+}
+
+// Redacted stands for the value of a job's environment variable that its
+// caller may not see.
+const Redacted = "[redacted]"
+
+// jobOut is a job as its caller may see it: the values of its environment
+// variables (which may hold credentials) only for its owner and admins.
+func (s *Server) jobOut(ctx context.Context, j *jobs.Job) *jobs.Job {
+	id := auth.FromContext(ctx)
+	if s.Guard.Open() || id.Admin() || len(j.Spec.Env) == 0 || (j.Spec.User != "" && j.Spec.User == id.Name()) {
+		return j
+	}
+	c := *j
+	c.Spec.Env = make(map[string]string, len(j.Spec.Env))
+	for k := range j.Spec.Env {
+		c.Spec.Env[k] = Redacted
+	}
+	return &c
 }
 
 func parseJobState(name string) (jobs.State, error) {

@@ -6,6 +6,7 @@ import (
 	"path"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/artifact"
 	"github.com/lode-ml/lode/tracking"
 )
@@ -64,7 +65,7 @@ func (s *Server) routeLoggedModels() {
 		}
 		return map[string]any{"model": loggedModelOut(m)}, nil
 	}
-	s.handle("POST", "logged-models", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "logged-models", On(TargetExperiment, auth.NeedUpdate, "experiment_id"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			ExperimentID jstr   `json:"experiment_id"`
 			Name         string `json:"name"`
@@ -81,10 +82,10 @@ func (s *Server) routeLoggedModels() {
 			SourceRunID: req.SourceRunID, Params: paramsIn(req.Params), Tags: tagsIn(req.Tags),
 		}))
 	})
-	s.handle("GET", "logged-models/{model_id}", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("GET", "logged-models/{model_id}", On(TargetLoggedModel, auth.NeedRead, "{model_id}"), func(ctx context.Context, r *http.Request) (any, error) {
 		return modelResp(t.GetLoggedModel(ctx, r.PathValue("model_id")))
 	})
-	s.handle("PATCH", "logged-models/{model_id}", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("PATCH", "logged-models/{model_id}", On(TargetLoggedModel, auth.NeedUpdate, "{model_id}"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Status jstr `json:"status"`
 		}
@@ -97,10 +98,10 @@ func (s *Server) routeLoggedModels() {
 		}
 		return modelResp(t.FinalizeLoggedModel(ctx, r.PathValue("model_id"), status))
 	})
-	s.handle("DELETE", "logged-models/{model_id}", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("DELETE", "logged-models/{model_id}", On(TargetLoggedModel, auth.NeedDelete, "{model_id}"), func(ctx context.Context, r *http.Request) (any, error) {
 		return empty{}, t.DeleteLoggedModel(ctx, r.PathValue("model_id"))
 	})
-	s.handle("PATCH", "logged-models/{model_id}/tags", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("PATCH", "logged-models/{model_id}/tags", On(TargetLoggedModel, auth.NeedUpdate, "{model_id}"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Tags []wTag `json:"tags"`
 		}
@@ -109,10 +110,10 @@ func (s *Server) routeLoggedModels() {
 		}
 		return empty{}, t.SetLoggedModelTags(ctx, r.PathValue("model_id"), tagsIn(req.Tags))
 	})
-	s.handle("DELETE", "logged-models/{model_id}/tags/{tag_key}", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("DELETE", "logged-models/{model_id}/tags/{tag_key}", On(TargetLoggedModel, auth.NeedDelete, "{model_id}"), func(ctx context.Context, r *http.Request) (any, error) {
 		return empty{}, t.DeleteLoggedModelTag(ctx, r.PathValue("model_id"), r.PathValue("tag_key"))
 	})
-	s.handle("POST", "logged-models/{model_id}/params", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "logged-models/{model_id}/params", On(TargetLoggedModel, auth.NeedUpdate, "{model_id}"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Params []wTag `json:"params"`
 		}
@@ -121,7 +122,7 @@ func (s *Server) routeLoggedModels() {
 		}
 		return empty{}, t.LogLoggedModelParams(ctx, r.PathValue("model_id"), paramsIn(req.Params))
 	})
-	s.handle("POST", "logged-models/search", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "logged-models/search", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			ExperimentIDs jstrs  `json:"experiment_ids"`
 			Filter        string `json:"filter"`
@@ -156,7 +157,7 @@ func (s *Server) routeLoggedModels() {
 		}
 		return resp, nil
 	})
-	s.handle("GET", "logged-models/{model_id}/artifacts/directories", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("GET", "logged-models/{model_id}/artifacts/directories", On(TargetLoggedModel, auth.NeedRead, "{model_id}"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Path string `json:"artifact_directory_path"`
 		}
@@ -170,7 +171,7 @@ func (s *Server) routeLoggedModels() {
 		return s.listUnder(ctx, m.ArtifactURI, req.Path)
 	})
 	// The UI downloads a logged model's files through this endpoint.
-	s.mux.HandleFunc("GET /ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files", func(w http.ResponseWriter, r *http.Request) {
+	s.route("GET /ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files", On(TargetLoggedModel, auth.NeedRead, "{model_id}"), func(w http.ResponseWriter, r *http.Request) {
 		m, err := t.GetLoggedModel(r.Context(), r.PathValue("model_id"))
 		if err != nil {
 			s.writeError(w, r, err)

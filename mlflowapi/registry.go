@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/auth"
 
 	"github.com/lode-ml/lode/registry"
 	"github.com/lode-ml/lode/tracking"
@@ -110,7 +111,7 @@ func (s *Server) routeRegistry() {
 		}
 		return map[string]any{"model_version": versionOut(v)}, nil
 	}
-	s.handle("POST", "registered-models/create", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "registered-models/create", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name        string `json:"name"`
 			Tags        []wTag `json:"tags"`
@@ -119,16 +120,20 @@ func (s *Server) routeRegistry() {
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
-		return modelResp(reg.CreateModel(ctx, req.Name, req.Description, tagsIn(req.Tags)))
+		m, err := reg.CreateModel(ctx, req.Name, req.Description, tagsIn(req.Tags))
+		if err == nil {
+			err = s.grantCreator(ctx, auth.RegisteredModel, m.Name)
+		}
+		return modelResp(m, err)
 	})
-	s.handle("GET", "registered-models/get", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("GET", "registered-models/get", modelRule(auth.NeedRead), func(ctx context.Context, r *http.Request) (any, error) {
 		var req nameReq
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
 		return modelResp(reg.GetModel(ctx, req.Name))
 	})
-	s.handle("POST", "registered-models/rename", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "registered-models/rename", modelRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name    string `json:"name"`
 			NewName string `json:"new_name"`
@@ -136,9 +141,13 @@ func (s *Server) routeRegistry() {
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
-		return modelResp(reg.RenameModel(ctx, req.Name, req.NewName))
+		m, err := reg.RenameModel(ctx, req.Name, req.NewName)
+		if err == nil && s.Auth != nil {
+			err = s.Auth.Renamed(ctx, auth.RegisteredModel, req.Name, m.Name)
+		}
+		return modelResp(m, err)
 	})
-	s.handle("PATCH", "registered-models/update", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("PATCH", "registered-models/update", modelRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name        string `json:"name"`
 			Description string `json:"description"`
@@ -148,12 +157,18 @@ func (s *Server) routeRegistry() {
 		}
 		return modelResp(reg.UpdateModel(ctx, req.Name, req.Description))
 	})
-	s.handle("DELETE", "registered-models/delete", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("DELETE", "registered-models/delete", modelRule(auth.NeedDelete), func(ctx context.Context, r *http.Request) (any, error) {
 		var req nameReq
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
-		return empty{}, reg.DeleteModel(ctx, req.Name)
+		if err := reg.DeleteModel(ctx, req.Name); err != nil {
+			return nil, err
+		}
+		if s.Auth != nil {
+			return empty{}, s.Auth.Deleted(ctx, auth.RegisteredModel, req.Name)
+		}
+		return empty{}, nil
 	})
 	search := func(ctx context.Context, r *http.Request) (any, error) {
 		req, err := s.decodeSearch(r)
@@ -177,7 +192,7 @@ func (s *Server) routeRegistry() {
 		}
 		return resp, nil
 	}
-	s.handle("GET", "registered-models/search", search)
+	s.handle("GET", "registered-models/search", SignedInRule(), search)
 	latest := func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name   string `json:"name"`
@@ -195,9 +210,9 @@ func (s *Server) routeRegistry() {
 		}
 		return map[string]any{"model_versions": versionsOut(vs)}, nil
 	}
-	s.handle("POST", "registered-models/get-latest-versions", latest)
-	s.handle("GET", "registered-models/get-latest-versions", latest)
-	s.handle("POST", "registered-models/set-tag", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "registered-models/get-latest-versions", modelRule(auth.NeedRead), latest)
+	s.handle("GET", "registered-models/get-latest-versions", modelRule(auth.NeedRead), latest)
+	s.handle("POST", "registered-models/set-tag", modelRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name  string `json:"name"`
 			Key   string `json:"key"`
@@ -208,7 +223,7 @@ func (s *Server) routeRegistry() {
 		}
 		return empty{}, reg.SetModelTag(ctx, req.Name, tracking.Tag{Key: req.Key, Value: req.Value})
 	})
-	s.handle("DELETE", "registered-models/delete-tag", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("DELETE", "registered-models/delete-tag", modelRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name string `json:"name"`
 			Key  string `json:"key"`
@@ -218,7 +233,7 @@ func (s *Server) routeRegistry() {
 		}
 		return empty{}, reg.DeleteModelTag(ctx, req.Name, req.Key)
 	})
-	s.handle("POST", "registered-models/alias", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "registered-models/alias", modelRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name    string `json:"name"`
 			Alias   string `json:"alias"`
@@ -229,7 +244,7 @@ func (s *Server) routeRegistry() {
 		}
 		return empty{}, reg.SetAlias(ctx, req.Name, req.Alias, string(req.Version))
 	})
-	s.handle("DELETE", "registered-models/alias", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("DELETE", "registered-models/alias", modelRule(auth.NeedDelete), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name  string `json:"name"`
 			Alias string `json:"alias"`
@@ -239,7 +254,7 @@ func (s *Server) routeRegistry() {
 		}
 		return empty{}, reg.DeleteAlias(ctx, req.Name, req.Alias)
 	})
-	s.handle("GET", "registered-models/alias", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("GET", "registered-models/alias", modelRule(auth.NeedRead), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name  string `json:"name"`
 			Alias string `json:"alias"`
@@ -250,7 +265,7 @@ func (s *Server) routeRegistry() {
 		return versionResp(reg.GetVersionByAlias(ctx, req.Name, req.Alias))
 	})
 
-	s.handle("POST", "model-versions/create", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "model-versions/create", modelRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name        string `json:"name"`
 			Source      string `json:"source"`
@@ -268,14 +283,14 @@ func (s *Server) routeRegistry() {
 			Description: req.Description, ModelID: req.ModelID, Tags: tagsIn(req.Tags),
 		}))
 	})
-	s.handle("GET", "model-versions/get", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("GET", "model-versions/get", modelRule(auth.NeedRead), func(ctx context.Context, r *http.Request) (any, error) {
 		var req versionReq
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
 		return versionResp(reg.GetVersion(ctx, req.Name, string(req.Version)))
 	})
-	s.handle("PATCH", "model-versions/update", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("PATCH", "model-versions/update", modelRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			versionReq
 			Description string `json:"description"`
@@ -285,7 +300,7 @@ func (s *Server) routeRegistry() {
 		}
 		return versionResp(reg.UpdateVersion(ctx, req.Name, string(req.Version), req.Description))
 	})
-	s.handle("POST", "model-versions/transition-stage", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "model-versions/transition-stage", modelRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			versionReq
 			Stage   string `json:"stage"`
@@ -296,14 +311,14 @@ func (s *Server) routeRegistry() {
 		}
 		return versionResp(reg.TransitionStage(ctx, req.Name, string(req.Version), req.Stage, req.Archive))
 	})
-	s.handle("DELETE", "model-versions/delete", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("DELETE", "model-versions/delete", modelRule(auth.NeedDelete), func(ctx context.Context, r *http.Request) (any, error) {
 		var req versionReq
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
 		return empty{}, reg.DeleteVersion(ctx, req.Name, string(req.Version))
 	})
-	s.handle("GET", "model-versions/search", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("GET", "model-versions/search", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
 		req, err := s.decodeSearch(r)
 		if err != nil {
 			return nil, err
@@ -321,7 +336,7 @@ func (s *Server) routeRegistry() {
 		}
 		return resp, nil
 	})
-	s.handle("GET", "model-versions/get-download-uri", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("GET", "model-versions/get-download-uri", modelRule(auth.NeedRead), func(ctx context.Context, r *http.Request) (any, error) {
 		var req versionReq
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
@@ -332,7 +347,7 @@ func (s *Server) routeRegistry() {
 		}
 		return map[string]string{"artifact_uri": uri}, nil
 	})
-	s.handle("POST", "model-versions/set-tag", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "model-versions/set-tag", modelRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			versionReq
 			Key   string `json:"key"`
@@ -343,7 +358,7 @@ func (s *Server) routeRegistry() {
 		}
 		return empty{}, reg.SetVersionTag(ctx, req.Name, string(req.Version), tracking.Tag{Key: req.Key, Value: req.Value})
 	})
-	s.handle("DELETE", "model-versions/delete-tag", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("DELETE", "model-versions/delete-tag", modelRule(auth.NeedDelete), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			versionReq
 			Key string `json:"key"`
@@ -422,6 +437,6 @@ func (s *Server) routeLibrary() {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"model_versions": out})
 	}
-	s.mux.HandleFunc("GET /api/2.0/lode/model-library/search", h)
-	s.mux.HandleFunc("GET /ajax-api/2.0/lode/model-library/search", h)
+	s.route("GET /api/2.0/lode/model-library/search", SignedInRule(), h)
+	s.route("GET /ajax-api/2.0/lode/model-library/search", SignedInRule(), h)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/registry"
 	"github.com/lode-ml/lode/tracking"
 )
@@ -47,8 +48,43 @@ type Server struct {
 	// MaxArtifactBytes bounds one uploaded artifact (0: no bound).
 	MaxBodyBytes     int64
 	MaxArtifactBytes int64
+	// Guard decides who may call each route; nil runs the server open.
+	Guard *Guard
+	// Auth, when set, serves the users, roles, permissions and tokens
+	// APIs (MLflow's basic-auth app's and Lode's).
+	Auth *auth.Service
 
-	mux *http.ServeMux
+	mux    *http.ServeMux
+	routes []Route
+}
+
+// Route is one route of the API and the rule that guards it.
+type Route struct {
+	Method, Pattern string
+	Rule            Rule
+}
+
+// Routes lists every route the handler serves (after Handler), for the
+// permission matrix test and the docs.
+func (s *Server) Routes() []Route { return s.routes }
+
+// artifactPrefixes are where the artifact proxy lives.
+var artifactPrefixes = []string{"/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts"}
+
+// route registers h for a pattern ("METHOD /path") behind rule.
+func (s *Server) route(pattern string, rule Rule, h http.HandlerFunc) {
+	method, path, _ := strings.Cut(pattern, " ")
+	if rule.Access == 0 {
+		panic(errNoRule)
+	}
+	s.routes = append(s.routes, Route{Method: method, Pattern: path, Rule: rule})
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Guard.Check(r, rule); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r)
+	})
 }
 
 // apiFunc handles one API call: it decodes its request from r and returns
@@ -64,10 +100,14 @@ func (s *Server) Handler() http.Handler {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "OK") })
-	s.mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, s.Version) })
+	s.routes = nil
+	if s.Guard != nil && s.Guard.MaxBodyBytes == 0 {
+		s.Guard.MaxBodyBytes = s.MaxBodyBytes
+	}
+	s.route("GET /health", PublicRule(), func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "OK") })
+	s.route("GET /version", PublicRule(), func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, s.Version) })
 	// MLflow 3 clients ask what the server supports before some calls.
-	s.mux.HandleFunc("GET /api/3.0/mlflow/server-info", func(w http.ResponseWriter, _ *http.Request) {
+	s.route("GET /api/3.0/mlflow/server-info", PublicRule(), func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"store_type": "SqlStore", "workspaces_enabled": false, "trace_archival_enabled": false,
 			"multipart_uploads_enabled": false, "multipart_downloads_enabled": false,
@@ -87,6 +127,17 @@ func (s *Server) Handler() http.Handler {
 	if s.Jobs != nil {
 		s.routeJobs()
 	}
+	if s.Auth != nil {
+		s.routeAuth()
+	}
+	if s.Artifacts != nil {
+		for _, prefix := range artifactPrefixes {
+			for _, m := range []string{"GET", "HEAD", "PUT", "DELETE"} {
+				s.routes = append(s.routes, Route{Method: m, Pattern: prefix + "/{path...}", Rule: On(TargetArtifact, artifactNeed(m))})
+			}
+			s.routes = append(s.routes, Route{Method: "GET", Pattern: prefix, Rule: On(TargetArtifact, auth.NeedRead)})
+		}
+	}
 	return http.HandlerFunc(s.serveHTTP)
 }
 
@@ -95,8 +146,12 @@ func (s *Server) Handler() http.Handler {
 // redirect, and traversal attempts must be refused, not rewritten.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	raw := r.URL.EscapedPath()
-	for _, prefix := range []string{"/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts"} {
+	for _, prefix := range artifactPrefixes {
 		if rest, ok := strings.CutPrefix(raw, prefix); ok && (rest == "" || rest[0] == '/') {
+			if err := s.Guard.Check(r, On(TargetArtifact, artifactNeed(r.Method))); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 			s.serveArtifacts(w, r, rest)
 			return
 		}
@@ -128,12 +183,12 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 }
 
 // handle registers fn under both API prefixes for one method and path.
-func (s *Server) handle(method, path string, fn apiFunc) {
-	s.handleUnder([]string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"}, method, path, fn)
+func (s *Server) handle(method, path string, rule Rule, fn apiFunc) {
+	s.handleUnder([]string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"}, method, path, rule, fn)
 }
 
 // handleUnder registers fn for one method and path under each prefix.
-func (s *Server) handleUnder(prefixes []string, method, path string, fn apiFunc) {
+func (s *Server) handleUnder(prefixes []string, method, path string, rule Rule, fn apiFunc) {
 	h := func(w http.ResponseWriter, r *http.Request) {
 		resp, err := fn(r.Context(), r)
 		if err != nil {
@@ -143,7 +198,7 @@ func (s *Server) handleUnder(prefixes []string, method, path string, fn apiFunc)
 		writeJSON(w, http.StatusOK, resp)
 	}
 	for _, prefix := range prefixes {
-		s.mux.HandleFunc(method+" "+prefix+path, h)
+		s.route(method+" "+prefix+path, rule, h)
 	}
 }
 
@@ -186,6 +241,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := HTTPStatus(code)
 	if status >= 500 {
 		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if code == lode.EUnauthenticated {
+		Challenge(w)
 	}
 	writeJSON(w, status, map[string]string{"error_code": code, "message": lode.ErrorMessage(err)})
 }
@@ -344,3 +402,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Challenge asks an unauthenticated client for credentials: HTTP Basic,
+// as MLflow's basic-auth app asks, or a bearer token.
+func Challenge(w http.ResponseWriter) {
+	w.Header().Add("WWW-Authenticate", `Basic realm="lode", charset="UTF-8"`)
+	w.Header().Add("WWW-Authenticate", `Bearer realm="lode"`)
+}
+
+// grantCreator makes the caller a manager of what they just created.
+func (s *Server) grantCreator(ctx context.Context, t auth.ResourceType, id string) error {
+	if s.Auth == nil {
+		return nil
+	}
+	return s.Auth.GrantCreator(ctx, auth.FromContext(ctx), t, id)
+}

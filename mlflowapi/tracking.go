@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/tracking"
 )
 
@@ -13,7 +14,7 @@ type empty struct{}
 
 func (s *Server) routeTracking() {
 	t := s.Tracking
-	s.handle("POST", "experiments/create", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "experiments/create", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name             string `json:"name"`
 			ArtifactLocation string `json:"artifact_location"`
@@ -27,6 +28,9 @@ func (s *Server) routeTracking() {
 		}
 		id, err := t.CreateExperiment(ctx, req.Name, req.ArtifactLocation, tagsIn(req.Tags))
 		if err != nil {
+			return nil, err
+		}
+		if err := s.grantCreator(ctx, auth.Experiment, id); err != nil {
 			return nil, err
 		}
 		return map[string]string{"experiment_id": id}, nil
@@ -47,8 +51,8 @@ func (s *Server) routeTracking() {
 		}
 		return map[string]any{"experiment": experimentOut(e)}, nil
 	}
-	s.handle("GET", "experiments/get", getExperiment)
-	s.handle("GET", "experiments/get-by-name", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("GET", "experiments/get", On(TargetExperiment, auth.NeedRead, "experiment_id"), getExperiment)
+	s.handle("GET", "experiments/get-by-name", On(TargetExperimentName, auth.NeedRead, "experiment_name"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			Name string `json:"experiment_name"`
 		}
@@ -93,9 +97,9 @@ func (s *Server) routeTracking() {
 		}
 		return resp, nil
 	}
-	s.handle("POST", "experiments/search", searchExperiments)
-	s.handle("GET", "experiments/search", searchExperiments)
-	s.handle("POST", "experiments/update", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "experiments/search", SignedInRule(), searchExperiments)
+	s.handle("GET", "experiments/search", SignedInRule(), searchExperiments)
+	s.handle("POST", "experiments/update", On(TargetExperiment, auth.NeedUpdate, "experiment_id"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			ExperimentID jstr   `json:"experiment_id"`
 			NewName      string `json:"new_name"`
@@ -122,9 +126,9 @@ func (s *Server) routeTracking() {
 			return empty{}, op(ctx, string(req.ExperimentID))
 		}
 	}
-	s.handle("POST", "experiments/delete", experimentOp(t.DeleteExperiment))
-	s.handle("POST", "experiments/restore", experimentOp(t.RestoreExperiment))
-	s.handle("POST", "experiments/set-experiment-tag", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "experiments/delete", On(TargetExperiment, auth.NeedDelete, "experiment_id"), experimentOp(t.DeleteExperiment))
+	s.handle("POST", "experiments/restore", On(TargetExperiment, auth.NeedDelete, "experiment_id"), experimentOp(t.RestoreExperiment))
+	s.handle("POST", "experiments/set-experiment-tag", On(TargetExperiment, auth.NeedUpdate, "experiment_id"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			ExperimentID jstr   `json:"experiment_id"`
 			Key          string `json:"key"`
@@ -141,7 +145,7 @@ func (s *Server) routeTracking() {
 		}
 		return empty{}, t.SetExperimentTag(ctx, string(req.ExperimentID), tracking.Tag{Key: req.Key, Value: req.Value})
 	})
-	s.handle("POST", "experiments/delete-experiment-tag", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "experiments/delete-experiment-tag", On(TargetExperiment, auth.NeedUpdate, "experiment_id"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			ExperimentID jstr   `json:"experiment_id"`
 			Key          string `json:"key"`
@@ -158,7 +162,7 @@ func (s *Server) routeTracking() {
 		return empty{}, t.DeleteExperimentTag(ctx, string(req.ExperimentID), req.Key)
 	})
 
-	s.handle("POST", "runs/create", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "runs/create", On(TargetExperiment, auth.NeedUpdate, "experiment_id"), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			ExperimentID jstr   `json:"experiment_id"`
 			UserID       string `json:"user_id"`
@@ -178,7 +182,7 @@ func (s *Server) routeTracking() {
 		}
 		return map[string]any{"run": runOut(run)}, nil
 	})
-	s.handle("GET", "runs/get", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("GET", "runs/get", runRule(auth.NeedRead), func(ctx context.Context, r *http.Request) (any, error) {
 		var req runRef
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
@@ -193,7 +197,7 @@ func (s *Server) routeTracking() {
 		}
 		return map[string]any{"run": runOut(run)}, nil
 	})
-	s.handle("POST", "runs/update", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "runs/update", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			runRef
 			Status  string `json:"status"`
@@ -226,9 +230,9 @@ func (s *Server) routeTracking() {
 			return empty{}, op(ctx, id)
 		}
 	}
-	s.handle("POST", "runs/delete", runOp(t.DeleteRun))
-	s.handle("POST", "runs/restore", runOp(t.RestoreRun))
-	s.handle("POST", "runs/log-metric", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "runs/delete", runRule(auth.NeedDelete), runOp(t.DeleteRun))
+	s.handle("POST", "runs/restore", runRule(auth.NeedDelete), runOp(t.RestoreRun))
+	s.handle("POST", "runs/log-metric", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			runRef
 			rMetric
@@ -251,7 +255,7 @@ func (s *Server) routeTracking() {
 		}
 		return empty{}, t.LogMetric(ctx, id, req.metric())
 	})
-	s.handle("POST", "runs/log-parameter", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "runs/log-parameter", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			runRef
 			Key   string  `json:"key"`
@@ -272,7 +276,7 @@ func (s *Server) routeTracking() {
 		}
 		return empty{}, t.LogParam(ctx, id, tracking.Param{Key: req.Key, Value: *req.Value})
 	})
-	s.handle("POST", "runs/set-tag", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "runs/set-tag", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			runRef
 			Key   string `json:"key"`
@@ -290,7 +294,7 @@ func (s *Server) routeTracking() {
 		}
 		return empty{}, t.SetTag(ctx, id, tracking.Tag{Key: req.Key, Value: req.Value})
 	})
-	s.handle("POST", "runs/delete-tag", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "runs/delete-tag", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			runRef
 			Key string `json:"key"`
@@ -307,7 +311,7 @@ func (s *Server) routeTracking() {
 		}
 		return empty{}, t.DeleteTag(ctx, id, req.Key)
 	})
-	s.handle("POST", "runs/log-batch", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "runs/log-batch", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			RunID   string    `json:"run_id"`
 			Metrics []rMetric `json:"metrics"`
@@ -332,7 +336,7 @@ func (s *Server) routeTracking() {
 		}
 		return empty{}, t.LogBatch(ctx, req.RunID, metrics, paramsIn(req.Params), tagsIn(req.Tags))
 	})
-	s.handle("POST", "runs/log-inputs", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "runs/log-inputs", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			RunID    string          `json:"run_id"`
 			Datasets []wDatasetInput `json:"datasets"`
@@ -356,7 +360,7 @@ func (s *Server) routeTracking() {
 		}
 		return empty{}, t.LogInputs(ctx, req.RunID, inputs, models)
 	})
-	s.handle("POST", "runs/outputs", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "runs/outputs", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			RunID  string `json:"run_id"`
 			Models []struct {
@@ -376,7 +380,7 @@ func (s *Server) routeTracking() {
 		}
 		return empty{}, t.LogOutputs(ctx, req.RunID, models)
 	})
-	s.handle("POST", "runs/search", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "runs/search", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			ExperimentIDs jstrs  `json:"experiment_ids"`
 			Filter        string `json:"filter"`
@@ -408,7 +412,7 @@ func (s *Server) routeTracking() {
 		}
 		return resp, nil
 	})
-	s.handle("GET", "metrics/get-history", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("GET", "metrics/get-history", runRule(auth.NeedRead), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			runRef
 			MetricKey  string `json:"metric_key"`
@@ -440,7 +444,7 @@ func (s *Server) routeTracking() {
 		}
 		return resp, nil
 	})
-	s.handle("GET", "metrics/get-history-bulk-interval", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("GET", "metrics/get-history-bulk-interval", Each(On(TargetRun, auth.NeedRead, "run_ids")), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			RunIDs     jstrs  `json:"run_ids"`
 			MetricKey  string `json:"metric_key"`
@@ -457,9 +461,9 @@ func (s *Server) routeTracking() {
 		}
 		return map[string]any{"metrics": metricsOut(ms)}, nil
 	})
-	s.handle("GET", "artifacts/list", s.listRunArtifacts)
+	s.handle("GET", "artifacts/list", runRule(auth.NeedRead), s.listRunArtifacts)
 	// MLflow 2.x clients record each logged model here.
-	s.handle("POST", "runs/log-model", func(ctx context.Context, r *http.Request) (any, error) {
+	s.handle("POST", "runs/log-model", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			RunID     string `json:"run_id"`
 			ModelJSON string `json:"model_json"`

@@ -42,6 +42,10 @@ type Service struct {
 	// Readable restricts searches to the models their caller may read
 	// (nil: no restriction).
 	Readable lode.ReadableFunc
+	// CheckSource, when set, refuses a new version whose files its
+	// caller may not read: location is where the source resolved to, runID
+	// and modelID the run and logged model it names, if any.
+	CheckSource func(ctx context.Context, location, runID, modelID string) error
 }
 
 func (s *Service) now() int64 {
@@ -273,6 +277,11 @@ func (s *Service) CreateVersion(ctx context.Context, r CreateVersionRequest) (*V
 	}
 	if r.RunID != "" {
 		if _, err := s.Tracking.GetRun(ctx, r.RunID); err != nil {
+			return nil, err
+		}
+	}
+	if s.CheckSource != nil {
+		if err := s.CheckSource(ctx, location, r.RunID, r.ModelID); err != nil {
 			return nil, err
 		}
 	}

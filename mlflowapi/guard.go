@@ -1,0 +1,486 @@
+package mlflowapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/auth"
+)
+
+// Access says who may call a route.
+type Access uint8
+
+// The kinds of access a route asks for.
+const (
+	// Public routes answer anyone, signed in or not (health, version,
+	// static files, the login page).
+	Public Access = iota + 1
+	// SignedIn routes answer any signed-in user; what they return is
+	// filtered to what the user may read (searches, listings).
+	SignedIn
+	// AdminOnly routes answer admins only.
+	AdminOnly
+	// SelfOrAdmin routes answer the user the request names (Params) and
+	// admins.
+	SelfOrAdmin
+	// OnResource routes need a permission (Need) on the resource the
+	// request names (Target, Params).
+	OnResource
+)
+
+// Target is the kind of resource an OnResource route's parameter names.
+type Target uint8
+
+// The targets. Runs, logged models and artifacts take their experiment's
+// permission, jobs their experiment's (and let their owner through where
+// Rule.Owner says so), model versions their registered model's.
+const (
+	TargetExperiment Target = iota + 1
+	// TargetExperimentName is an experiment named by its name.
+	TargetExperimentName
+	TargetRun
+	TargetLoggedModel
+	TargetModel
+	TargetDeployment
+	TargetJob
+	// TargetArtifact is a path under the artifact proxy: its first segment
+	// is the experiment id (anything else falls to the default permission).
+	TargetArtifact
+	// TargetGrant is the resource a permission API call names with the
+	// parameters resource_type and resource_id (Params are their names).
+	TargetGrant
+)
+
+// Rule is what a route asks of its caller. Every route has one: the
+// permission matrix test walks them all.
+type Rule struct {
+	Access Access
+	Target Target
+	Need   auth.Need
+	// Params name the request parameter that holds the resource (or, for
+	// SelfOrAdmin, the username), tried in order: a path wildcard as
+	// "{name}", else a query parameter (GET) or a field of the JSON body.
+	Params []string
+	// Owner lets the submitter of a job through as well.
+	Owner bool
+	// Each: the parameter is repeated (a query list) and every resource
+	// it names needs the permission.
+	Each bool
+}
+
+// Rule constructors, for route tables that read as sentences.
+
+// PublicRule lets anyone call a route.
+func PublicRule() Rule { return Rule{Access: Public} }
+
+// SignedInRule lets any signed-in user call a route.
+func SignedInRule() Rule { return Rule{Access: SignedIn} }
+
+// AdminRule lets admins only call a route.
+func AdminRule() Rule { return Rule{Access: AdminOnly} }
+
+// SelfRule lets the user named by param, and admins, call a route.
+func SelfRule(param string) Rule { return Rule{Access: SelfOrAdmin, Params: []string{param}} }
+
+// On asks for need on the target the request's params name.
+func On(t Target, need auth.Need, params ...string) Rule {
+	return Rule{Access: OnResource, Target: t, Need: need, Params: params}
+}
+
+// Each makes a rule apply to every value of its repeated parameter.
+func Each(r Rule) Rule {
+	r.Each = true
+	return r
+}
+
+// runRule asks for need on the run a request names (run_id, or MLflow's
+// older run_uuid).
+func runRule(need auth.Need) Rule { return On(TargetRun, need, "run_id", "run_uuid") }
+
+// modelRule asks for need on the registered model a request names.
+func modelRule(need auth.Need) Rule { return On(TargetModel, need, "name") }
+
+// Finder finds what a resource's permission comes from.
+type Finder interface {
+	// RunExperiment returns the experiment of a run.
+	RunExperiment(ctx context.Context, runID string) (string, error)
+	// LoggedModelExperiment returns the experiment of a logged model.
+	LoggedModelExperiment(ctx context.Context, modelID string) (string, error)
+	// ExperimentID returns the id of the experiment with a name.
+	ExperimentID(ctx context.Context, name string) (string, error)
+	// JobOwner returns the experiment and the submitter of a job.
+	JobOwner(ctx context.Context, jobID string) (experiment, owner string, err error)
+}
+
+// Guard decides whether a request may be served: who sent it is in its
+// context (see gate), what it needs is its route's Rule.
+type Guard struct {
+	// Auth decides; nil means the server runs open: everything is allowed.
+	Auth *auth.Service
+	Find Finder
+	// MaxBodyBytes bounds a JSON body read for the resource it names.
+	MaxBodyBytes int64
+
+	mu   sync.Mutex
+	runs map[string]string // run id → experiment id: runs never move
+}
+
+// Open reports whether the server runs without authentication.
+func (g *Guard) Open() bool { return g == nil || g.Auth == nil }
+
+// maxRunCache bounds the run → experiment cache; a full one is emptied.
+const maxRunCache = 100000
+
+func (g *Guard) runExperiment(ctx context.Context, runID string) (string, error) {
+	g.mu.Lock()
+	exp, ok := g.runs[runID]
+	g.mu.Unlock()
+	if ok {
+		return exp, nil
+	}
+	exp, err := g.Find.RunExperiment(ctx, runID)
+	if err != nil {
+		return "", err
+	}
+	g.mu.Lock()
+	if g.runs == nil || len(g.runs) >= maxRunCache {
+		g.runs = map[string]string{}
+	}
+	g.runs[runID] = exp
+	g.mu.Unlock()
+	return exp, nil
+}
+
+// Check returns nil when the request may be served under rule; else an
+// error with EUnauthenticated (nobody signed in) or EPermission. It may
+// read a JSON body to find the resource; the body is then put back for
+// the handler.
+func (g *Guard) Check(r *http.Request, rule Rule) error {
+	if g.Open() || rule.Access == Public {
+		return nil
+	}
+	ctx := r.Context()
+	id := auth.FromContext(ctx)
+	if id.Admin() {
+		return nil
+	}
+	if id.Anonymous() {
+		return auth.ErrUnauthenticated
+	}
+	switch rule.Access {
+	case SignedIn:
+		return nil
+	case AdminOnly:
+		return auth.Denied("only admins may do this.")
+	case SelfOrAdmin:
+		name, err := param(r, rule.Params, g.MaxBodyBytes)
+		if err != nil {
+			return err
+		}
+		if name != id.Name() {
+			return auth.Denied("user '%s' may only do this for themselves.", id.Name())
+		}
+		return nil
+	case OnResource:
+		if rule.Target == TargetGrant {
+			vals, err := params(r, rule.Params, g.MaxBodyBytes)
+			if err != nil {
+				return err
+			}
+			t, rid := vals[rule.Params[0]], vals[rule.Params[1]]
+			if t == "" || rid == "" {
+				return nil // the handler says what is missing
+			}
+			rt, err := auth.ParseResourceType(t)
+			if err != nil {
+				return nil // the handler says what is wrong
+			}
+			return g.Auth.Check(ctx, id, rt, rid, rule.Need)
+		}
+		if rule.Target == TargetArtifact {
+			return g.CheckArtifact(ctx, artifactRequestPath(r), artifactNeed(r.Method))
+		}
+		if rule.Each {
+			for _, v := range r.URL.Query()[rule.Params[0]] {
+				if err := g.CheckTarget(ctx, rule.Target, v, rule.Need, rule.Owner); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		v, err := param(r, rule.Params, g.MaxBodyBytes)
+		if err != nil {
+			return err
+		}
+		return g.CheckTarget(ctx, rule.Target, v, rule.Need, rule.Owner)
+	}
+	return auth.Denied("this route has no permission rule.")
+}
+
+// CheckTarget checks the caller's need on one resource. A resource that
+// does not exist is left to the handler to report (404) when the caller
+// may do what they ask to any resource of its kind that nothing names;
+// else it is refused like one they may not touch, so that names are no
+// oracle.
+func (g *Guard) CheckTarget(ctx context.Context, t Target, v string, need auth.Need, owner bool) error {
+	if g.Open() {
+		return nil
+	}
+	id := auth.FromContext(ctx)
+	if v == "" {
+		if t == TargetExperiment {
+			// Requests without an experiment use the Default one.
+			v = "0"
+		} else {
+			return g.missing(ctx, id, t, need)
+		}
+	}
+	var err error
+	switch t {
+	case TargetExperiment:
+		return g.Auth.Check(ctx, id, auth.Experiment, v, need)
+	case TargetExperimentName:
+		var exp string
+		if exp, err = g.Find.ExperimentID(ctx, v); err == nil {
+			return g.Auth.Check(ctx, id, auth.Experiment, exp, need)
+		}
+	case TargetRun:
+		var exp string
+		if exp, err = g.runExperiment(ctx, v); err == nil {
+			return g.Auth.Check(ctx, id, auth.Experiment, exp, need)
+		}
+	case TargetLoggedModel:
+		var exp string
+		if exp, err = g.Find.LoggedModelExperiment(ctx, v); err == nil {
+			return g.Auth.Check(ctx, id, auth.Experiment, exp, need)
+		}
+	case TargetModel:
+		return g.Auth.Check(ctx, id, auth.RegisteredModel, v, need)
+	case TargetDeployment:
+		return g.Auth.Check(ctx, id, auth.Deployment, v, need)
+	case TargetJob:
+		var exp, who string
+		if exp, who, err = g.Find.JobOwner(ctx, v); err == nil {
+			if owner && who != "" && who == id.Name() {
+				return nil
+			}
+			return g.Auth.Check(ctx, id, auth.Experiment, exp, need)
+		}
+	default:
+		return auth.Denied("unknown resource.")
+	}
+	if lode.ErrorCode(err) == lode.ENotFound || lode.ErrorCode(err) == lode.EInvalid {
+		return g.missing(ctx, id, t, need)
+	}
+	return err
+}
+
+// missing decides for a resource that does not exist (or is not named).
+func (g *Guard) missing(ctx context.Context, id *auth.Identity, t Target, need auth.Need) error {
+	rt := auth.Experiment
+	switch t {
+	case TargetModel:
+		rt = auth.RegisteredModel
+	case TargetDeployment:
+		rt = auth.Deployment
+	}
+	// "\x00" is no resource's id: the check sees the wildcard grants and
+	// the default only.
+	if err := g.Auth.Check(ctx, id, rt, "\x00", need); err != nil {
+		return auth.Denied("user '%s' may not %s this %s.", id.Name(), need, strings.ReplaceAll(string(rt), "_", " "))
+	}
+	return nil
+}
+
+// CheckArtifact checks the caller's need on an artifact path of the proxy,
+// by the experiment its first segment names, as MLflow's proxy does.
+func (g *Guard) CheckArtifact(ctx context.Context, p string, need auth.Need) error {
+	if g.Open() {
+		return nil
+	}
+	id := auth.FromContext(ctx)
+	first, _, _ := strings.Cut(strings.TrimLeft(p, "/"), "/")
+	if _, err := strconv.ParseInt(first, 10, 64); err != nil {
+		first = "\x00" // not an experiment's: the default permission
+	}
+	return g.Auth.Check(ctx, id, auth.Experiment, first, need)
+}
+
+// CheckSource checks that the caller of a model-version create may read
+// the files it registers (registry.Service.CheckSource): the run and the
+// logged model it names, and the artifact path it resolved to.
+func (g *Guard) CheckSource(ctx context.Context, location, runID, modelID string) error {
+	if g.Open() {
+		return nil
+	}
+	if runID != "" {
+		if err := g.CheckTarget(ctx, TargetRun, runID, auth.NeedRead, false); err != nil {
+			return err
+		}
+	}
+	if modelID != "" {
+		if err := g.CheckTarget(ctx, TargetLoggedModel, modelID, auth.NeedRead, false); err != nil {
+			return err
+		}
+	}
+	if p, ok := proxiedPath(location); ok {
+		return g.CheckArtifact(ctx, p, auth.NeedRead)
+	}
+	return nil
+}
+
+// Readable is the scope of a kind of resource the caller in ctx may read;
+// domain services call it for their searches (lode.ReadableFunc).
+func (g *Guard) Readable(ctx context.Context, kind string) (lode.Scope, error) {
+	if g.Open() {
+		return lode.Scope{}, nil
+	}
+	return g.Auth.Readable(ctx, auth.FromContext(ctx), auth.ResourceType(kind))
+}
+
+// artifactNeed is what a method does to an artifact.
+func artifactNeed(method string) auth.Need {
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		return auth.NeedRead
+	case http.MethodDelete:
+		return auth.NeedDelete
+	}
+	return auth.NeedUpdate
+}
+
+// artifactRequestPath is the artifact path a proxy request names: the
+// URL path after the proxy prefix, or the ?path= of a listing.
+func artifactRequestPath(r *http.Request) string {
+	raw := r.URL.EscapedPath()
+	for _, prefix := range artifactPrefixes {
+		if rest, ok := strings.CutPrefix(raw, prefix); ok {
+			if rest == "" || rest == "/" {
+				return r.URL.Query().Get("path")
+			}
+			p, _ := artifactPath(rest)
+			return p
+		}
+	}
+	return ""
+}
+
+// param returns the first of names the request carries.
+func param(r *http.Request, names []string, maxBody int64) (string, error) {
+	vals, err := params(r, names, maxBody)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range names {
+		if v := vals[n]; v != "" {
+			return v, nil
+		}
+	}
+	return "", nil
+}
+
+// params reads the named parameters of a request: path wildcards
+// ("{name}"), then the query string of a GET or a body-less request, else
+// the top-level fields of its JSON body (read, and put back).
+func params(r *http.Request, names []string, maxBody int64) (map[string]string, error) {
+	out := make(map[string]string, len(names))
+	var fields []string
+	for _, n := range names {
+		if w, ok := strings.CutPrefix(n, "{"); ok {
+			out[n] = r.PathValue(strings.TrimSuffix(w, "}"))
+		} else {
+			fields = append(fields, n)
+		}
+	}
+	if len(fields) == 0 {
+		return out, nil
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Body == nil || r.Body == http.NoBody ||
+		(r.ContentLength == 0 && r.URL.RawQuery != "") {
+		q := r.URL.Query()
+		for _, f := range fields {
+			out[f] = q.Get(f)
+		}
+		return out, nil
+	}
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBodyBytes
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return nil, lode.Errorf(lode.EBadRequest, "Could not read the request body: %v", err)
+	}
+	if int64(len(body)) > maxBody {
+		return nil, lode.Errorf(lode.ETooLarge, "Request body exceeds the limit of %d bytes.", maxBody)
+	}
+	jsonFields(body, fields, out)
+	return out, nil
+}
+
+// jsonFields sets out[name] for each of names found among the top-level
+// fields of a JSON object (strings and numbers, as text). It stops once
+// all are found: clients send the resource's id first, so a large
+// log-batch is not scanned twice. Bodies it cannot read leave out alone;
+// the handler's decode reports them.
+func jsonFields(body []byte, names []string, out map[string]string) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return
+	}
+	if s, ok := tok.(string); ok {
+		// Older clients send the body as a JSON string holding the object.
+		jsonFields([]byte(s), names, out)
+		return
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return
+	}
+	left := len(names)
+	for dec.More() && left > 0 {
+		tok, err := dec.Token()
+		if err != nil {
+			return
+		}
+		key, _ := tok.(string)
+		want := false
+		for _, n := range names {
+			if n == key {
+				want = true
+			}
+		}
+		if !want {
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				return
+			}
+			continue
+		}
+		var v any
+		if dec.Decode(&v) != nil {
+			return
+		}
+		switch x := v.(type) {
+		case string:
+			out[key] = x
+		case json.Number:
+			out[key] = x.String()
+		}
+		left--
+	}
+}
+
+// errNoRule is a route registered without a rule: a programming error the
+// permission test catches.
+var errNoRule = errors.New("mlflowapi: a route needs a permission rule")
