@@ -120,11 +120,11 @@ func TestLoginAndPasswords(t *testing.T) {
 	if _, err := s.CreateUser(ctx, "alice", "another password", false); lode.ErrorCode(err) != lode.EExists {
 		t.Fatalf("a duplicate user: %v", err)
 	}
-	if u, err := s.Login(ctx, "alice", "alice's password"); err != nil || u.ID != alice.ID {
+	if u, err := s.Login(ctx, "alice", "alice's password", "test"); err != nil || u.ID != alice.ID {
 		t.Fatalf("Login = %v, %v", u, err)
 	}
 	for _, c := range [][2]string{{"alice", "wrong password!"}, {"nobody", "alice's password"}, {"alice", ""}} {
-		if _, err := s.Login(ctx, c[0], c[1]); lode.ErrorCode(err) != lode.EUnauthenticated {
+		if _, err := s.Login(ctx, c[0], c[1], "test"); lode.ErrorCode(err) != lode.EUnauthenticated {
 			t.Errorf("Login(%q, %q) = %v, want UNAUTHENTICATED", c[0], c[1], err)
 		}
 	}
@@ -141,10 +141,10 @@ func TestLoginAndPasswords(t *testing.T) {
 	if err := s.SetPassword(ctx, self, "alice", "a new password!", &cur); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Login(ctx, "alice", "alice's password"); lode.ErrorCode(err) != lode.EUnauthenticated {
+	if _, err := s.Login(ctx, "alice", "alice's password", "test"); lode.ErrorCode(err) != lode.EUnauthenticated {
 		t.Fatalf("the old password still works: %v", err)
 	}
-	if _, err := s.Login(ctx, "alice", "a new password!"); err != nil {
+	if _, err := s.Login(ctx, "alice", "a new password!", "test"); err != nil {
 		t.Fatal(err)
 	}
 	// Basic auth proved the current password already.
@@ -162,7 +162,7 @@ func TestLoginAndPasswords(t *testing.T) {
 	if err := s.DeleteUser(ctx, &auth.Identity{User: admin}, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Login(ctx, "alice", "fourth password"); lode.ErrorCode(err) != lode.EUnauthenticated {
+	if _, err := s.Login(ctx, "alice", "fourth password", "test"); lode.ErrorCode(err) != lode.EUnauthenticated {
 		t.Fatalf("a deleted user logs in: %v", err)
 	}
 }
@@ -346,4 +346,29 @@ func ExampleResolve() {
 	// Output:
 	// EDIT
 	// READ
+}
+
+func TestLoginThrottle(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	s, _ := newService(t, auth.Read)
+	s.Now = func() time.Time { return now }
+	s.CreateUser(ctx, "alice", "alice's password", false)
+	for i := 0; i < 10; i++ {
+		if _, err := s.Login(ctx, "alice", "guess number "+fmt.Sprint(i), "10.0.0.9"); lode.ErrorCode(err) != lode.EUnauthenticated {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	// The right password is refused too while the guesser is throttled...
+	if _, err := s.Login(ctx, "alice", "alice's password", "10.0.0.9"); lode.ErrorCode(err) != lode.EOverloaded {
+		t.Fatalf("after 10 failures: %v", err)
+	}
+	// ... but not from another address.
+	if _, err := s.Login(ctx, "alice", "alice's password", "10.0.0.1"); err != nil {
+		t.Fatalf("from another address: %v", err)
+	}
+	now = now.Add(5 * time.Minute)
+	if _, err := s.Login(ctx, "alice", "alice's password", "10.0.0.9"); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
 }

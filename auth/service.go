@@ -47,6 +47,7 @@ type Service struct {
 	creds   map[[32]byte]cached[int64]
 	tokens  map[string]cached[tokenUser]
 	grants  map[int64]cached[[]RolePermission]
+	fails   throttle
 }
 
 type cached[T any] struct {
@@ -136,10 +137,27 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
-// Login checks a username and password and returns the user. A password
-// verified once is not hashed again for CacheTTL.
-func (s *Service) Login(ctx context.Context, username, password string) (*User, error) {
+// Login checks a username and password sent from client (the caller's
+// address) and returns the user. A password verified once is not hashed
+// again for CacheTTL; a pair of username and client that failed too often
+// lately is refused without a check (EOverloaded).
+func (s *Service) Login(ctx context.Context, username, password, client string) (*User, error) {
 	s.init()
+	key := username + "\x00" + client
+	if err := s.fails.check(key, s.now()); err != nil {
+		return nil, err
+	}
+	u, err := s.login(ctx, username, password)
+	switch lode.ErrorCode(err) {
+	case "":
+		s.fails.reset(key)
+	case lode.EUnauthenticated:
+		s.fails.fail(key, s.now())
+	}
+	return u, err
+}
+
+func (s *Service) login(ctx context.Context, username, password string) (*User, error) {
 	mac := hmac.New(sha256.New, s.key[:])
 	mac.Write([]byte(username))
 	mac.Write([]byte{0})

@@ -62,6 +62,10 @@ type Options struct {
 	Standalone string
 	// Version is Lode's version, for /version and KServe's server metadata.
 	Version string
+	// Authorize, when set, decides whether the caller in ctx may use a
+	// model: ask it for a prediction (infer) or read its status and
+	// metadata. nil lets everyone.
+	Authorize func(ctx context.Context, model string, infer bool) error
 }
 
 // Handler serves the inference protocols.
@@ -73,12 +77,13 @@ type Handler struct {
 	version    string
 	accessLog  bool
 	metrics    *metrics
+	authorize  func(ctx context.Context, model string, infer bool) error
 }
 
 // New returns a handler for o.
 func New(o Options) *Handler {
 	h := &Handler{cat: o.Catalog, log: o.Logger, maxBody: o.MaxBodyBytes, standalone: o.Standalone,
-		version: o.Version, accessLog: !o.NoAccessLog}
+		version: o.Version, accessLog: !o.NoAccessLog, authorize: o.Authorize}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -98,6 +103,7 @@ const (
 
 // call is what one request learns as it is served, for logs and metrics.
 type call struct {
+	ctx     context.Context
 	proto   string
 	model   string // the model asked for
 	version string // the version asked for, then the one that served
@@ -150,7 +156,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		r.Body = body
 	}
-	c := &call{proto: protocolOf(r.URL.Path)}
+	c := &call{ctx: r.Context(), proto: protocolOf(r.URL.Path)}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -260,6 +266,9 @@ func errorInfo(err error) (int, string, string) {
 // {"error_code", "message"}, or {"error"} for TF Serving and KServe.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *call, err error) {
 	status, code, msg := errorInfo(err)
+	if code == lode.EUnauthenticated {
+		mlflowapi.Challenge(w)
+	}
 	switch {
 	case code == lode.EInternal:
 		h.log.Error("inference request failed", "method", r.Method, "path", r.URL.Path, "model", c.model, "err", err)
@@ -360,8 +369,20 @@ func (h *Handler) decompress(r *http.Request, body []byte) ([]byte, error) {
 	return out, nil
 }
 
+// allowed asks Options.Authorize whether the caller may use a model, for
+// what the call is (an inference, or a read of status and metadata).
+func (h *Handler) allowed(c *call, name string) error {
+	if h.authorize == nil {
+		return nil
+	}
+	return h.authorize(c.ctx, name, c.infer)
+}
+
 // lookup finds a model's endpoint and records what served the call.
 func (h *Handler) lookup(c *call, name, version, label string) (*serving.Endpoint, func(), error) {
+	if err := h.allowed(c, name); err != nil {
+		return nil, nil, err
+	}
 	ep, release, err := h.cat.Lookup(name, version, label)
 	if err != nil {
 		return nil, nil, err

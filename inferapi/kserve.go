@@ -129,7 +129,7 @@ func (h *Handler) kserveMetadata(w http.ResponseWriter, r *http.Request, c *call
 	}
 	defer release()
 	versions := []string{}
-	if vs, err := h.cat.Status(name); err == nil {
+	if vs, err := h.cat.Status(name); err == nil { // lookup has authorized it
 		for _, v := range vs {
 			if v.State == serving.StateAvailable {
 				versions = append(versions, v.Version)
@@ -161,6 +161,10 @@ type kOutput struct {
 
 func (h *Handler) kserveInfer(w http.ResponseWriter, r *http.Request, c *call, name, version string) {
 	c.infer = true
+	if err := h.allowed(c, name); err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
 	body, err := h.readBody(w, r)
 	if err == nil {
 		body, err = h.decompress(r, body)

@@ -86,6 +86,10 @@ func (h *Handler) routeMLflow(w http.ResponseWriter, r *http.Request, c *call, p
 // invocations scores one request: /invocations in MLflow's protocol.
 func (h *Handler) invocations(w http.ResponseWriter, r *http.Request, c *call, name string) {
 	c.infer = true
+	if err := h.allowed(c, name); err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
 	body, err := h.readBody(w, r)
 	if err != nil {
 		h.fail(w, r, c, err)

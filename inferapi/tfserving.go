@@ -82,6 +82,10 @@ type tfVersionStatus struct {
 // tfStatus answers GetModelStatus: the versions of a model and their
 // states, or the one a version or label names.
 func (h *Handler) tfStatus(w http.ResponseWriter, r *http.Request, c *call, t tfTarget) {
+	if err := h.allowed(c, t.name); err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
 	vs, err := h.cat.Status(t.name)
 	if err != nil {
 		h.fail(w, r, c, err)
@@ -209,6 +213,10 @@ func (h *Handler) tfMetadata(w http.ResponseWriter, r *http.Request, c *call, t 
 // tfInfer answers :predict, :classify and :regress.
 func (h *Handler) tfInfer(w http.ResponseWriter, r *http.Request, c *call, t tfTarget, verb string) {
 	c.infer = true
+	if err := h.allowed(c, t.name); err != nil {
+		h.fail(w, r, c, err)
+		return
+	}
 	body, err := h.readBody(w, r)
 	if err != nil {
 		h.fail(w, r, c, err)
