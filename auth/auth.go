@@ -16,6 +16,9 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"strings"
 )
@@ -218,3 +221,16 @@ func FromContext(ctx context.Context) *Identity {
 
 // OpenIdentity is the caller of a server that runs without authentication.
 var OpenIdentity = &Identity{Open: true}
+
+// SessionCookie is the name of the web UI's session cookie; its value is
+// a session token's secret.
+const SessionCookie = "lode_session"
+
+// CSRFToken is the token a signed-in page sends with its changes (header
+// X-CSRF-Token, or form field csrf_token): derived from the session's
+// secret, so it needs no storage, and unknowable to another site.
+func CSRFToken(sessionSecret string) string {
+	m := hmac.New(sha256.New, []byte(sessionSecret))
+	m.Write([]byte("lode csrf"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}

@@ -8,12 +8,14 @@ import (
 	"strings"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/auth"
+	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/tracking"
 )
 
 func init() {
 	pageRoutes = append(pageRoutes, func(s *Server) []route {
-		return []route{{"GET /compare", s.compare}}
+		return []route{{"GET /compare", s.compare, mlflowapi.SignedInRule()}}
 	})
 }
 
@@ -120,6 +122,10 @@ func (s *Server) compare(w http.ResponseWriter, r *http.Request) {
 	runs := make([]*tracking.Run, 0, len(ids))
 	var missing []string
 	for _, id := range ids {
+		if err := s.Guard.CheckTarget(ctx, mlflowapi.TargetRun, id, auth.NeedRead, false); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		run, err := s.Tracking.GetRun(ctx, id)
 		switch code := lode.ErrorCode(err); {
 		case err == nil:

@@ -5,12 +5,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/tracking"
 )
 
 func init() {
 	pageRoutes = append(pageRoutes, func(s *Server) []route {
-		return []route{{"GET /experiments", s.experiments}}
+		return []route{{"GET /experiments", s.experiments, mlflowapi.SignedInRule()}}
 	})
 }
 

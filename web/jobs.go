@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/jobs"
+	"github.com/lode-ml/lode/mlflowapi"
 )
 
 func init() {
 	pageRoutes = append(pageRoutes, func(s *Server) []route {
-		return []route{{"GET /jobs", s.serveJobs}, {"GET /jobs/{id}", s.serveJob}}
+		return []route{{"GET /jobs", s.serveJobs, mlflowapi.SignedInRule()}, {"GET /jobs/{id}", s.serveJob, mlflowapi.On(mlflowapi.TargetJob, auth.NeedRead, "{id}")}}
 	})
 	funcs["jobCores"] = jobCores
 	funcs["jobMemory"] = jobMemory

@@ -5,13 +5,15 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/lode-ml/lode/auth"
+	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/registry"
 	"github.com/lode-ml/lode/tracking"
 )
 
 func init() {
 	pageRoutes = append(pageRoutes, func(s *Server) []route {
-		return []route{{"GET /models", s.serveModels}, {"GET /models/{name}", s.serveModel}}
+		return []route{{"GET /models", s.serveModels, mlflowapi.SignedInRule()}, {"GET /models/{name}", s.serveModel, mlflowapi.On(mlflowapi.TargetModel, auth.NeedRead, "{name}")}}
 	})
 	// A model name may hold any character but '/' and ':' ("a b?#%"):
 	// links to it escape it as one path segment.

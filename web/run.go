@@ -20,13 +20,13 @@ import (
 func init() {
 	pageRoutes = append(pageRoutes, func(s *Server) []route {
 		return []route{
-			{"GET /runs/{id}", s.runPage},
+			{"GET /runs/{id}", s.runPage, runPageRule},
 			// The artifact browser's parts: a file's bytes, the preview
 			// pane of one entry, and a folder's listing (fragments of the
 			// page, fetched by run.js as the user browses).
-			{"GET /runs/{id}/artifact", s.runArtifactFile},
-			{"GET /runs/{id}/preview", s.runArtifactPreview},
-			{"GET /runs/{id}/artifacts", s.runArtifactTree},
+			{"GET /runs/{id}/artifact", s.runArtifactFile, runPageRule},
+			{"GET /runs/{id}/preview", s.runArtifactPreview, runPageRule},
+			{"GET /runs/{id}/artifacts", s.runArtifactTree, runPageRule},
 		}
 	})
 }

@@ -19,8 +19,8 @@ import (
 func init() {
 	pageRoutes = append(pageRoutes, func(s *Server) []route {
 		return []route{
-			{"GET /experiments/{id}", s.runs},
-			{"GET /experiments/{id}/runs.csv", s.runsCSV},
+			{"GET /experiments/{id}", s.runs, experimentPageRule},
+			{"GET /experiments/{id}/runs.csv", s.runsCSV, experimentPageRule},
 		}
 	})
 }

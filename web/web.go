@@ -22,6 +22,7 @@ import (
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/jobs"
 	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/registry"
@@ -49,9 +50,22 @@ type Server struct {
 	Jobs      Jobs
 	Version   string
 	Logger    *slog.Logger
+	// Guard decides who may see each page (nil: everyone, as on a server
+	// without authentication); Auth, when set, signs users in and out.
+	Guard *mlflowapi.Guard
+	Auth  *auth.Service
+	// SecureCookies marks the session cookie Secure (the server speaks
+	// TLS); SessionTTL is how long a sign-in lasts (DefaultSessionTTL).
+	SecureCookies bool
+	SessionTTL    time.Duration
 
-	pages map[string]*template.Template
+	pages  map[string]*template.Template
+	routes []mlflowapi.Route
 }
+
+// Routes lists the UI's routes and their rules (after Mount), for the
+// permission matrix test.
+func (s *Server) Routes() []mlflowapi.Route { return s.routes }
 
 // Mount adds the UI's routes to mux: the pages, and /static/. wrap, when
 // not nil, wraps each handler (an access log).
@@ -69,28 +83,52 @@ func (s *Server) Mount(mux *http.ServeMux, wrap func(http.Handler) http.Handler)
 	if err != nil {
 		return err
 	}
-	mux.Handle("GET /static/", wrap(http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static)))))
-	mux.Handle("GET /{$}", wrap(http.RedirectHandler("/experiments", http.StatusFound)))
-	mux.Handle("GET /favicon.ico", wrap(http.RedirectHandler("/static/lode.svg", http.StatusMovedPermanently)))
-	for _, rt := range s.routes() {
-		mux.Handle(rt.pattern, wrap(rt.handler))
+	s.routes = nil
+	handle := func(pattern string, rule mlflowapi.Rule, h http.Handler) {
+		method, p, _ := strings.Cut(pattern, " ")
+		s.routes = append(s.routes, mlflowapi.Route{Method: method, Pattern: p, Rule: rule})
+		mux.Handle(pattern, wrap(s.guard(rule, h)))
+	}
+	handle("GET /static/", mlflowapi.PublicRule(), http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))
+	handle("GET /{$}", mlflowapi.PublicRule(), http.RedirectHandler("/experiments", http.StatusFound))
+	handle("GET /favicon.ico", mlflowapi.PublicRule(), http.RedirectHandler("/static/lode.svg", http.StatusMovedPermanently))
+	for _, add := range pageRoutes {
+		for _, rt := range add(s) {
+			handle(rt.pattern, rt.rule, rt.handler)
+		}
 	}
 	return nil
 }
 
+// route is one page: its pattern, its handler and who may see it.
 type route struct {
 	pattern string
 	handler http.HandlerFunc
+	rule    mlflowapi.Rule
 }
 
-// routes lists every page. Each page's file adds its own here.
-func (s *Server) routes() []route {
-	var rs []route
-	for _, add := range pageRoutes {
-		rs = append(rs, add(s)...)
-	}
-	return rs
+// guard answers a request its caller may not make: a visitor who has not
+// signed in is sent to the sign-in page, and comes back after it.
+func (s *Server) guard(rule mlflowapi.Rule, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := s.Guard.Check(r, rule)
+		if err == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if lode.ErrorCode(err) == lode.EUnauthenticated && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		s.fail(w, r, err)
+	})
 }
+
+// The rules of the pages of one run and of one experiment.
+var (
+	runPageRule        = mlflowapi.On(mlflowapi.TargetRun, auth.NeedRead, "{id}")
+	experimentPageRule = mlflowapi.On(mlflowapi.TargetExperiment, auth.NeedRead, "{id}")
+)
 
 // pageRoutes are filled in by each page's file (init), so that pages can
 // be written side by side without touching one list.
@@ -145,6 +183,22 @@ type Page struct {
 	Version string
 	URL     *url.URL
 	Data    any
+	// Who is signed in ("" on a server without authentication), whether
+	// they are an admin, and the token their page's changes must carry.
+	User  string
+	Admin bool
+	CSRF  string
+}
+
+// page fills in what every page shows of its viewer.
+func (s *Server) page(r *http.Request, title, nav string, data any) Page {
+	p := Page{Title: title, Nav: nav, Version: s.Version, URL: r.URL, Data: data}
+	id := auth.FromContext(r.Context())
+	p.User, p.Admin = id.Name(), id.User != nil && id.User.IsAdmin
+	if c, err := r.Cookie(auth.SessionCookie); err == nil && id.User != nil {
+		p.CSRF = auth.CSRFToken(c.Value)
+	}
+	return p
 }
 
 // render writes page name with data; a failure to render is a 500 that
@@ -156,7 +210,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, title, nav
 		return
 	}
 	var b bytes.Buffer
-	if err := t.ExecuteTemplate(&b, "layout.html", Page{Title: title, Nav: nav, Version: s.Version, URL: r.URL, Data: data}); err != nil {
+	if err := t.ExecuteTemplate(&b, "layout.html", s.page(r, title, nav, data)); err != nil {
 		s.fail(w, r, lode.Internal(err, "cannot render the page"))
 		return
 	}
@@ -180,8 +234,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		fmt.Fprintf(w, "<!doctype html><title>Error</title><p>%s</p>", template.HTMLEscapeString(msg))
 		return
 	}
-	t.ExecuteTemplate(w, "layout.html", Page{Title: "Error", Version: s.Version, URL: r.URL,
-		Data: map[string]any{"Status": status, "Code": code, "Message": msg}})
+	t.ExecuteTemplate(w, "layout.html", s.page(r, "Error", "", map[string]any{"Status": status, "Code": code, "Message": msg}))
 }
 
 // notFound is the error for a page that names something missing.

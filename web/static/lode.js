@@ -4,9 +4,13 @@ const Lode = (() => {
   // api calls the MLflow or Lode REST API ("mlflow/runs/get", "lode/jobs/list")
   // and returns the decoded answer; a failure throws an Error with the
   // server's message.
+  // A path starting with "/" is taken as it is ("/ajax-api/3.0/mlflow/..."). Changes carry the
+  // page's CSRF token, which a signed-in session needs.
   async function api(method, path, body) {
-    const url = new URL("/ajax-api/2.0/" + path, location.origin);
+    const url = new URL(path.startsWith("/") ? path : "/ajax-api/2.0/" + path, location.origin);
     const init = { method, headers: {} };
+    const csrf = document.querySelector('meta[name="csrf-token"]');
+    if (csrf && method !== "GET") init.headers["X-CSRF-Token"] = csrf.content;
     if (body !== undefined && method === "GET") {
       for (const [k, v] of Object.entries(body)) {
         if (Array.isArray(v)) v.forEach((x) => url.searchParams.append(k, x));

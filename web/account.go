@@ -1,0 +1,233 @@
+package web
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/auth"
+	"github.com/lode-ml/lode/mlflowapi"
+)
+
+// DefaultSessionTTL is how long a sign-in to the UI lasts.
+const DefaultSessionTTL = 12 * time.Hour
+
+func init() {
+	pageRoutes = append(pageRoutes, func(s *Server) []route {
+		return []route{
+			{"GET /login", s.loginPage, mlflowapi.PublicRule()},
+			{"POST /login", s.login, mlflowapi.PublicRule()},
+			{"POST /logout", s.logout, mlflowapi.PublicRule()},
+			{"GET /account", s.account, mlflowapi.SignedInRule()},
+			{"GET /admin", s.admin, mlflowapi.AdminRule()},
+		}
+	})
+}
+
+type loginData struct {
+	Next, Username, Error string
+}
+
+// safeNext is where to go after signing in: a path on this server, never
+// another site (an open redirect would make the sign-in page a phishing
+// tool).
+func safeNext(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.HasPrefix(next, "/\\") || u.Scheme != "" || u.Host != "" || strings.HasPrefix(u.Path, "/login") {
+		return "/experiments"
+	}
+	return next
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	if s.Auth == nil {
+		http.Redirect(w, r, "/experiments", http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, "login", "Sign in", "", loginData{Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+// maxLoginForm bounds a sign-in form's body.
+const maxLoginForm = 16 << 10
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if s.Auth == nil {
+		http.Redirect(w, r, "/experiments", http.StatusSeeOther)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, lode.Errorf(lode.EBadRequest, "Could not read the sign-in form."))
+		return
+	}
+	d := loginData{Next: safeNext(r.PostForm.Get("next")), Username: r.PostForm.Get("username")}
+	ctx := r.Context()
+	u, err := s.Auth.Login(ctx, d.Username, r.PostForm.Get("password"), clientAddr(r))
+	if err != nil {
+		code := lode.ErrorCode(err)
+		if code != lode.EUnauthenticated && code != lode.EOverloaded {
+			s.fail(w, r, err)
+			return
+		}
+		d.Error = lode.ErrorMessage(err)
+		w.WriteHeader(mlflowapi.HTTPStatus(code))
+		s.render(w, r, "login", "Sign in", "", d)
+		return
+	}
+	ttl := s.SessionTTL
+	if ttl <= 0 {
+		ttl = DefaultSessionTTL
+	}
+	secret, _, err := s.Auth.CreateToken(ctx, u, "web session", auth.TokenSession, ttl, "")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: auth.SessionCookie, Value: secret, Path: "/", MaxAge: int(ttl.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies})
+	s.Logger.Info("signed in", "user", u.Username, "remote", clientAddr(r))
+	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+}
+
+// logout ends the session (the gate has checked its CSRF token).
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(auth.SessionCookie); err == nil && s.Auth != nil {
+		if err := s.Auth.RevokeSecret(r.Context(), c.Value); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: auth.SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// clientAddr is the address a request came from, for throttling failed
+// sign-ins and for the log.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+type tokenRow struct {
+	ID, Name, User, Kind, JobID string
+	Created, Expires, LastUsed  int64
+}
+
+type accountData struct {
+	Open     bool
+	Username string
+	Admin    bool
+	Tokens   []tokenRow
+}
+
+func (s *Server) tokenRows(r *http.Request, userID int64) ([]tokenRow, error) {
+	ctx := r.Context()
+	ts, err := s.Auth.Store.ListTokens(ctx, userID, auth.TokenAPI, auth.TokenJob)
+	if err != nil {
+		return nil, err
+	}
+	names := map[int64]string{}
+	out := make([]tokenRow, 0, len(ts))
+	for _, t := range ts {
+		name, ok := names[t.UserID]
+		if !ok {
+			if u, err := s.Auth.Store.GetUserByID(ctx, t.UserID); err == nil {
+				name = u.Username
+			}
+			names[t.UserID] = name
+		}
+		out = append(out, tokenRow{ID: t.ID, Name: t.Name, User: name, Kind: string(t.Kind), JobID: t.JobID,
+			Created: t.CreatedMs, Expires: t.ExpiresMs, LastUsed: t.LastUsedMs})
+	}
+	return out, nil
+}
+
+// account is the signed-in user's page: their password and their tokens.
+func (s *Server) account(w http.ResponseWriter, r *http.Request) {
+	id := auth.FromContext(r.Context())
+	if s.Auth == nil || id.User == nil {
+		s.render(w, r, "account", "Account", "", accountData{Open: true})
+		return
+	}
+	tokens, err := s.tokenRows(r, id.User.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, "account", "Account", "", accountData{Username: id.User.Username, Admin: id.User.IsAdmin, Tokens: tokens})
+}
+
+type adminUser struct {
+	ID       int64
+	Username string
+	Admin    bool
+	Created  int64
+	Roles    []string
+	Grants   []auth.RolePermission
+}
+
+type adminData struct {
+	Self    string
+	Users   []adminUser
+	Roles   []*auth.Role
+	Tokens  []tokenRow
+	Default string
+	Types   []auth.ResourceType
+	Levels  []auth.Permission
+}
+
+// admin is the admins' page: users, their grants, roles and every token.
+func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
+	if s.Auth == nil {
+		s.fail(w, r, lode.Errorf(lode.ENotFound, "This server runs without authentication: there are no users to manage."))
+		return
+	}
+	ctx := r.Context()
+	us, err := s.Auth.Store.ListUsers(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := adminData{Self: auth.FromContext(ctx).Name(), Default: string(s.Auth.DefaultPermission()),
+		Types: []auth.ResourceType{auth.Experiment, auth.RegisteredModel, auth.Deployment},
+		Levels: []auth.Permission{auth.Read, auth.Use, auth.Edit, auth.Manage, auth.Deny}}
+	for _, u := range us {
+		au := adminUser{ID: u.ID, Username: u.Username, Admin: u.IsAdmin, Created: u.CreatedMs}
+		rs, err := s.Auth.Store.ListUserRoles(ctx, u.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, role := range rs {
+			if role.Name == auth.OwnRoleName(u.ID) {
+				au.Grants = role.Permissions
+			} else {
+				au.Roles = append(au.Roles, role.Name)
+			}
+		}
+		d.Users = append(d.Users, au)
+	}
+	all, err := s.Auth.Store.ListRoles(ctx, nil)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, role := range all {
+		if !auth.IsOwnRoleName(role.Name) {
+			d.Roles = append(d.Roles, role)
+		}
+	}
+	if d.Tokens, err = s.tokenRows(r, 0); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, "admin", "Admin", "admin", d)
+}

@@ -1,0 +1,84 @@
+// The account and admin pages: passwords, tokens, users and their grants,
+// each change one call of the REST API (MLflow's basic-auth API and Lode's
+// tokens API), then the page is read again.
+"use strict";
+(() => {
+  const reload = () => location.reload();
+  const on = (sel, ev, fn) => document.querySelectorAll(sel).forEach((el) => el.addEventListener(ev, fn));
+
+  const pw = document.getElementById("password-form");
+  if (pw) pw.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const f = new FormData(pw);
+    Lode.run(async () => {
+      await Lode.api("PATCH", "mlflow/users/update-password",
+        { username: pw.dataset.user, password: f.get("new"), current_password: f.get("current") });
+      pw.reset();
+      Lode.toast("Password changed. Other sessions of yours have ended.");
+    });
+  });
+
+  const tf = document.getElementById("token-form");
+  if (tf) tf.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const f = new FormData(tf);
+    Lode.run(async () => {
+      const res = await Lode.api("POST", "lode/tokens/create", { name: f.get("name"), expires_in_days: Number(f.get("days")) });
+      document.getElementById("new-token-secret").textContent = res.secret;
+      document.getElementById("new-token").hidden = false;
+      tf.reset();
+    });
+  });
+
+  on("table.tokens button.revoke", "click", (e) => {
+    const id = e.target.closest("tr").dataset.id;
+    if (!confirm("Revoke this token? Whatever uses it stops working.")) return;
+    Lode.run(async () => { await Lode.api("POST", "lode/tokens/revoke", { id }); reload(); });
+  });
+
+  const uf = document.getElementById("user-form");
+  if (uf) uf.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const f = new FormData(uf);
+    Lode.run(async () => {
+      await Lode.api("POST", "mlflow/users/create", { username: f.get("username"), password: f.get("password") });
+      reload();
+    });
+  });
+
+  const userOf = (el) => el.closest("tr").dataset.user;
+  on("#users .admin-toggle", "change", (e) => {
+    Lode.run(async () => {
+      await Lode.api("PATCH", "mlflow/users/update-admin", { username: userOf(e.target), is_admin: e.target.checked });
+      reload();
+    });
+  });
+  on("#users .delete-user", "click", (e) => {
+    const username = userOf(e.target);
+    if (!confirm("Delete user " + username + "? Their grants and tokens go with them.")) return;
+    Lode.run(async () => { await Lode.api("DELETE", "mlflow/users/delete", { username }); reload(); });
+  });
+  on("#users .grant-btn", "click", (e) => {
+    const tr = e.target.closest("tr");
+    const body = {
+      username: tr.dataset.user,
+      resource_type: tr.querySelector(".g-type").value,
+      resource_id: tr.querySelector(".g-id").value.trim(),
+      permission: tr.querySelector(".g-perm").value,
+    };
+    Lode.run(async () => {
+      // A grant replaces the level the user had on that resource.
+      try { await Lode.api("POST", "/ajax-api/3.0/mlflow/users/permissions/revoke", body); } catch (err) { if (err.code !== "RESOURCE_DOES_NOT_EXIST") throw err; }
+      await Lode.api("POST", "/ajax-api/3.0/mlflow/users/permissions/grant", body);
+      reload();
+    });
+  });
+  on("#users .ungrant", "click", (e) => {
+    const pill = e.target.closest(".grant");
+    Lode.run(async () => {
+      await Lode.api("POST", "/ajax-api/3.0/mlflow/users/permissions/revoke",
+        { username: userOf(e.target), resource_type: pill.dataset.type, resource_id: pill.dataset.id });
+      reload();
+    });
+  });
+})();
