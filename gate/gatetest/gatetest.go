@@ -20,7 +20,8 @@ import (
 // SelfSigned writes a fresh self-signed certificate for localhost,
 // 127.0.0.1 and ::1, and its key, under dir; it returns the files' paths
 // and a pool that trusts the certificate. The certificate is its own CA,
-// so that Python's ssl module (OpenSSL) takes it as a trust anchor too.
+// so that Python's ssl module (OpenSSL) takes it as a trust anchor too,
+// and serves as a client certificate as well.
 func SelfSigned(t testing.TB, dir string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -37,7 +38,7 @@ func SelfSigned(t testing.TB, dir string) (certFile, keyFile string, pool *x509.
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		DNSNames:              []string{"localhost"},
