@@ -120,6 +120,20 @@ func New(cfg Config, addr net.Addr) (*Gate, error) {
 // TLS reports whether the gate's server speaks HTTPS.
 func (g *Gate) TLS() bool { return g.tls != nil }
 
+// CheckCertificateName returns an error when the TLS certificate does not
+// name host, so that a client verifying it there would fail (the server's
+// own jobs reach it at a loopback address).
+func (g *Gate) CheckCertificateName(host string) error {
+	if g.tls == nil {
+		return nil
+	}
+	leaf := g.tls.Certificates[0].Leaf
+	if leaf == nil {
+		return nil
+	}
+	return leaf.VerifyHostname(host)
+}
+
 // URL is the base URL of a server listening at addr behind this gate.
 func (g *Gate) URL(addr net.Addr) string {
 	if g.tls != nil {
