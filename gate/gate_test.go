@@ -445,6 +445,45 @@ func TestTLS(t *testing.T) {
 		}
 	}
 
+	// Over HTTP/2 too, a stalled body is cut and a flowing one is not.
+	const timeout = 300 * time.Millisecond
+	mux := http.NewServeMux()
+	mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		fmt.Fprintf(w, "%s %d", r.Proto, n)
+	})
+	_, base2 := serve(t, gate.Config{TLSCertFile: cert, TLSKeyFile: key, ReadTimeout: timeout}, mux)
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	trickle := func(chunks int, stall time.Duration) (int, string, time.Duration) {
+		pr, pw := io.Pipe()
+		go func() {
+			for range chunks {
+				pw.Write([]byte("0123456789"))
+				time.Sleep(timeout / 2)
+			}
+			time.Sleep(stall)
+			pw.Close()
+		}()
+		start := time.Now()
+		res, err := h2.Post(base2+"/upload", "application/octet-stream", pr)
+		if err != nil {
+			return 0, err.Error(), time.Since(start)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b), time.Since(start)
+	}
+	if code, body, _ := trickle(6, 0); code != 200 || body != "HTTP/2.0 60" {
+		t.Errorf("a flowing HTTP/2 upload: %d %q", code, body)
+	}
+	if code, body, d := trickle(2, 10*time.Second); code == 200 || d > 5*time.Second {
+		t.Errorf("a stalled HTTP/2 upload: %d %q after %v, want it cut after about %v", code, body, d, timeout)
+	}
+
 	for _, bad := range []gate.Config{
 		{TLSCertFile: cert},
 		{TLSKeyFile: key},
