@@ -196,7 +196,9 @@ func (g *Gate) Handler(next http.Handler) http.Handler {
 		}
 		defer func() {
 			// The server finishes the answer and reads what is left of the
-			// body after the handler returns: both stay bounded.
+			// body after the handler returns: both stay bounded, and an
+			// answer the handler left empty gets the headers too.
+			gw.secure()
 			gw.extend()
 			if body != nil && !body.done {
 				gw.rc.SetReadDeadline(time.Now().Add(g.cfg.ReadTimeout))

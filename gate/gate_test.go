@@ -187,6 +187,7 @@ func TestSecurityHeaders(t *testing.T) {
 		w.WriteHeader(200)
 	})
 	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) { http.NewResponseController(w).Flush() })
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {})
 	_, base := serve(t, gate.Config{APIPrefixes: apiPrefixes}, mux)
 	for _, tc := range []struct {
 		path, host string
@@ -195,6 +196,7 @@ func TestSecurityHeaders(t *testing.T) {
 		{"/page", "", []string{"frame-ancestors 'none'"}},
 		{"/missing", "", []string{"frame-ancestors 'none'"}},
 		{"/stream", "", []string{"frame-ancestors 'none'"}},
+		{"/empty", "", []string{"frame-ancestors 'none'"}},
 		{"/page", "attacker.example", []string{"frame-ancestors 'none'"}}, // the refusal too
 		{"/sandboxed", "", []string{"default-src 'none'; sandbox", "frame-ancestors 'none'"}},
 	} {
