@@ -65,6 +65,10 @@ type Service struct {
 	Policy Policy
 	// TrackingURI is given to jobs as MLFLOW_TRACKING_URI.
 	TrackingURI string
+	// TrackingCertPath, when set, is given to jobs as
+	// MLFLOW_TRACKING_SERVER_CERT_PATH: the certificate an https
+	// TrackingURI is verified with.
+	TrackingCertPath string
 	// FreePort returns a free TCP port for a distributed job's rendezvous.
 	FreePort func() (int, error)
 	// Snapshot copies a job's working directory at submission, so the job
@@ -625,6 +629,9 @@ func (s *Service) replicaEnv(j *Job) ([]map[string]string, string, error) {
 		}
 		if s.TrackingURI != "" {
 			env["MLFLOW_TRACKING_URI"] = s.TrackingURI
+		}
+		if s.TrackingCertPath != "" {
+			env["MLFLOW_TRACKING_SERVER_CERT_PATH"] = s.TrackingCertPath
 		}
 		if n > 1 {
 			tfConfig, _ := json.Marshal(map[string]any{

@@ -54,6 +54,9 @@ const maxJSONResponse = 256 << 20
 type Client struct {
 	BaseURL string       // the tracking URI, e.g. http://127.0.0.1:5000; a path prefix is kept
 	HTTP    *http.Client // nil: http.DefaultClient
+	// Authorization, when set, is sent with every request (ClientFromEnv
+	// sets it from the mlflow client's variables).
+	Authorization string
 }
 
 func (c *Client) httpClient() *http.Client {
@@ -82,6 +85,9 @@ func (c *Client) send(ctx context.Context, method, p string, q url.Values, body 
 		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.Authorization != "" {
+		req.Header.Set("Authorization", c.Authorization)
+	}
 	res, err := c.httpClient().Do(req)
 	if err != nil {
 		var ue *url.Error

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/gate"
 	"github.com/lode-ml/lode/jobs"
 	"github.com/lode-ml/lode/localexec"
 	"github.com/lode-ml/lode/localfs"
@@ -49,7 +50,15 @@ func newSite(t *testing.T) *site {
 	reg := &registry.Service{Store: db, Tracking: tr, ArtifactScheme: mlflowapi.ArtifactScheme, Artifacts: store, ArtifactRoot: store.Root()}
 	api := &mlflowapi.Server{Tracking: tr, Registry: reg, Artifacts: store, Version: "test"}
 	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(mux)
+	srv := httptest.NewUnstartedServer(nil)
+	// The site stands behind the front door lode server has, so the
+	// browser tests show the UI works with its headers and origin checks.
+	front, err := gate.New(gate.Config{APIPrefixes: []string{"/api/", "/ajax-api/"}, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, MaxInflight: 1024}, srv.Listener.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = front.Handler(mux)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	js := &jobs.Service{

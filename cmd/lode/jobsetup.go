@@ -201,8 +201,8 @@ func pythonEnvRunner(python, cache string) ([]string, error) {
 
 // startJobs starts the job service: jobs run as local processes on this
 // machine, each with a run in this server's tracking store (reached at
-// trackingURI), their code snapshotted under --job-dir.
-func startJobs(ctx context.Context, c serverConfig, db jobs.Store, dbPath string, tr *tracking.Service, arts artifact.Store, trackingURI string, logger *slog.Logger) (*jobs.Service, error) {
+// target), their code snapshotted under --job-dir.
+func startJobs(ctx context.Context, c serverConfig, db jobs.Store, dbPath string, tr *tracking.Service, arts artifact.Store, target trackingTarget, logger *slog.Logger) (*jobs.Service, error) {
 	node, err := localNode(c.jobCPUs, c.jobMemory, c.jobGPUs)
 	if err != nil {
 		return nil, err
@@ -217,10 +217,11 @@ func startJobs(ctx context.Context, c serverConfig, db jobs.Store, dbPath string
 	}
 	svc := &jobs.Service{
 		Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(jobDir, "runs"), Logger: logger, PythonEnvRunner: runner}),
-		Tracker:     &jobTracker{tracking: tr, artifacts: arts},
-		Nodes:       []jobs.Node{node},
-		TrackingURI: trackingURI,
-		FreePort:    freePort,
+		Tracker:          &jobTracker{tracking: tr, artifacts: arts},
+		Nodes:            []jobs.Node{node},
+		TrackingURI:      target.uri,
+		TrackingCertPath: target.certPath,
+		FreePort:         freePort,
 		Snapshot: snapshotter(filepath.Join(jobDir, "snapshots"), c.maxSnapshotBytes,
 			append([]string{jobDir, c.artifactsDest, c.modelCache, c.rt.envCache}, sqliteFiles(dbPath)...)...),
 		Logger: logger,

@@ -6,6 +6,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,10 +81,11 @@ type lodeServer struct {
 	client *http.Client
 }
 
-var listenRE = regexp.MustCompile(`lode server listening.* url=(http://\S+)`)
+var listenRE = regexp.MustCompile(`lode server listening.* url=(https?://\S+)`)
 
 // startServer starts `lode server --port 0` on the files under dir and
-// waits until /health answers.
+// waits until /health answers. With --tls-cert among extra, its client
+// trusts that certificate.
 func startServer(t *testing.T, dir string, extra ...string) *lodeServer {
 	t.Helper()
 	args := append([]string{"server", "--port", "0",
@@ -95,8 +98,20 @@ func startServer(t *testing.T, dir string, extra ...string) *lodeServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr := &http.Transport{}
+	for i, a := range extra {
+		if a == "--tls-cert" && i+1 < len(extra) {
+			pem, err := os.ReadFile(extra[i+1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(pem)
+			tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+		}
+	}
 	s := &lodeServer{t: t, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{}),
-		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{}}}
+		client: &http.Client{Timeout: 20 * time.Second, Transport: tr}}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -618,6 +633,8 @@ func TestServerHelp(t *testing.T) {
 		"--host", "--port", "--backend-store-uri", "--artifacts-destination", "--default-artifact-root",
 		"--serve-artifacts", "--max-request-bytes", "--max-artifact-bytes", "--sqlite-synchronous",
 		"--log-format", "--access-log", "--shutdown-timeout",
+		"--allowed-hosts", "--cors-allowed-origins", "--tls-cert", "--tls-key", "--read-header-timeout",
+		"--read-timeout", "--write-timeout", "--idle-timeout", "--max-inflight-requests",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("lode server --help lacks %q:\n%s", want, out)

@@ -36,7 +36,8 @@ type modelsOpts struct {
 }
 
 // client returns a registry client for the tracking URI: the flag, else
-// MLFLOW_TRACKING_URI, else the local default.
+// MLFLOW_TRACKING_URI, else the local default; credentials and TLS
+// settings come from the mlflow client's variables.
 func (o *modelsOpts) client() (*mlflowapi.Client, error) {
 	uri := o.trackingURI
 	if uri == "" {
@@ -51,7 +52,7 @@ func (o *modelsOpts) client() (*mlflowapi.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = 2 * time.Minute
-	return &mlflowapi.Client{BaseURL: strings.TrimRight(uri, "/"), HTTP: &http.Client{Transport: tr}}, nil
+	return mlflowapi.ClientFromEnv(uri, os.Getenv, tr)
 }
 
 // output writes v as indented JSON with --json, else calls text.

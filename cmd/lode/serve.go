@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/gate"
 	"github.com/lode-ml/lode/inferapi"
 	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/mlmodel"
@@ -126,6 +127,7 @@ type serveConfig struct {
 	accessLog       bool
 	shutdownTimeout time.Duration
 	rt              runtimeFlags
+	front           frontFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -148,7 +150,16 @@ MLFLOW_TRACKING_URI, else http://127.0.0.1:5000).
 
 Models with an onnx flavor run in-process on ONNX Runtime; other
 python_function models run in a pool of Python worker processes, in a
-virtualenv built from the model's requirements (or --env-manager local).`,
+virtualenv built from the model's requirements (or --env-manager local).
+
+The server has lode server's front door: it answers only to localhost,
+127.0.0.1, [::1], its own address and the --allowed-hosts (health probes
+excepted), refuses state-changing requests from other web sites unless
+--cors-allowed-origins names them, serves HTTPS with --tls-cert and
+--tls-key, cuts stalled clients and caps the requests in flight. The
+client that fetches models:/ and runs:/ URIs takes MLFLOW_TRACKING_TOKEN,
+MLFLOW_TRACKING_USERNAME/PASSWORD, MLFLOW_TRACKING_SERVER_CERT_PATH and
+MLFLOW_TRACKING_INSECURE_TLS as the mlflow client does. See docs/security.md.`,
 		Example: `  lode serve -m models:/wine@champion -p 5001
   lode serve -m ./mlruns/0/abc/artifacts/model --env-manager local
   curl -d '{"dataframe_records": [{"alcohol": 12.8, ...}]}' -H 'Content-Type: application/json' http://127.0.0.1:5001/invocations`,
@@ -173,6 +184,7 @@ virtualenv built from the model's requirements (or --env-manager local).`,
 	f.BoolVar(&c.accessLog, "access-log", true, "log every request")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let in-flight requests finish on shutdown")
 	c.rt.register(f, defaultCacheDir("envs"))
+	c.front.register(f)
 	cmd.MarkFlagRequired("model-uri")
 	return cmd
 }
@@ -229,7 +241,7 @@ func runServe(ctx context.Context, c serveConfig) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", api)
-	return listenAndServe(ctx, logger, c.host, c.port, mux, c.shutdownTimeout, "lode serve listening", "model", name)
+	return listenAndServe(ctx, logger, c.host, c.port, &c.front, mux, c.shutdownTimeout, "lode serve listening", "model", name)
 }
 
 // waitLoaded waits for the first version of a deployment and reports the
@@ -266,28 +278,29 @@ func defaultServedName(ref serving.Ref) string {
 	return "model"
 }
 
-// listenAndServe serves h until ctx ends, then drains in-flight requests
-// for up to grace.
-func listenAndServe(ctx context.Context, logger *slog.Logger, host string, port int, h http.Handler, grace time.Duration, msg string, attrs ...any) error {
+// listenAndServe serves h behind the front door front configures (every
+// path answers refusals in JSON: a model server has no pages) until ctx
+// ends, then drains in-flight requests for up to grace.
+func listenAndServe(ctx context.Context, logger *slog.Logger, host string, port int, front *frontFlags, h http.Handler, grace time.Duration, msg string, attrs ...any) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return err
 	}
-	return serveOn(ctx, logger, ln, h, grace, msg, attrs...)
+	g, err := front.gate(ln.Addr(), logger, "/")
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return serveOn(ctx, logger, ln, g, h, grace, msg, attrs...)
 }
 
-// serveOn serves h on ln until ctx ends, then drains in-flight requests
-// for up to grace.
-func serveOn(ctx context.Context, logger *slog.Logger, ln net.Listener, h http.Handler, grace time.Duration, msg string, attrs ...any) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	logger.Info(msg, append([]any{"url", "http://" + ln.Addr().String(), "version", version}, attrs...)...)
+// serveOn serves h on ln behind g until ctx ends, then drains in-flight
+// requests for up to grace.
+func serveOn(ctx context.Context, logger *slog.Logger, ln net.Listener, g *gate.Gate, h http.Handler, grace time.Duration, msg string, attrs ...any) error {
+	srv := g.Server(h)
+	logger.Info(msg, append([]any{"url", g.URL(ln.Addr()), "version", version}, attrs...)...)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- g.Serve(srv, ln) }()
 	select {
 	case err := <-errc:
 		return err

@@ -116,7 +116,7 @@ func TestDeploymentsSurviveRestart(t *testing.T) {
 	}
 }
 
-var serveListenRE = regexp.MustCompile(`lode serve listening.* url=(http://\S+)`)
+var serveListenRE = regexp.MustCompile(`lode serve listening.* url=(https?://\S+)`)
 
 // lode serve on a local model folder answers all three protocols and
 // stops cleanly on SIGTERM.

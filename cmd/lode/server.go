@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/gate"
 	"github.com/lode-ml/lode/inferapi"
 	"github.com/lode-ml/lode/localfs"
 	"github.com/lode-ml/lode/mlflowapi"
@@ -50,6 +52,7 @@ type serverConfig struct {
 	jobMemory           string
 	jobGPUs             int
 	maxSnapshotBytes    int64
+	front               frontFlags
 }
 
 func newServerCmd() *cobra.Command {
@@ -61,7 +64,21 @@ func newServerCmd() *cobra.Command {
 (SQLite) and artifacts under ./lode-data/artifacts, and listens on
 127.0.0.1:5000. The mlflow client works against it unchanged:
 
-  export MLFLOW_TRACKING_URI=http://127.0.0.1:5000`,
+  export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
+
+The server answers only to the Host names localhost, 127.0.0.1, [::1] and
+its own address (any IP address when it listens on 0.0.0.0 or ::); add the
+names users reach it by with --allowed-hosts (lode.example.com,
+*.example.com). State-changing requests from other web sites are refused;
+--cors-allowed-origins lets named origins in. With --tls-cert and --tls-key
+it serves HTTPS:
+
+  export MLFLOW_TRACKING_URI=https://lode.example.com:5000
+  export MLFLOW_TRACKING_SERVER_CERT_PATH=/path/to/ca.pem   # a private CA
+
+Slow or stalled clients are cut (--read-header-timeout, --read-timeout,
+--write-timeout, --idle-timeout) and at most --max-inflight-requests are
+handled at once. See docs/security.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServer(cmd.Context(), c)
@@ -89,6 +106,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&c.jobMemory, "job-memory", "", "memory jobs may use, e.g. 16G (default: all of this machine's)")
 	f.IntVar(&c.jobGPUs, "job-gpus", -1, "GPUs jobs may use, numbered 0..N-1 (default: those nvidia-smi lists)")
 	f.Int64Var(&c.maxSnapshotBytes, "max-job-snapshot-bytes", 1<<30, "largest working directory a job may be submitted with")
+	c.front.register(f)
 	return cmd
 }
 
@@ -167,9 +185,14 @@ func runServer(ctx context.Context, c serverConfig) error {
 	if err != nil {
 		return err
 	}
+	front, err := c.front.gate(ln.Addr(), logger, "/api/", "/ajax-api/", "/v1/", "/v2/", "/endpoints/")
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	var uiJobs web.Jobs
 	if c.jobs {
-		jobSvc, err := startJobs(ctx, c, db, dbPath, trackingSvc, api.Artifacts, "http://"+ln.Addr().String(), logger)
+		jobSvc, err := startJobs(ctx, c, db, dbPath, trackingSvc, api.Artifacts, jobTracking(front, ln.Addr(), c.front.tlsCert, logger), logger)
 		if err != nil {
 			ln.Close()
 			return err
@@ -201,8 +224,37 @@ func runServer(ctx context.Context, c serverConfig) error {
 	for _, p := range []string{"/v1/", "/v2/", "GET /v2", "/endpoints/"} {
 		mux.Handle(p, infer)
 	}
-	return serveOn(ctx, logger, ln, mux, c.shutdownTimeout, "lode server listening",
+	return serveOn(ctx, logger, ln, front, mux, c.shutdownTimeout, "lode server listening",
 		"backend_store", redactURI(c.backendStoreURI), "artifacts", c.artifactsDest)
+}
+
+// jobTracking is how this server's jobs reach it: its listening address
+// (loopback when it listens on all addresses), over https with the
+// server's certificate when it serves TLS.
+func jobTracking(g *gate.Gate, addr net.Addr, certFile string, logger *slog.Logger) trackingTarget {
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	t := trackingTarget{uri: "http://" + net.JoinHostPort(host, port)}
+	if g.TLS() {
+		t.uri = "https://" + net.JoinHostPort(host, port)
+		if abs, err := filepath.Abs(certFile); err == nil {
+			t.certPath = abs
+		}
+		if err := g.CheckCertificateName(host); err != nil {
+			logger.Warn("jobs reach this server at "+t.uri+", a name its TLS certificate lacks: their mlflow calls will fail verification",
+				"err", err)
+		}
+	}
+	return t
+}
+
+// trackingTarget is the tracking server's URL as jobs get it, and the
+// certificate they verify it with (none for http).
+type trackingTarget struct {
+	uri      string
+	certPath string
 }
 
 // openArtifacts opens the artifact store dest names: s3://bucket/prefix,
