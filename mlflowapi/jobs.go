@@ -186,8 +186,12 @@ func (s *Server) routeJobs() {
 			return nil, err
 		}
 		if !s.Guard.Open() {
+			id := auth.FromContext(ctx)
+			if s.JobsAdminOnly && !id.Admin() {
+				return nil, auth.Denied("only admins may submit jobs on this server (--jobs-admin-only).")
+			}
 			// A job belongs to whoever submitted it, whatever the request says.
-			sp.User = auth.FromContext(ctx).Name()
+			sp.User = id.Name()
 		}
 		j, err := s.Jobs.Submit(ctx, sp)
 		if err != nil {

@@ -53,6 +53,8 @@ type Server struct {
 	// Auth, when set, serves the users, roles, permissions and tokens
 	// APIs (MLflow's basic-auth app's and Lode's).
 	Auth *auth.Service
+	// JobsAdminOnly lets only admins submit jobs.
+	JobsAdminOnly bool
 
 	mux    *http.ServeMux
 	routes []Route
@@ -242,10 +244,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if code == lode.EUnauthenticated {
-		Challenge(w)
-	}
-	writeJSON(w, status, map[string]string{"error_code": code, "message": lode.ErrorMessage(err)})
+	WriteError(w, err)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -402,6 +401,17 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// WriteError answers err as MLflow's JSON error body, with a challenge
+// when the caller must authenticate; for handlers outside the API (which
+// log through Server).
+func WriteError(w http.ResponseWriter, err error) {
+	code := lode.ErrorCode(err)
+	if code == lode.EUnauthenticated {
+		Challenge(w)
+	}
+	writeJSON(w, HTTPStatus(code), map[string]string{"error_code": code, "message": lode.ErrorMessage(err)})
+}
 
 // Challenge asks an unauthenticated client for credentials: HTTP Basic,
 // as MLflow's basic-auth app asks, or a bearer token.

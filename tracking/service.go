@@ -263,6 +263,18 @@ func (s *Service) GetRun(ctx context.Context, id string) (*Run, error) {
 	return s.Store.GetRun(ctx, id)
 }
 
+// RunExperiment returns the id of the experiment a run belongs to.
+func (s *Service) RunExperiment(ctx context.Context, id string) (string, error) {
+	if err := ValidateRunID(id, "run_id"); err != nil {
+		return "", err
+	}
+	info, err := s.Store.GetRunInfo(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return info.ExperimentID, nil
+}
+
 // activeRun returns the info of a run that may be written to.
 func (s *Service) activeRun(ctx context.Context, id string) (*RunInfo, error) {
 	if err := ValidateRunID(id, "run_id"); err != nil {

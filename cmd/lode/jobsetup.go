@@ -202,7 +202,8 @@ func pythonEnvRunner(python, cache string) ([]string, error) {
 // startJobs starts the job service: jobs run as local processes on this
 // machine, each with a run in this server's tracking store (reached at
 // target), their code snapshotted under --job-dir.
-func startJobs(ctx context.Context, c serverConfig, db jobs.Store, dbPath string, tr *tracking.Service, arts artifact.Store, target trackingTarget, logger *slog.Logger) (*jobs.Service, error) {
+func startJobs(ctx context.Context, c serverConfig, db jobs.Store, dbPath string, tr *tracking.Service, arts artifact.Store, target trackingTarget,
+	creds jobs.Credentials, readable lode.ReadableFunc, logger *slog.Logger) (*jobs.Service, error) {
 	node, err := localNode(c.jobCPUs, c.jobMemory, c.jobGPUs)
 	if err != nil {
 		return nil, err
@@ -224,7 +225,9 @@ func startJobs(ctx context.Context, c serverConfig, db jobs.Store, dbPath string
 		FreePort:         freePort,
 		Snapshot: snapshotter(filepath.Join(jobDir, "snapshots"), c.maxSnapshotBytes,
 			append([]string{jobDir, c.artifactsDest, c.modelCache, c.rt.envCache}, sqliteFiles(dbPath)...)...),
-		Logger: logger,
+		Credentials: creds,
+		Readable:    readable,
+		Logger:      logger,
 	}
 	if err := svc.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start jobs: %w", err)

@@ -18,8 +18,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/gate"
 	"github.com/lode-ml/lode/inferapi"
+	"github.com/lode-ml/lode/jobs"
 	"github.com/lode-ml/lode/localfs"
 	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/registry"
@@ -52,6 +54,7 @@ type serverConfig struct {
 	jobMemory           string
 	jobGPUs             int
 	maxSnapshotBytes    int64
+	auth                authFlags
 	front               frontFlags
 }
 
@@ -107,6 +110,7 @@ handled at once. See docs/security.md.`,
 	f.IntVar(&c.jobGPUs, "job-gpus", -1, "GPUs jobs may use, numbered 0..N-1 (default: those nvidia-smi lists)")
 	f.Int64Var(&c.maxSnapshotBytes, "max-job-snapshot-bytes", 1<<30, "largest working directory a job may be submitted with")
 	c.front.register(f)
+	c.auth.register(f)
 	return cmd
 }
 
@@ -130,9 +134,17 @@ func runServer(ctx context.Context, c serverConfig) error {
 		return err
 	}
 	defer db.Close()
+	authSvc, err := setupAuth(ctx, c.auth, db, c.host, os.Stderr, logger)
+	if err != nil {
+		return err
+	}
 
 	trackingSvc := &tracking.Service{Store: db, ValidateLocation: artifact.ValidateLocation}
 	registrySvc := &registry.Service{Store: db, Tracking: trackingSvc, ArtifactScheme: mlflowapi.ArtifactScheme}
+	// Who may do what: the guard judges each route by its rule, and the
+	// services keep every search within what its caller may read.
+	guard := &mlflowapi.Guard{Auth: authSvc, Find: guardFinder{tracking: trackingSvc, jobs: db}, MaxBodyBytes: c.maxBodyBytes}
+	trackingSvc.Readable, registrySvc.Readable, registrySvc.CheckSource = guard.Readable, guard.Readable, guard.CheckSource
 	api := &mlflowapi.Server{
 		Tracking:         trackingSvc,
 		Registry:         registrySvc,
@@ -140,6 +152,14 @@ func runServer(ctx context.Context, c serverConfig) error {
 		Version:          version,
 		MaxBodyBytes:     c.maxBodyBytes,
 		MaxArtifactBytes: c.maxArtifactBytes,
+		Guard:            guard,
+		Auth:             authSvc,
+		JobsAdminOnly:    c.auth.jobsAdminOnly,
+	}
+	if authSvc != nil {
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go sweepTokens(sctx, authSvc, logger)
 	}
 	if c.serveArtifacts {
 		store, root, err := openArtifacts(ctx, c.artifactsDest)
@@ -178,21 +198,27 @@ func runServer(ctx context.Context, c serverConfig) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	infer := inferapi.New(inferapi.Options{Catalog: mgr, Logger: logger, NoAccessLog: !c.accessLog, MaxBodyBytes: c.maxBodyBytes,
-		Registerer: reg, Version: version})
+		Registerer: reg, Version: version, Authorize: func(ctx context.Context, model string, predict bool) error {
+			return guard.CheckTarget(ctx, mlflowapi.TargetDeployment, model, inferNeed(predict), false)
+		}})
 	// Jobs run as local processes, each with a run in this server's
 	// tracking store; the server listens first so jobs know its URL.
 	ln, err := net.Listen("tcp", net.JoinHostPort(c.host, strconv.Itoa(c.port)))
 	if err != nil {
 		return err
 	}
-	front, err := c.front.gate(ln.Addr(), logger, "/api/", "/ajax-api/", "/v1/", "/v2/", "/endpoints/")
+	front, err := c.front.gate(ln.Addr(), logger, apiPrefixes...)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	var uiJobs web.Jobs
 	if c.jobs {
-		jobSvc, err := startJobs(ctx, c, db, dbPath, trackingSvc, api.Artifacts, jobTracking(front, ln.Addr(), c.front.tlsCert, logger), logger)
+		var creds jobs.Credentials
+		if authSvc != nil {
+			creds = &jobCredentials{auth: authSvc, ttl: c.auth.jobTokenTTL, logger: logger}
+		}
+		jobSvc, err := startJobs(ctx, c, db, dbPath, trackingSvc, api.Artifacts, jobTracking(front, ln.Addr(), c.front.tlsCert, logger), creds, guard.Readable, logger)
 		if err != nil {
 			ln.Close()
 			return err
@@ -209,7 +235,8 @@ func runServer(ctx context.Context, c serverConfig) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
-	ui := &web.Server{Tracking: trackingSvc, Registry: registrySvc, Artifacts: api.Artifacts, Jobs: uiJobs, Version: version, Logger: logger}
+	ui := &web.Server{Tracking: trackingSvc, Registry: registrySvc, Artifacts: api.Artifacts, Jobs: uiJobs, Version: version, Logger: logger,
+		Guard: guard, Auth: authSvc, SecureCookies: front.TLS(), SessionTTL: c.auth.sessionTTL}
 	var wrap func(http.Handler) http.Handler
 	if c.accessLog {
 		wrap = func(h http.Handler) http.Handler { return mlflowapi.AccessLog(logger, h) }
@@ -218,13 +245,11 @@ func runServer(ctx context.Context, c serverConfig) error {
 		ln.Close()
 		return fmt.Errorf("web UI: %w", err)
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	// Deployed models answer TF Serving's and KServe's protocols, and
-	// MLflow scoring at /endpoints/NAME/invocations.
-	for _, p := range []string{"/v1/", "/v2/", "GET /v2", "/endpoints/"} {
-		mux.Handle(p, infer)
+	for _, rt := range serverRoutes(guard, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), infer) {
+		mux.Handle(rt.pattern, rt.handler)
 	}
-	return serveOn(ctx, logger, ln, front, mux, c.shutdownTimeout, "lode server listening",
+	authn := &gate.Authn{Auth: authSvc, APIPrefixes: apiPrefixes, Logger: logger}
+	return serveOn(ctx, logger, ln, front, authn.Handler(mux), c.shutdownTimeout, "lode server listening",
 		"backend_store", redactURI(c.backendStoreURI), "artifacts", c.artifactsDest)
 }
 
@@ -279,4 +304,46 @@ func openArtifacts(ctx context.Context, dest string) (artifact.Store, string, er
 		return nil, "", err
 	}
 	return st, st.Root(), nil
+}
+
+// apiPrefixes are the paths of lode server's APIs: their refusals are
+// MLflow JSON errors, the rest (the UI) are text.
+var apiPrefixes = []string{"/api/", "/ajax-api/", "/v1/", "/v2/", "/endpoints/"}
+
+// serverRoute is one of the routes lode server mounts itself, besides the
+// API's and the UI's.
+type serverRoute struct {
+	pattern string
+	rule    mlflowapi.Rule
+	handler http.Handler
+}
+
+// serverRoutes are /metrics (for any signed-in caller: a Prometheus
+// scraper sends a token) and the inference protocols, which check each
+// call themselves (inferapi.Options.Authorize): USE on the deployment for
+// a prediction, READ for its status and metadata.
+func serverRoutes(g *mlflowapi.Guard, metrics, infer http.Handler) []serverRoute {
+	signedIn := mlflowapi.SignedInRule()
+	rs := []serverRoute{{"GET /metrics", signedIn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := g.Check(r, signedIn); err != nil {
+			mlflowapi.WriteError(w, err)
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	})}}
+	// Deployed models answer TF Serving's and KServe's protocols, and
+	// MLflow scoring at /endpoints/NAME/invocations.
+	for _, p := range []string{"/v1/", "/v2/", "GET /v2", "/endpoints/"} {
+		rs = append(rs, serverRoute{p, mlflowapi.On(mlflowapi.TargetDeployment, auth.NeedUse), infer})
+	}
+	return rs
+}
+
+// inferNeed is what an inference call needs of a deployment: USE for a
+// prediction, READ for its status and metadata.
+func inferNeed(predict bool) auth.Need {
+	if predict {
+		return auth.NeedUse
+	}
+	return auth.NeedRead
 }

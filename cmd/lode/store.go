@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/jobs"
 	"github.com/lode-ml/lode/postgres"
 	"github.com/lode-ml/lode/registry"
@@ -20,6 +21,7 @@ type metadataStore interface {
 	registry.Store
 	jobs.Store
 	serving.DeploymentStore
+	auth.Store
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error
 }
