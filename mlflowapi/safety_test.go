@@ -2,11 +2,15 @@ package mlflowapi_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/lode-ml/lode/mlflowapi"
 )
 
 // The traversal tests send every request on a raw TCP connection: the
@@ -404,4 +408,50 @@ func TestRunAndModelArtifactListTraversal(t *testing.T) {
 	// POST bodies reach artifacts/list too when a client sends them.
 	r := s.do("GET", "/api/2.0/mlflow/artifacts/list?run_id="+s.run+"&path=..%2F..", nil)
 	wantInvalid(t, r, "artifacts/list ..%2F..")
+}
+
+// TestPreRouteRefusesDotSegments: behind PreRoute, with the API mounted on
+// an outer ServeMux next to other routes (as lode server mounts it), a
+// path with "." or ".." segments gets 400 INVALID_PARAMETER_VALUE from
+// every route, never the mux's redirect to a cleaned path, and the
+// artifact proxy keeps its own, stricter checks.
+func TestPreRouteRefusesDotSegments(t *testing.T) {
+	s := newSafetyEnv(t)
+	api := s.api.Handler()
+	mux := http.NewServeMux()
+	mux.Handle("/", api)
+	var other atomic.Int32
+	mux.HandleFunc("GET /ui/{id}", func(w http.ResponseWriter, r *http.Request) { other.Add(1) })
+	front := httptest.NewServer(mlflowapi.PreRoute(api, mux))
+	defer front.Close()
+	addr := strings.TrimPrefix(front.URL, "http://")
+	for _, target := range []string{
+		artifactPrefixes[0] + "/0/../../outside/sentinel.txt",
+		artifactPrefixes[1] + "/./0/x.txt",
+		artifactPrefixes[0] + "/0//../x.txt",
+		artifactPrefixes[0] + "/0/x.txt/..",
+		"/api/2.0/mlflow/runs/../runs/get?run_id=" + s.run,
+		"/api/2.0/mlflow/./experiments/search",
+		"/api/2.0/mlflow/%2e%2e/mlflow/experiments/search",
+		"/api/2.0/mlflow/.;x/experiments/search",
+		"/ui/../ui/1",
+		"/ui/1/..",
+		"/ui/%2E",
+	} {
+		s.untouched(t, "GET "+target, func() {
+			wantInvalid(t, rawDo(t, addr, "GET", target, nil), "GET "+target)
+		})
+	}
+	if n := other.Load(); n != 0 {
+		t.Errorf("the other route ran %d times", n)
+	}
+	// The API's own handler refuses them too, without the outer mux.
+	wantInvalid(t, rawDo(t, s.addr(), "GET", "/api/2.0/mlflow/runs/../runs/get?run_id="+s.run, nil), "API alone")
+	// Clean paths pass.
+	if r := rawDo(t, addr, "GET", artifactPrefixes[0]+"/0/x.txt", nil); r.Status != 200 || string(r.Body) != "inside" {
+		t.Errorf("GET x.txt through PreRoute: %s", r)
+	}
+	if r := rawDo(t, addr, "GET", "/ui/1", nil); r.Status != 200 || other.Load() != 1 {
+		t.Errorf("GET /ui/1 through PreRoute: %s (other route ran %d times)", r, other.Load())
+	}
 }

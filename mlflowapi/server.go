@@ -90,22 +90,75 @@ func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(s.serveHTTP)
 }
 
+// artifactProxyPrefixes are the URL paths the artifact proxy serves under.
+var artifactProxyPrefixes = []string{"/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts"}
+
+// artifactProxyRest returns what follows the artifact proxy's prefix in r's
+// escaped URL path ("" or "/..."), and whether the path has that prefix.
+func artifactProxyRest(r *http.Request) (string, bool) {
+	raw := r.URL.EscapedPath()
+	for _, prefix := range artifactProxyPrefixes {
+		if rest, ok := strings.CutPrefix(raw, prefix); ok && (rest == "" || rest[0] == '/') {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
 // serveHTTP sends artifact proxy paths to the artifact handler before the
 // mux sees them: ServeMux would clean "..", "//" and the like into a
 // redirect, and traversal attempts must be refused, not rewritten.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	raw := r.URL.EscapedPath()
-	for _, prefix := range []string{"/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts"} {
-		if rest, ok := strings.CutPrefix(raw, prefix); ok && (rest == "" || rest[0] == '/') {
-			s.serveArtifacts(w, r, rest)
-			return
-		}
+	if rest, ok := artifactProxyRest(r); ok {
+		s.serveArtifacts(w, r, rest)
+		return
+	}
+	if refuseDotSegments(w, r) {
+		return
 	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.noRoute(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// PreRoute returns the top-level handler of a server that mounts the API on
+// a ServeMux of its own, next to other routes (the web UI, serving): mux
+// is that ServeMux and api the handler Handler returned (wrapped in an
+// access log or not). ServeMux cleans a path holding "." or ".." segments
+// into a redirect before any handler runs, so the artifact proxy's paths
+// go straight to api, and any other path with such a segment is refused
+// here with 400 INVALID_PARAMETER_VALUE: a traversal attempt is answered
+// as an error, never rewritten into another request.
+func PreRoute(api, mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := artifactProxyRest(r); ok {
+			api.ServeHTTP(w, r)
+			return
+		}
+		if refuseDotSegments(w, r) {
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// refuseDotSegments answers 400 when r's URL path, decoded, has a "." or
+// ".." segment, also with ";" parameters ("..;", ".;x": servlet
+// containers read those as ".."), and reports whether it did. Empty
+// segments ("//") are left to ServeMux, which redirects them to the path
+// without them, as MLflow's server does.
+func refuseDotSegments(w http.ResponseWriter, r *http.Request) bool {
+	for _, seg := range strings.Split(r.URL.Path, "/") {
+		seg, _, _ = strings.Cut(seg, ";")
+		if seg == "." || seg == ".." {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error_code": lode.EInvalid,
+				"message": fmt.Sprintf("Invalid URL path %q: '.' and '..' segments are not allowed.", r.URL.Path)})
+			return true
+		}
+	}
+	return false
 }
 
 // noRoute answers a request no route takes with a JSON error: 405 with an

@@ -201,7 +201,7 @@ func runServer(ctx context.Context, c serverConfig) error {
 	for _, p := range []string{"/v1/", "/v2/", "GET /v2", "/endpoints/"} {
 		mux.Handle(p, infer)
 	}
-	return serveOn(ctx, logger, ln, mux, c.shutdownTimeout, "lode server listening",
+	return serveOn(ctx, logger, ln, mlflowapi.PreRoute(handler, mux), c.shutdownTimeout, "lode server listening",
 		"backend_store", redactURI(c.backendStoreURI), "artifacts", c.artifactsDest)
 }
 
