@@ -6,6 +6,7 @@
 package mlflowapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
@@ -114,6 +116,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if refuseDotSegments(w, r) {
+		return
+	}
+	if !utf8.ValidString(r.URL.Path) {
+		// Path values (ids, names) would reach the store as they are and
+		// come back in JSON as U+FFFD.
+		s.writeError(w, r, lode.Errorf(lode.EInvalid, "Invalid URL path %q: it is not valid UTF-8.", r.URL.Path))
 		return
 	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
@@ -288,10 +296,16 @@ func (s *Server) decode(r *http.Request, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil
 	}
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		// Older clients double-encode the body as a JSON string.
 		var inner string
 		if json.Unmarshal(body, &inner) == nil {
+			if err := checkJSONText([]byte(inner)); err != nil {
+				return err
+			}
 			if err2 := json.Unmarshal([]byte(inner), v); err2 == nil {
 				return nil
 			}
@@ -299,6 +313,100 @@ func (s *Server) decode(r *http.Request, v any) error {
 		return lode.Errorf(lode.EInvalid, "Malformed JSON in request body: %s", jsonErrorText(err))
 	}
 	return nil
+}
+
+// checkJSONText refuses a JSON body holding text that is no text:
+// invalid UTF-8, or a \u escape of a lone UTF-16 surrogate ("\ud800"
+// without its pair). encoding/json would silently turn either into
+// U+FFFD, storing something other than what was sent.
+func checkJSONText(b []byte) error {
+	if !utf8.Valid(b) {
+		return lode.Errorf(lode.EInvalid, "Invalid request body: it is not valid UTF-8 (first bad byte at offset %d).", invalidUTF8At(b))
+	}
+	if i := loneSurrogateAt(b); i >= 0 {
+		return lode.Errorf(lode.EInvalid, "Invalid request body: the escape %s at offset %d is half of a UTF-16 surrogate pair, not a character.", b[i:i+6], i)
+	}
+	return nil
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not
+// part of valid UTF-8, or -1.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// loneSurrogateAt returns the offset of the first \uXXXX escape in a JSON
+// string of b that names a UTF-16 surrogate not paired with the escape
+// next to it (a high one followed by a low one), or -1. Text outside
+// strings, and escapes that are not \u, are skipped; malformed JSON is
+// left to the decoder.
+func loneSurrogateAt(b []byte) int {
+	if !bytes.Contains(b, []byte(`\u`)) {
+		return -1 // most bodies: one fast search, no scan
+	}
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			inString = !inString
+		case c == '\\' && inString && i+1 < len(b):
+			if b[i+1] != 'u' {
+				i++ // the escaped character
+				continue
+			}
+			r, ok := hex4(b, i+2)
+			switch {
+			case !ok:
+				i++
+			case 0xdc00 <= r && r <= 0xdfff:
+				return i
+			case 0xd800 <= r && r <= 0xdbff:
+				low, ok := -1, i+7 < len(b) && b[i+6] == '\\' && b[i+7] == 'u'
+				if ok {
+					if v, okv := hex4(b, i+8); okv {
+						low = v
+					}
+				}
+				if low < 0xdc00 || low > 0xdfff {
+					return i
+				}
+				i += 11
+			default:
+				i += 5
+			}
+		}
+	}
+	return -1
+}
+
+// hex4 reads the four hex digits at b[i:i+4].
+func hex4(b []byte, i int) (int, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	v := 0
+	for _, c := range b[i : i+4] {
+		var d int
+		switch {
+		case '0' <= c && c <= '9':
+			d = int(c - '0')
+		case 'a' <= c && c <= 'f':
+			d = int(c-'a') + 10
+		case 'A' <= c && c <= 'F':
+			d = int(c-'A') + 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | d
+	}
+	return v, true
 }
 
 func jsonErrorText(err error) string {
@@ -334,11 +442,22 @@ func jsonKind(t reflect.Type) string {
 }
 
 // query parses the query string strictly: net/url silently drops pairs
-// holding a ';', which would turn a refused request into another one.
+// holding a ';', which would turn a refused request into another one, and
+// keeps bytes that are not UTF-8, which JSON would turn into U+FFFD.
 func query(r *http.Request) (url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, lode.Errorf(lode.EInvalid, "Invalid query string: %v", err)
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return nil, lode.Errorf(lode.EInvalid, "Invalid query string: the parameter name %q is not valid UTF-8.", k)
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return nil, lode.Errorf(lode.EInvalid, "Invalid query string: the value of '%s' is not valid UTF-8.", k)
+			}
+		}
 	}
 	return q, nil
 }
