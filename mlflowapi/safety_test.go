@@ -523,3 +523,23 @@ func TestModelVersionSourceSymlinks(t *testing.T) {
 		e.ok(e.do("POST", "/api/2.0/mlflow/model-versions/create", map[string]any{"name": "m", "source": source}), "source "+source)
 	}
 }
+
+// TestRefusedURIsHideCredentials: a location or source refused for
+// holding credentials is not quoted back with its password.
+func TestRefusedURIsHideCredentials(t *testing.T) {
+	e := newAPIEnv(t, func(s *mlflowapi.Server) {
+		s.Registry = &registry.Service{Store: s.Tracking.Store.(*sqlite.DB), Tracking: s.Tracking, ArtifactScheme: mlflowapi.ArtifactScheme}
+	})
+	e.ok(e.do("POST", "/api/2.0/mlflow/registered-models/create", map[string]any{"name": "m"}), "create model")
+	for _, uri := range []string{"s3://AKIAEXAMPLE:HUSH@bucket/m", "gs://u:HU/SH@bucket/m", "hdfs://u:HUSH@host:x/m"} {
+		for _, r := range []resp{
+			e.do("POST", "/api/2.0/mlflow/experiments/create", map[string]any{"name": "x", "artifact_location": uri}),
+			e.do("POST", "/api/2.0/mlflow/model-versions/create", map[string]any{"name": "m", "source": uri}),
+		} {
+			wantInvalid(t, r, uri)
+			if strings.Contains(string(r.Body), "HU") {
+				t.Errorf("%s: the refusal quotes the password: %s", uri, r)
+			}
+		}
+	}
+}

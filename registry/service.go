@@ -377,11 +377,11 @@ func (s *Service) checkInsideStore(ctx context.Context, source, location string)
 	}
 	p, err := artifact.CleanPath(strings.TrimLeft(rest, "/"))
 	if err != nil {
-		return lode.Errorf(lode.EInvalid, "Invalid model version source '%s': its location %s is not a safe artifact path.", source, location)
+		return lode.Errorf(lode.EInvalid, "Invalid model version source '%s': its location %s is not a safe artifact path.", artifact.RedactLocation(source), location)
 	}
 	if err := checker.CheckPath(ctx, p); err != nil {
 		if lode.ErrorCode(err) == lode.EInvalid {
-			return lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s", source, lode.ErrorMessage(err))
+			return lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s", artifact.RedactLocation(source), lode.ErrorMessage(err))
 		}
 		return err
 	}
@@ -391,7 +391,7 @@ func (s *Service) checkInsideStore(ctx context.Context, source, location string)
 // locateSource is resolveSource without the store's check.
 func (s *Service) locateSource(ctx context.Context, source string) (location, runID string, err error) {
 	refuse := func(why string) (string, string, error) {
-		return "", "", lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s.", source, why)
+		return "", "", lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s.", artifact.RedactLocation(source), why)
 	}
 	if strings.ContainsAny(source, "\x00\\#") || strings.Contains(strings.ToLower(source), "%23") {
 		return refuse("it contains a NUL, a backslash or a fragment")
@@ -449,7 +449,7 @@ func (s *Service) locateSource(ctx context.Context, source string) (location, ru
 		return s.ArtifactScheme + "/" + clean, "", nil
 	}
 	if err := artifact.ValidateLocation(source); err != nil {
-		return "", "", lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s", source, lode.ErrorMessage(err))
+		return "", "", lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s", artifact.RedactLocation(source), lode.ErrorMessage(err))
 	}
 	return source, "", nil
 }
