@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,7 +50,13 @@ func newSite(t *testing.T) *site {
 	reg := &registry.Service{Store: db, Tracking: tr, ArtifactScheme: mlflowapi.ArtifactScheme, Artifacts: store, ArtifactRoot: store.Root()}
 	api := &mlflowapi.Server{Tracking: tr, Registry: reg, Artifacts: store, Version: "test"}
 	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(mux)
+	// The server answers through mlflowapi.PreRoute, as lode server does,
+	// once the API is built (it needs the jobs, which need the server's URL).
+	var front atomic.Pointer[http.Handler]
+	front.Store(&[]http.Handler{mux}[0])
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*front.Load()).ServeHTTP(w, r)
+	}))
 	srv.Start()
 	t.Cleanup(srv.Close)
 	js := &jobs.Service{
@@ -64,11 +71,14 @@ func newSite(t *testing.T) *site {
 	}
 	t.Cleanup(js.Close)
 	api.Jobs = js
-	mux.Handle("/", api.Handler())
+	apiHandler := api.Handler()
+	mux.Handle("/", apiHandler)
 	ui := &Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Version: "test"}
 	if err := ui.Mount(mux, nil); err != nil {
 		t.Fatal(err)
 	}
+	pre := mlflowapi.PreRoute(apiHandler, mux)
+	front.Store(&pre)
 	return &site{URL: srv.URL, Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, DB: db}
 }
 
