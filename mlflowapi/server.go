@@ -109,19 +109,21 @@ func artifactProxyRest(r *http.Request) (string, bool) {
 
 // serveHTTP sends artifact proxy paths to the artifact handler before the
 // mux sees them: ServeMux would clean "..", "//" and the like into a
-// redirect, and traversal attempts must be refused, not rewritten.
+// redirect, and traversal attempts must be refused, not rewritten. For the
+// same reason any other path with a dot segment is refused here.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if rest, ok := artifactProxyRest(r); ok {
 		s.serveArtifacts(w, r, rest)
 		return
 	}
-	if refuseDotSegments(w, r) {
+	if hasDotSegment(r.URL.Path) {
+		s.writeError(w, r, lode.Errorf(lode.EInvalid, "Invalid URL path %s: '.' and '..' segments are not allowed.", quotePath(r.URL.Path)))
 		return
 	}
 	if !utf8.ValidString(r.URL.Path) {
 		// Path values (ids, names) would reach the store as they are and
 		// come back in JSON as U+FFFD.
-		s.writeError(w, r, lode.Errorf(lode.EInvalid, "Invalid URL path %q: it is not valid UTF-8.", r.URL.Path))
+		s.writeError(w, r, lode.Errorf(lode.EInvalid, "Invalid URL path %s: it is not valid UTF-8.", quotePath(r.URL.Path)))
 		return
 	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
@@ -135,38 +137,42 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // a ServeMux of its own, next to other routes (the web UI, serving): mux
 // is that ServeMux and api the handler Handler returned (wrapped in an
 // access log or not). ServeMux cleans a path holding "." or ".." segments
-// into a redirect before any handler runs, so the artifact proxy's paths
-// go straight to api, and any other path with such a segment is refused
-// here with 400 INVALID_PARAMETER_VALUE: a traversal attempt is answered
-// as an error, never rewritten into another request.
+// into a redirect before any handler runs, so such paths, and the artifact
+// proxy's, go straight to api, which refuses them with 400
+// INVALID_PARAMETER_VALUE (or serves a clean proxy path): a traversal
+// attempt is answered as an error, never rewritten into another request,
+// and the access log wrapping api records it.
 func PreRoute(api, mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := artifactProxyRest(r); ok {
+		if _, ok := artifactProxyRest(r); ok || hasDotSegment(r.URL.Path) {
 			api.ServeHTTP(w, r)
-			return
-		}
-		if refuseDotSegments(w, r) {
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
 }
 
-// refuseDotSegments answers 400 when r's URL path, decoded, has a "." or
-// ".." segment, also with ";" parameters ("..;", ".;x": servlet
-// containers read those as ".."), and reports whether it did. Empty
-// segments ("//") are left to ServeMux, which redirects them to the path
-// without them, as MLflow's server does.
-func refuseDotSegments(w http.ResponseWriter, r *http.Request) bool {
-	for _, seg := range strings.Split(r.URL.Path, "/") {
+// hasDotSegment reports whether the URL path p (decoded) has a "." or ".."
+// segment, also with ";" parameters ("..;", ".;x": servlet containers read
+// those as ".."). Empty segments ("//") are left to ServeMux, which
+// redirects them to the path without them, as MLflow's server does.
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
 		seg, _, _ = strings.Cut(seg, ";")
 		if seg == "." || seg == ".." {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error_code": lode.EInvalid,
-				"message": fmt.Sprintf("Invalid URL path %q: '.' and '..' segments are not allowed.", r.URL.Path)})
 			return true
 		}
 	}
 	return false
+}
+
+// quotePath quotes a URL path for a message, cut to a readable length.
+func quotePath(p string) string {
+	const max = 200
+	if len(p) > max {
+		return fmt.Sprintf("%q...", p[:max])
+	}
+	return fmt.Sprintf("%q", p)
 }
 
 // noRoute answers a request no route takes with a JSON error: 405 with an

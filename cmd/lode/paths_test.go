@@ -125,6 +125,11 @@ func TestPathTraversalIsRefusedNotRedirected(t *testing.T) {
 			}
 		}
 	}
+	// The refusals are in the access log, as other requests are.
+	if log := s.log.String(); !strings.Contains(log, "path=/experiments/../experiments status=400") ||
+		!strings.Contains(log, "path=/api/2.0/mlflow-artifacts/artifacts/0/../../outside.txt status=400") {
+		t.Errorf("the access log lacks the refused requests:\n%s", log)
+	}
 	// The UI's artifact pages answer their own kind of error (plain text
 	// for the browser's fragments, a page for the run page), but 400 all
 	// the same.
