@@ -82,3 +82,17 @@ type Store interface {
 	// root itself is never deleted.
 	Delete(ctx context.Context, path string) error
 }
+
+// Checker is implemented by stores in which a path can lead somewhere else
+// than it reads: localfs, whose tree may hold symlinks. Callers that
+// record a path for later use (a model version's source) check it with
+// CheckPath when they take it, so that one leading outside the store is
+// refused then, not only when it is read.
+type Checker interface {
+	// CheckPath returns nil when path, followed as far as it exists (the
+	// rest need not exist), stays inside the store.
+	//
+	// Errors: lode.EInvalid when path is not clean or resolves outside the
+	// store; lode.EInternal when it cannot be followed.
+	CheckPath(ctx context.Context, path string) error
+}

@@ -405,7 +405,34 @@ func ValidateLocation(uri string) error {
 }
 
 func invalidLocation(uri, reason string) error {
-	return lode.Errorf(lode.EInvalid, "Invalid artifact_location %s: %s.", quoteShort(uri), reason)
+	return lode.Errorf(lode.EInvalid, "Invalid artifact_location %s: %s.", quoteShort(RedactLocation(uri)), reason)
+}
+
+// RedactLocation hides the password of a URI's userinfo
+// ("s3://key:secret@bucket/x" becomes "s3://key:xxxxx@bucket/x"), so that
+// a message quoting a refused location or source never repeats a secret.
+func RedactLocation(uri string) string {
+	i := strings.Index(uri, "://")
+	if i < 0 {
+		return uri
+	}
+	rest := uri[i+3:]
+	// The userinfo ends at the last '@' before any query or fragment: a
+	// password may hold an unescaped '/', and hiding too much is better
+	// than too little.
+	span := rest
+	if j := strings.IndexAny(span, "?#"); j >= 0 {
+		span = span[:j]
+	}
+	at := strings.LastIndexByte(span, '@')
+	if at < 0 {
+		return uri
+	}
+	user, _, hasPassword := strings.Cut(span[:at], ":")
+	if !hasPassword {
+		return uri
+	}
+	return uri[:i+3] + user + ":xxxxx" + rest[at:]
 }
 
 // checkAuthority checks "[userinfo@]host[:port]" and returns why it is

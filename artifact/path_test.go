@@ -480,6 +480,36 @@ func TestValidateLocationMessages(t *testing.T) {
 	}
 }
 
+// TestValidateLocationHidesPasswords: a refused location with credentials
+// is never quoted back with its secret.
+func TestValidateLocationHidesPasswords(t *testing.T) {
+	for _, uri := range []string{
+		"s3://AKIAEXAMPLE:SECRET@bucket/x",
+		"s3://AKIAEXAMPLE:SECRET@bucket/x?y#z",
+		"gs://u:SE/CRET@bucket/x",
+		"hdfs://u:SECRET@host:notaport/x",
+		"http://u:SECRET@host/x",
+		"s3://u:SECRET@bucket/../x",
+	} {
+		err := ValidateLocation(uri)
+		if err == nil || strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "CRET") {
+			t.Errorf("ValidateLocation(%q) = %v, want an error that hides the password", uri, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"s3://k:pw@b/x":                 "s3://k:xxxxx@b/x",
+		"s3://k:p/w@b/x":                "s3://k:xxxxx@b/x",
+		"wasbs://container@acct.host/x": "wasbs://container@acct.host/x",
+		"s3://b/x?a=1@2":                "s3://b/x?a=1@2",
+		"mlflow-artifacts:/0/x":         "mlflow-artifacts:/0/x",
+		"/local/path":                   "/local/path",
+	} {
+		if got := RedactLocation(in); got != want {
+			t.Errorf("RedactLocation(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func FuzzValidateLocation(f *testing.F) {
 	for _, uri := range locationGood {
 		f.Add(uri)

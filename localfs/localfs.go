@@ -53,7 +53,10 @@ type Store struct {
 	errEscapes error
 }
 
-var _ artifact.Store = (*Store)(nil)
+var (
+	_ artifact.Store   = (*Store)(nil)
+	_ artifact.Checker = (*Store)(nil)
+)
 
 // New returns a Store keeping artifacts under root, which it creates (0o755)
 // when missing. Root is made absolute and its symlinks are resolved once,
@@ -111,6 +114,20 @@ func (s *Store) Root() string { return s.root }
 
 // Close releases the root directory. The Store must not be used afterwards.
 func (s *Store) Close() error { return s.fsys.Close() }
+
+// CheckPath implements artifact.Checker: it resolves p's symlinks as far
+// as p exists and refuses (lode.EInvalid) a path that is not clean or
+// that leads outside the root. Nothing is read but metadata.
+func (s *Store) CheckPath(ctx context.Context, p string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkPath(p); err != nil {
+		return err
+	}
+	_, err := s.resolveInside(p)
+	return err
+}
 
 // Put implements artifact.Store. It writes the data to a temporary file in
 // the target directory, syncs it, renames it over the target and syncs the

@@ -620,3 +620,27 @@ func TestConcurrentPutDelete(t *testing.T) {
 	}
 	assertNoTempFiles(t, s.Root())
 }
+
+// TestCheckPath: CheckPath refuses every path through an escaping symlink,
+// also below it and where nothing exists yet, and accepts paths that stay
+// inside, existing or not.
+func TestCheckPath(t *testing.T) {
+	f := newSymlinkFixture(t)
+	ctx := context.Background()
+	var bad []string
+	for _, l := range escapingLinks {
+		bad = append(bad, l, l+"/model", l+"/sub/not/there")
+	}
+	bad = append(bad, "loop", "../x", "a/../b", "/abs", ".artifact.uploading.x")
+	for _, p := range bad {
+		if err := f.s.CheckPath(ctx, p); lode.ErrorCode(err) != lode.EInvalid {
+			t.Errorf("CheckPath(%q) = %v, want %s", p, err, lode.EInvalid)
+		}
+	}
+	for _, p := range []string{"", "real", "real/f.txt", "link-dir/f.txt", "abs-link-dir", "link-file", "a/link-up-file",
+		"self/real", "dangling-inside", "out-and-back/b", "not/there/yet"} {
+		if err := f.s.CheckPath(ctx, p); err != nil {
+			t.Errorf("CheckPath(%q) = %v, want nil", p, err)
+		}
+	}
+}

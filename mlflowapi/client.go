@@ -59,6 +59,20 @@ type Client struct {
 	Authorization string
 }
 
+// redactURL hides the password of a tracking URI's userinfo
+// (http://user:password@host) for messages; a URI that does not parse
+// keeps only what precedes "://".
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if scheme, _, ok := strings.Cut(raw, "://"); ok {
+			return scheme + "://..."
+		}
+		return "(unparsable)"
+	}
+	return u.Redacted()
+}
+
 func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
@@ -79,7 +93,11 @@ func (c *Client) url(p string, q url.Values) string {
 func (c *Client) send(ctx context.Context, method, p string, q url.Values, body io.Reader, ctype string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.url(p, q), body)
 	if err != nil {
-		return nil, fmt.Errorf("invalid tracking URI %q: %v", c.BaseURL, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // ue quotes the URL, password and all
+		}
+		return nil, fmt.Errorf("invalid tracking URI %q: %v", redactURL(c.BaseURL), err)
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -94,7 +112,7 @@ func (c *Client) send(ctx context.Context, method, p string, q url.Values, body 
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("cannot reach the tracking server at %s: %w", c.BaseURL, err)
+		return nil, fmt.Errorf("cannot reach the tracking server at %s: %w", redactURL(c.BaseURL), err)
 	}
 	if res.StatusCode/100 == 2 {
 		return res, nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
@@ -384,5 +386,27 @@ func TestListArtifactTreeRefusesUnsafeNames(t *testing.T) {
 	files, err := e.client.ListArtifactTree(ctx, root+"/model")
 	if err != nil || len(files) != 2 {
 		t.Errorf("clean listing: %+v, %v", files, err)
+	}
+}
+
+// TestClientErrorsHideCredentials: a tracking URI with a password (or one
+// that does not parse) never shows it in the client's errors.
+func TestClientErrorsHideCredentials(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	for _, base := range []string{
+		"http://alice:SECRETPW@" + closed,
+		"http://alice:SECRET%zzPW@" + closed,
+		"http://alice:SECRETPW@[::1" + closed,
+	} {
+		c := &mlflowapi.Client{BaseURL: base, HTTP: &http.Client{Timeout: 5 * time.Second}}
+		_, err := c.GetRegisteredModel(context.Background(), "m")
+		if err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("BaseURL %q: %v, want an error without the password", base, err)
+		}
 	}
 }

@@ -361,7 +361,7 @@ func artifactNeed(method string) auth.Need {
 // URL path after the proxy prefix, or the ?path= of a listing.
 func artifactRequestPath(r *http.Request) string {
 	raw := r.URL.EscapedPath()
-	for _, prefix := range artifactPrefixes {
+	for _, prefix := range artifactProxyPrefixes {
 		if rest, ok := strings.CutPrefix(raw, prefix); ok {
 			if rest == "" || rest == "/" {
 				return r.URL.Query().Get("path")

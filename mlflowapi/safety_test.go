@@ -2,11 +2,18 @@ package mlflowapi_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/lode-ml/lode/localfs"
+	"github.com/lode-ml/lode/mlflowapi"
+	"github.com/lode-ml/lode/registry"
+	"github.com/lode-ml/lode/sqlite"
 )
 
 // The traversal tests send every request on a raw TCP connection: the
@@ -404,4 +411,135 @@ func TestRunAndModelArtifactListTraversal(t *testing.T) {
 	// POST bodies reach artifacts/list too when a client sends them.
 	r := s.do("GET", "/api/2.0/mlflow/artifacts/list?run_id="+s.run+"&path=..%2F..", nil)
 	wantInvalid(t, r, "artifacts/list ..%2F..")
+}
+
+// TestPreRouteRefusesDotSegments: behind PreRoute, with the API mounted on
+// an outer ServeMux next to other routes (as lode server mounts it), a
+// path with "." or ".." segments gets 400 INVALID_PARAMETER_VALUE from
+// every route, never the mux's redirect to a cleaned path, and the
+// artifact proxy keeps its own, stricter checks.
+func TestPreRouteRefusesDotSegments(t *testing.T) {
+	s := newSafetyEnv(t)
+	api := s.api.Handler()
+	mux := http.NewServeMux()
+	mux.Handle("/", api)
+	var other atomic.Int32
+	mux.HandleFunc("GET /ui/{id}", func(w http.ResponseWriter, r *http.Request) { other.Add(1) })
+	front := httptest.NewServer(mlflowapi.PreRoute(api, mux))
+	defer front.Close()
+	addr := strings.TrimPrefix(front.URL, "http://")
+	for _, target := range []string{
+		artifactPrefixes[0] + "/0/../../outside/sentinel.txt",
+		artifactPrefixes[1] + "/./0/x.txt",
+		artifactPrefixes[0] + "/0//../x.txt",
+		artifactPrefixes[0] + "/0/x.txt/..",
+		"/api/2.0/mlflow/runs/../runs/get?run_id=" + s.run,
+		"/api/2.0/mlflow/./experiments/search",
+		"/api/2.0/mlflow/%2e%2e/mlflow/experiments/search",
+		"/api/2.0/mlflow/.;x/experiments/search",
+		"/ui/../ui/1",
+		"/ui/1/..",
+		"/ui/%2E",
+	} {
+		s.untouched(t, "GET "+target, func() {
+			wantInvalid(t, rawDo(t, addr, "GET", target, nil), "GET "+target)
+		})
+	}
+	if n := other.Load(); n != 0 {
+		t.Errorf("the other route ran %d times", n)
+	}
+	// The API's own handler refuses them too, without the outer mux.
+	wantInvalid(t, rawDo(t, s.addr(), "GET", "/api/2.0/mlflow/runs/../runs/get?run_id="+s.run, nil), "API alone")
+	// Clean paths pass.
+	if r := rawDo(t, addr, "GET", artifactPrefixes[0]+"/0/x.txt", nil); r.Status != 200 || string(r.Body) != "inside" {
+		t.Errorf("GET x.txt through PreRoute: %s", r)
+	}
+	if r := rawDo(t, addr, "GET", "/ui/1", nil); r.Status != 200 || other.Load() != 1 {
+		t.Errorf("GET /ui/1 through PreRoute: %s (other route ran %d times)", r, other.Load())
+	}
+}
+
+// TestModelVersionSourceSymlinks: a model-version source whose files, in
+// the artifact root, are reached through a symlink leading outside it is
+// refused at model-versions/create, in each form a source can take (a
+// local path, the proxy's URI, runs:/ and models:/); one through a
+// symlink that stays inside, or not there yet, is registered.
+func TestModelVersionSourceSymlinks(t *testing.T) {
+	e := newAPIEnv(t, func(s *mlflowapi.Server) {
+		db := s.Tracking.Store.(*sqlite.DB)
+		st := s.Artifacts.(*localfs.Store)
+		s.Registry = &registry.Service{Store: db, Tracking: s.Tracking, ArtifactScheme: mlflowapi.ArtifactScheme,
+			Artifacts: st, ArtifactRoot: st.Root()}
+	})
+	root := e.store.Root()
+	run := str(e.ok(e.do("POST", "/api/2.0/mlflow/runs/create", map[string]any{"experiment_id": "0"}), "run"), "run", "info", "run_id")
+	e.ok(e.do("PUT", artifactPrefixes[0]+"/0/"+run+"/artifacts/model/MLmodel", []byte("flavors: {}\n")), "put MLmodel")
+	escaping := str(e.ok(e.do("POST", "/api/2.0/mlflow/logged-models", map[string]any{"experiment_id": "0", "name": "m"}), "model"), "model", "info", "model_id")
+	links := map[string]string{
+		"evil":                                e.outside,
+		"evil-rel":                            "../outside",
+		"0/" + run + "/artifacts/escape":      e.outside,
+		"0/" + run + "/artifacts/up":          "../../../..",
+		"0/models/" + escaping + "/artifacts": e.outside,
+		"inside":                              "0/" + run + "/artifacts",
+	}
+	for name, target := range links {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ok(e.do("POST", "/api/2.0/mlflow/registered-models/create", map[string]any{"name": "m"}), "create model")
+	for _, source := range []string{
+		filepath.Join(root, "evil"),
+		filepath.Join(root, "evil", "model"),
+		filepath.Join(root, "evil-rel", "model"),
+		"mlflow-artifacts:/evil",
+		"mlflow-artifacts:/evil-rel/model",
+		"mlflow-artifacts:/0/" + run + "/artifacts/escape",
+		"runs:/" + run + "/escape",
+		"runs:/" + run + "/escape/not-there-yet",
+		"runs:/" + run + "/up/outside",
+		"models:/" + escaping,
+	} {
+		r := e.do("POST", "/api/2.0/mlflow/model-versions/create", map[string]any{"name": "m", "source": source})
+		wantInvalid(t, r, "source "+source)
+		if !strings.Contains(str(r.JSON, "message"), "outside the artifact root") {
+			t.Errorf("source %s: the message does not say why: %s", source, r)
+		}
+	}
+	if vs := list(e.ok(e.do("GET", "/api/2.0/mlflow/model-versions/search?filter=name%3D%27m%27", nil), "search"), "model_versions"); len(vs) != 0 {
+		t.Fatalf("%d versions registered from escaping sources", len(vs))
+	}
+	for _, source := range []string{
+		"runs:/" + run + "/model",
+		filepath.Join(root, "inside", "model"),
+		"mlflow-artifacts:/inside/model",
+		"mlflow-artifacts:/not/there/yet",
+	} {
+		e.ok(e.do("POST", "/api/2.0/mlflow/model-versions/create", map[string]any{"name": "m", "source": source}), "source "+source)
+	}
+}
+
+// TestRefusedURIsHideCredentials: a location or source refused for
+// holding credentials is not quoted back with its password.
+func TestRefusedURIsHideCredentials(t *testing.T) {
+	e := newAPIEnv(t, func(s *mlflowapi.Server) {
+		s.Registry = &registry.Service{Store: s.Tracking.Store.(*sqlite.DB), Tracking: s.Tracking, ArtifactScheme: mlflowapi.ArtifactScheme}
+	})
+	e.ok(e.do("POST", "/api/2.0/mlflow/registered-models/create", map[string]any{"name": "m"}), "create model")
+	for _, uri := range []string{"s3://AKIAEXAMPLE:HUSH@bucket/m", "gs://u:HU/SH@bucket/m", "hdfs://u:HUSH@host:x/m"} {
+		for _, r := range []resp{
+			e.do("POST", "/api/2.0/mlflow/experiments/create", map[string]any{"name": "x", "artifact_location": uri}),
+			e.do("POST", "/api/2.0/mlflow/model-versions/create", map[string]any{"name": "m", "source": uri}),
+		} {
+			wantInvalid(t, r, uri)
+			if strings.Contains(string(r.Body), "HU") {
+				t.Errorf("%s: the refusal quotes the password: %s", uri, r)
+			}
+		}
+	}
 }

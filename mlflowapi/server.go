@@ -6,6 +6,7 @@
 package mlflowapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
@@ -69,9 +71,6 @@ type Route struct {
 // Routes lists every route the handler serves (after Handler), for the
 // permission matrix test and the docs.
 func (s *Server) Routes() []Route { return s.routes }
-
-// artifactPrefixes are where the artifact proxy lives.
-var artifactPrefixes = []string{"/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts"}
 
 // route registers h for a pattern ("METHOD /path") behind rule.
 func (s *Server) route(pattern string, rule Rule, h http.HandlerFunc) {
@@ -133,7 +132,7 @@ func (s *Server) Handler() http.Handler {
 		s.routeAuth()
 	}
 	if s.Artifacts != nil {
-		for _, prefix := range artifactPrefixes {
+		for _, prefix := range artifactProxyPrefixes {
 			for _, m := range []string{"GET", "HEAD", "PUT", "DELETE"} {
 				s.routes = append(s.routes, Route{Method: m, Pattern: prefix + "/{path...}", Rule: On(TargetArtifact, artifactNeed(m))})
 			}
@@ -143,26 +142,91 @@ func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(s.serveHTTP)
 }
 
+// artifactProxyPrefixes are the URL paths the artifact proxy serves under.
+var artifactProxyPrefixes = []string{"/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts"}
+
+// artifactProxyRest returns what follows the artifact proxy's prefix in r's
+// escaped URL path ("" or "/..."), and whether the path has that prefix.
+func artifactProxyRest(r *http.Request) (string, bool) {
+	raw := r.URL.EscapedPath()
+	for _, prefix := range artifactProxyPrefixes {
+		if rest, ok := strings.CutPrefix(raw, prefix); ok && (rest == "" || rest[0] == '/') {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
 // serveHTTP sends artifact proxy paths to the artifact handler before the
 // mux sees them: ServeMux would clean "..", "//" and the like into a
-// redirect, and traversal attempts must be refused, not rewritten.
+// redirect, and traversal attempts must be refused, not rewritten. For the
+// same reason any other path with a dot segment is refused here.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	raw := r.URL.EscapedPath()
-	for _, prefix := range artifactPrefixes {
-		if rest, ok := strings.CutPrefix(raw, prefix); ok && (rest == "" || rest[0] == '/') {
-			if err := s.Guard.Check(r, On(TargetArtifact, artifactNeed(r.Method))); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			s.serveArtifacts(w, r, rest)
+	if rest, ok := artifactProxyRest(r); ok {
+		if err := s.Guard.Check(r, On(TargetArtifact, artifactNeed(r.Method))); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
+		s.serveArtifacts(w, r, rest)
+		return
+	}
+	if hasDotSegment(r.URL.Path) {
+		s.writeError(w, r, lode.Errorf(lode.EInvalid, "Invalid URL path %s: '.' and '..' segments are not allowed.", quotePath(r.URL.Path)))
+		return
+	}
+	if !utf8.ValidString(r.URL.Path) {
+		// Path values (ids, names) would reach the store as they are and
+		// come back in JSON as U+FFFD.
+		s.writeError(w, r, lode.Errorf(lode.EInvalid, "Invalid URL path %s: it is not valid UTF-8.", quotePath(r.URL.Path)))
+		return
 	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.noRoute(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// PreRoute returns the top-level handler of a server that mounts the API on
+// a ServeMux of its own, next to other routes (the web UI, serving): mux
+// is that ServeMux and api the handler Handler returned (wrapped in an
+// access log or not). ServeMux cleans a path holding "." or ".." segments
+// into a redirect before any handler runs, so such paths, and the artifact
+// proxy's, go straight to api, which refuses them with 400
+// INVALID_PARAMETER_VALUE (or serves a clean proxy path): a traversal
+// attempt is answered as an error, never rewritten into another request,
+// and the access log wrapping api records it.
+func PreRoute(api, mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := artifactProxyRest(r); ok || hasDotSegment(r.URL.Path) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// hasDotSegment reports whether the URL path p (decoded) has a "." or ".."
+// segment, also with ";" parameters ("..;", ".;x": servlet containers read
+// those as ".."). Empty segments ("//") are left to ServeMux, which
+// redirects them to the path without them, as MLflow's server does.
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		seg, _, _ = strings.Cut(seg, ";")
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// quotePath quotes a URL path for a message, cut to a readable length.
+func quotePath(p string) string {
+	const max = 200
+	if len(p) > max {
+		return fmt.Sprintf("%q...", p[:max])
+	}
+	return fmt.Sprintf("%q", p)
 }
 
 // noRoute answers a request no route takes with a JSON error: 405 with an
@@ -292,10 +356,16 @@ func (s *Server) decode(r *http.Request, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil
 	}
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		// Older clients double-encode the body as a JSON string.
 		var inner string
 		if json.Unmarshal(body, &inner) == nil {
+			if err := checkJSONText([]byte(inner)); err != nil {
+				return err
+			}
 			if err2 := json.Unmarshal([]byte(inner), v); err2 == nil {
 				return nil
 			}
@@ -303,6 +373,100 @@ func (s *Server) decode(r *http.Request, v any) error {
 		return lode.Errorf(lode.EInvalid, "Malformed JSON in request body: %s", jsonErrorText(err))
 	}
 	return nil
+}
+
+// checkJSONText refuses a JSON body holding text that is no text:
+// invalid UTF-8, or a \u escape of a lone UTF-16 surrogate ("\ud800"
+// without its pair). encoding/json would silently turn either into
+// U+FFFD, storing something other than what was sent.
+func checkJSONText(b []byte) error {
+	if !utf8.Valid(b) {
+		return lode.Errorf(lode.EInvalid, "Invalid request body: it is not valid UTF-8 (first bad byte at offset %d).", invalidUTF8At(b))
+	}
+	if i := loneSurrogateAt(b); i >= 0 {
+		return lode.Errorf(lode.EInvalid, "Invalid request body: the escape %s at offset %d is half of a UTF-16 surrogate pair, not a character.", b[i:i+6], i)
+	}
+	return nil
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not
+// part of valid UTF-8, or -1.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// loneSurrogateAt returns the offset of the first \uXXXX escape in a JSON
+// string of b that names a UTF-16 surrogate not paired with the escape
+// next to it (a high one followed by a low one), or -1. Text outside
+// strings, and escapes that are not \u, are skipped; malformed JSON is
+// left to the decoder.
+func loneSurrogateAt(b []byte) int {
+	if !bytes.Contains(b, []byte(`\u`)) {
+		return -1 // most bodies: one fast search, no scan
+	}
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			inString = !inString
+		case c == '\\' && inString && i+1 < len(b):
+			if b[i+1] != 'u' {
+				i++ // the escaped character
+				continue
+			}
+			r, ok := hex4(b, i+2)
+			switch {
+			case !ok:
+				i++
+			case 0xdc00 <= r && r <= 0xdfff:
+				return i
+			case 0xd800 <= r && r <= 0xdbff:
+				low, ok := -1, i+7 < len(b) && b[i+6] == '\\' && b[i+7] == 'u'
+				if ok {
+					if v, okv := hex4(b, i+8); okv {
+						low = v
+					}
+				}
+				if low < 0xdc00 || low > 0xdfff {
+					return i
+				}
+				i += 11
+			default:
+				i += 5
+			}
+		}
+	}
+	return -1
+}
+
+// hex4 reads the four hex digits at b[i:i+4].
+func hex4(b []byte, i int) (int, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	v := 0
+	for _, c := range b[i : i+4] {
+		var d int
+		switch {
+		case '0' <= c && c <= '9':
+			d = int(c - '0')
+		case 'a' <= c && c <= 'f':
+			d = int(c-'a') + 10
+		case 'A' <= c && c <= 'F':
+			d = int(c-'A') + 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | d
+	}
+	return v, true
 }
 
 func jsonErrorText(err error) string {
@@ -338,11 +502,22 @@ func jsonKind(t reflect.Type) string {
 }
 
 // query parses the query string strictly: net/url silently drops pairs
-// holding a ';', which would turn a refused request into another one.
+// holding a ';', which would turn a refused request into another one, and
+// keeps bytes that are not UTF-8, which JSON would turn into U+FFFD.
 func query(r *http.Request) (url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, lode.Errorf(lode.EInvalid, "Invalid query string: %v", err)
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return nil, lode.Errorf(lode.EInvalid, "Invalid query string: the parameter name %q is not valid UTF-8.", k)
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return nil, lode.Errorf(lode.EInvalid, "Invalid query string: the value of '%s' is not valid UTF-8.", k)
+			}
+		}
 	}
 	return q, nil
 }

@@ -67,14 +67,15 @@ var _ tracking.Store = (*DB)(nil)
 func DSNFromURI(uri string) (string, error) {
 	scheme, rest, ok := strings.Cut(uri, "://")
 	if !ok {
-		return "", lode.Errorf(lode.EInvalid, "not a postgresql URI: %q (want postgresql://user:password@host:port/database)", uri)
+		return "", lode.Errorf(lode.EInvalid, "not a postgresql URI (want postgresql://user:password@host:port/database)")
 	}
 	base, _, _ := strings.Cut(scheme, "+") // SQLAlchemy's driver suffix means nothing to pgx
 	if base != "postgresql" && base != "postgres" {
-		return "", lode.Errorf(lode.EInvalid, "not a postgresql URI: %q (want postgresql://user:password@host:port/database)", uri)
+		return "", lode.Errorf(lode.EInvalid, "not a postgresql URI: the scheme is %q (want postgresql://user:password@host:port/database)", scheme)
 	}
+	// The URI is not quoted in these messages: it may hold a password.
 	if rest == "" || strings.HasPrefix(rest, "?") {
-		return "", lode.Errorf(lode.EInvalid, "invalid postgresql URI %q: no host or database", uri)
+		return "", lode.Errorf(lode.EInvalid, "invalid postgresql URI: no host or database")
 	}
 	dsn := "postgresql://" + rest
 	if _, err := pgxpool.ParseConfig(dsn); err != nil {

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -287,6 +288,16 @@ func TestDSNFromURI(t *testing.T) {
 			t.Errorf("DSNFromURI(%q) = %q, want an error", bad, got)
 		} else if lode.ErrorCode(err) != lode.EInvalid {
 			t.Errorf("DSNFromURI(%q): %v, want %s", bad, err, lode.EInvalid)
+		}
+	}
+	// Refusals never quote a password.
+	for _, bad := range []string{"mysql://u:SECRETPW@h/db", "postgresql://?password=SECRETPW", "postgresql://u:SECRETPW@h:notaport/db",
+		"postgresql://u:SECRETPW@h/db?sslmode=nonsense", "postgresql://u:SECRET%PW@h/db"} {
+		if _, err := postgres.DSNFromURI(bad); err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("DSNFromURI(%q): %v, want an error without the password", bad, err)
+		}
+		if _, err := postgres.Open(context.Background(), bad, postgres.Options{}); err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("Open(%q): %v, want an error without the password", bad, err)
 		}
 	}
 	for _, uri := range []string{"sqlite:///x.db", "mysql://u@h/db", "postgresql", ""} {

@@ -362,10 +362,52 @@ func (s *Service) SearchLibrary(ctx context.Context, q LibraryQuery) ([]*Version
 // are, and the run it names (for runs:/ sources). Accepted: runs:/<run>/<path>,
 // models:/<logged model id>, the artifact proxy's own URIs, object-store URIs
 // and local paths inside the artifact root; all without traversal in any
-// encoding. Local paths elsewhere, file: URIs and network URIs are refused.
+// encoding. Local paths elsewhere, file: URIs and network URIs are refused,
+// and so is a source whose files, in the artifact proxy's store, are
+// reached through a symlink that leads outside it (when the store can
+// tell: artifact.Checker), so that such a version is refused when it is
+// registered, not only when it is downloaded.
 func (s *Service) resolveSource(ctx context.Context, source string) (location, runID string, err error) {
+	location, runID, err = s.locateSource(ctx, source)
+	if err != nil {
+		return "", "", err
+	}
+	if err := s.checkInsideStore(ctx, source, location); err != nil {
+		return "", "", err
+	}
+	return location, runID, nil
+}
+
+// checkInsideStore checks, when location is in the artifact proxy's store
+// and the store is an artifact.Checker, that its path resolves inside the
+// store.
+func (s *Service) checkInsideStore(ctx context.Context, source, location string) error {
+	checker, ok := s.Artifacts.(artifact.Checker)
+	rest, proxied := strings.CutPrefix(location, s.ArtifactScheme)
+	if !ok || s.ArtifactScheme == "" || !proxied {
+		return nil
+	}
+	if strings.HasPrefix(rest, "//") {
+		// mlflow-artifacts://host/path: the path after the authority.
+		_, rest, _ = strings.Cut(rest[2:], "/")
+	}
+	p, err := artifact.CleanPath(strings.TrimLeft(rest, "/"))
+	if err != nil {
+		return lode.Errorf(lode.EInvalid, "Invalid model version source '%s': its location %s is not a safe artifact path.", artifact.RedactLocation(source), location)
+	}
+	if err := checker.CheckPath(ctx, p); err != nil {
+		if lode.ErrorCode(err) == lode.EInvalid {
+			return lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s", artifact.RedactLocation(source), lode.ErrorMessage(err))
+		}
+		return err
+	}
+	return nil
+}
+
+// locateSource is resolveSource without the store's check.
+func (s *Service) locateSource(ctx context.Context, source string) (location, runID string, err error) {
 	refuse := func(why string) (string, string, error) {
-		return "", "", lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s.", source, why)
+		return "", "", lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s.", artifact.RedactLocation(source), why)
 	}
 	if strings.ContainsAny(source, "\x00\\#") || strings.Contains(strings.ToLower(source), "%23") {
 		return refuse("it contains a NUL, a backslash or a fragment")
@@ -423,7 +465,7 @@ func (s *Service) resolveSource(ctx context.Context, source string) (location, r
 		return s.ArtifactScheme + "/" + clean, "", nil
 	}
 	if err := artifact.ValidateLocation(source); err != nil {
-		return "", "", lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s", source, lode.ErrorMessage(err))
+		return "", "", lode.Errorf(lode.EInvalid, "Invalid model version source '%s': %s", artifact.RedactLocation(source), lode.ErrorMessage(err))
 	}
 	return source, "", nil
 }

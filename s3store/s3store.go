@@ -122,6 +122,11 @@ var _ artifact.Store = (*Store)(nil)
 // drops empty segments and a trailing "/".
 func ParseURI(uri string) (bucket, prefix string, err error) {
 	scheme, rest, ok := strings.Cut(uri, "://")
+	if authority, _, _ := strings.Cut(rest, "/"); strings.Contains(authority, "@") {
+		// Not quoted: what precedes the '@' may be a key and its secret.
+		return "", "", lode.Errorf(lode.EInvalid, "Invalid S3 artifact URI: credentials in the URI are not allowed; "+
+			"give them in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the shared AWS configuration.")
+	}
 	if !ok || !strings.EqualFold(scheme, "s3") {
 		return "", "", lode.Errorf(lode.EInvalid, "Invalid S3 artifact URI %q: must be s3://bucket/prefix.", uri)
 	}

@@ -106,6 +106,13 @@ func TestParseURI(t *testing.T) {
 			t.Errorf("New(%q): %v, want %s", uri, err, lode.EInvalid)
 		}
 	}
+	// Credentials in the URI are refused without being quoted back.
+	for _, uri := range []string{"s3://AKIAEXAMPLE:SECRETKEY@bucket/p", "s3://SECRETKEY@bucket", "S3://a:SECRETKEY@bu..cket/x?y"} {
+		_, _, err := ParseURI(uri)
+		if lode.ErrorCode(err) != lode.EInvalid || strings.Contains(err.Error(), "SECRETKEY") || !strings.Contains(err.Error(), "credentials") {
+			t.Errorf("ParseURI(%q): %v, want a refusal that does not quote the secret", uri, err)
+		}
+	}
 }
 
 func TestNewOptions(t *testing.T) {

@@ -94,9 +94,15 @@ func (s *Server) artifactRoot(uri string) (string, bool) {
 
 // artifactParam reads and cleans the artifact path of a request's query
 // (parameter name): "" is the run's root. An escaping path is an
-// EInvalid error (a 400).
+// EInvalid error (a 400). The query is parsed strictly: r.URL.Query
+// drops a pair holding a ';' ("path=..;/x") without a word, which would
+// answer another request than the one sent.
 func artifactParam(r *http.Request, name string) (string, error) {
-	return artifact.CleanPath(r.URL.Query().Get(name))
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "", lode.Errorf(lode.EInvalid, "Invalid query string: %v", err)
+	}
+	return artifact.CleanPath(q.Get(name))
 }
 
 // artifactEntry is one file or folder of a run's artifact tree.

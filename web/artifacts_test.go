@@ -236,6 +236,15 @@ func TestRunArtifactEndpoints(t *testing.T) {
 			}
 		}
 	}
+	// A ';' in the query is refused with its pair, not dropped (which
+	// would answer for the run's root instead).
+	for _, endpoint := range []string{"/artifact?path=", "/preview?path=", "/artifacts?path=", "?artifact="} {
+		for _, raw := range []string{"..;/..;/..;/secret.txt", "train.log;x", "model&x=1;2"} {
+			if code, _, body := runTestFetch(t, s, run+endpoint+raw); code != 400 || strings.Contains(body, "SECRET") {
+				t.Errorf("%s%s: %d, want 400", endpoint, raw, code)
+			}
+		}
+	}
 	// Ids that are no run.
 	for _, p := range []string{"/runs/nope/artifact?path=train.log", "/runs/" + strings.Repeat("a", 32) + "/preview?path=x"} {
 		if code, _, _ := runTestFetch(t, s, p); code != 404 {

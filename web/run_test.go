@@ -180,10 +180,14 @@ func TestRunPage(t *testing.T) {
 	if i := strings.Index(body, `id="metric-charts"`); i < 0 || strings.Contains(body[i:strings.Index(body, `id="system"`)], "system/") {
 		t.Errorf("system metrics are mixed with the run's metrics")
 	}
-	for _, bad := range []string{"/runs/nope", "/runs/" + strings.Repeat("0", 32), "/runs/" + f.ID + "x", "/runs/%2e%2e"} {
+	for _, bad := range []string{"/runs/nope", "/runs/" + strings.Repeat("0", 32), "/runs/" + f.ID + "x"} {
 		if code, body := s.get(t, bad); code != 404 || !strings.Contains(body, "RESOURCE_DOES_NOT_EXIST") {
 			t.Errorf("%s: %d, want a 404 page\n%s", bad, code, body)
 		}
+	}
+	// A ".." segment, encoded or not, is refused before any page runs.
+	if code, body := s.get(t, "/runs/%2e%2e"); code != 400 || !strings.Contains(body, "INVALID_PARAMETER_VALUE") {
+		t.Errorf("/runs/%%2e%%2e: %d, want 400\n%s", code, body)
 	}
 
 	// A run with nothing logged.

@@ -480,7 +480,8 @@ func (w runsStatusWriter) Write(b []byte) (int, error) {
 // runsCSV streams every run the view matches (up to maxCSVRows) as CSV,
 // page by page: run_id, name, status, start_time, end_time, user, source,
 // then the chosen columns, or when none are chosen every param, metric
-// and (non-internal) tag of the matching runs. Times are UTC ISO 8601.
+// and (non-internal) tag of the matching runs. Times are UTC ISO 8601;
+// text cells go through csvText.
 func (s *Server) runsCSV(w http.ResponseWriter, r *http.Request) {
 	id, err := experimentID(r)
 	if err != nil {
@@ -533,7 +534,7 @@ func (s *Server) runsCSV(w http.ResponseWriter, r *http.Request) {
 	cw := csv.NewWriter(w)
 	header := []string{"run_id", "name", "status", "start_time", "end_time", "user", "source"}
 	for _, c := range cols {
-		header = append(header, c.ID())
+		header = append(header, csvText(c.ID()))
 	}
 	cw.Write(header)
 	record := make([]string, len(header))
@@ -544,7 +545,8 @@ func (s *Server) runsCSV(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 			vals := runValuesOf(run)
-			record = append(record[:0], run.Info.RunID, run.Info.RunName, run.Info.Status, runsCSVTime(run.Info.StartTime), "", runUser(run, vals), vals.tags[tagSourceName])
+			record = append(record[:0], run.Info.RunID, csvText(run.Info.RunName), run.Info.Status, runsCSVTime(run.Info.StartTime), "",
+				csvText(runUser(run, vals)), csvText(vals.tags[tagSourceName]))
 			if run.Info.EndTime != nil {
 				record[4] = runsCSVTime(*run.Info.EndTime)
 			}
@@ -577,7 +579,9 @@ func runsCSVTime(ms int64) string {
 }
 
 // runsCSVValue is a column's value in full (metrics at full precision); a run
-// without the key gives an empty field.
+// without the key gives an empty field. Params and tags are text anyone
+// who can log to the run wrote: csvText neutralises them. Metrics are
+// numbers this server formats, which a spreadsheet reads as numbers.
 func runsCSVValue(c runColumn, v runValues) string {
 	switch c.Kind {
 	case tracking.KeyMetric:
@@ -585,11 +589,29 @@ func runsCSVValue(c runColumn, v runValues) string {
 			return strconv.FormatFloat(m, 'g', -1, 64)
 		}
 	case tracking.KeyParam:
-		return v.params[c.Key]
+		return csvText(v.params[c.Key])
 	case tracking.KeyTag:
-		return v.tags[c.Key]
+		return csvText(v.tags[c.Key])
 	}
 	return ""
+}
+
+// csvDecimal is a plain decimal number, as a spreadsheet reads one.
+var csvDecimal = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+
+// csvText neutralises a text cell against formula injection (CWE-1236,
+// OWASP's "CSV Injection"): a spreadsheet opening the file runs a cell
+// that starts with '=', '+', '-' or '@' as a formula (and some skip a
+// leading tab, carriage return, line feed or NUL first), so such a cell
+// gets a leading "'", which makes it text and is not shown. A plain
+// decimal number ("-1", "-0.5", "+2e-3"), which a spreadsheet reads as a
+// number and cannot run, is kept as it is, so that a param such as -1
+// stays a number.
+func csvText(s string) string {
+	if s == "" || strings.IndexByte("=+-@\t\r\n\x00", s[0]) < 0 || csvDecimal.MatchString(s) {
+		return s
+	}
+	return "'" + s
 }
 
 // csvFileName makes an experiment name a file name: letters, digits, dots,

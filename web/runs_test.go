@@ -510,3 +510,88 @@ func TestRunsView(t *testing.T) {
 		t.Fatal("a bad sort was accepted")
 	}
 }
+
+// TestCSVText pins the formula-injection rule of the runs CSV.
+func TestCSVText(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                       "",
+		"plain":                  "plain",
+		"a=b":                    "a=b",
+		"=cmd|' /C calc'!A0":     "'=cmd|' /C calc'!A0",
+		"=HYPERLINK(\"x\")":      "'=HYPERLINK(\"x\")",
+		"+1+1":                   "'+1+1",
+		"-1+1":                   "'-1+1",
+		"-2+3+cmd|' /C calc'!A0": "'-2+3+cmd|' /C calc'!A0",
+		"@SUM(1,2)":              "'@SUM(1,2)",
+		"\t=1":                   "'\t=1",
+		"\r=1":                   "'\r=1",
+		"\n=1":                   "'\n=1",
+		"\x00=1":                 "'\x00=1",
+		"-":                      "'-",
+		"--1":                    "'--1",
+		"-inf":                   "'-inf",
+		"-0x10":                  "'-0x10",
+		"- 1":                    "'- 1",
+		// Plain decimal numbers stay numbers.
+		"-1":      "-1",
+		"+1":      "+1",
+		"-0.5":    "-0.5",
+		"-.5":     "-.5",
+		"-5.":     "-5.",
+		"-1e-05":  "-1e-05",
+		"+2.5E+3": "+2.5E+3",
+		"0.1":     "0.1",
+	} {
+		if got := csvText(in); got != want {
+			t.Errorf("csvText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRunsCSVFormulaInjection: in the runs CSV download, names, users,
+// sources, params and tags that a spreadsheet would run as formulas are
+// neutralised with a leading "'"; numbers, negative ones included (metrics
+// and numeric params), are left as numbers.
+func TestRunsCSVFormulaInjection(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	expID, err := s.Tracking.CreateExperiment(ctx, "formulas", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := s.Tracking.CreateRun(ctx, tracking.CreateRunRequest{ExperimentID: expID, RunName: "=HYPERLINK(\"http://x\",\"y\")",
+		UserID: "@evil", Tags: []tracking.Tag{{Key: "mlflow.source.name", Value: "+cmd|' /C calc'!A0"}, {Key: "note", Value: "\t=1+1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := run.Info.RunID
+	for k, v := range map[string]string{"cmd": "=cmd|' /C calc'!A0", "expr": "-1+1", "neg": "-1", "lr": "-0.5", "text": "plain"} {
+		if err := s.Tracking.LogParam(ctx, id, tracking.Param{Key: k, Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Tracking.LogMetric(ctx, id, tracking.Metric{Key: "delta", Value: -0.25, Timestamp: 1}); err != nil {
+		t.Fatal(err)
+	}
+	code, text := s.get(t, "/experiments/"+expID+"/runs.csv")
+	if code != 200 {
+		t.Fatalf("runs.csv: %d %s", code, text)
+	}
+	recs, err := csv.NewReader(strings.NewReader(text)).ReadAll()
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("runs.csv: %d records, %v\n%s", len(recs), err, text)
+	}
+	got := map[string]string{}
+	for i, h := range recs[0] {
+		got[h] = recs[1][i]
+	}
+	for col, want := range map[string]string{
+		"run_id": id, "name": "'=HYPERLINK(\"http://x\",\"y\")", "user": "'@evil", "source": "'+cmd|' /C calc'!A0",
+		"params.cmd": "'=cmd|' /C calc'!A0", "params.expr": "'-1+1", "params.neg": "-1", "params.lr": "-0.5", "params.text": "plain",
+		"tags.note": "'\t=1+1", "metrics.delta": "-0.25",
+	} {
+		if got[col] != want {
+			t.Errorf("column %s: %q, want %q", col, got[col], want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,15 +51,21 @@ func newSite(t *testing.T) *site {
 	reg := &registry.Service{Store: db, Tracking: tr, ArtifactScheme: mlflowapi.ArtifactScheme, Artifacts: store, ArtifactRoot: store.Root()}
 	api := &mlflowapi.Server{Tracking: tr, Registry: reg, Artifacts: store, Version: "test"}
 	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(nil)
 	// The site stands behind the front door lode server has, so the
-	// browser tests show the UI works with its headers and origin checks.
+	// browser tests show the UI works with its headers and origin checks,
+	// and answers through mlflowapi.PreRoute, as lode server does, once the
+	// API is built (it needs the jobs, which need the server's URL).
+	var inner atomic.Pointer[http.Handler]
+	inner.Store(&[]http.Handler{mux}[0])
+	srv := httptest.NewUnstartedServer(nil)
 	front, err := gate.New(gate.Config{APIPrefixes: []string{"/api/", "/ajax-api/"}, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, MaxInflight: 1024}, srv.Listener.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Config.Handler = front.Handler(mux)
+	srv.Config.Handler = front.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*inner.Load()).ServeHTTP(w, r)
+	}))
 	srv.Start()
 	t.Cleanup(srv.Close)
 	js := &jobs.Service{
@@ -73,11 +80,14 @@ func newSite(t *testing.T) *site {
 	}
 	t.Cleanup(js.Close)
 	api.Jobs = js
-	mux.Handle("/", api.Handler())
+	apiHandler := api.Handler()
+	mux.Handle("/", apiHandler)
 	ui := &Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Version: "test"}
 	if err := ui.Mount(mux, nil); err != nil {
 		t.Fatal(err)
 	}
+	pre := mlflowapi.PreRoute(apiHandler, mux)
+	inner.Store(&pre)
 	return &site{URL: srv.URL, Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, DB: db}
 }
 

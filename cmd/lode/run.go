@@ -265,10 +265,10 @@ func fetchProject(ctx context.Context, uri, version string, status io.Writer) (*
 			return nil, err
 		}
 		src.cleanup = func() { os.RemoveAll(tmp) }
-		fmt.Fprintf(status, "lode: fetching project %s into %s\n", uri, tmp)
+		fmt.Fprintf(status, "lode: fetching project %s into %s\n", redactURI(uri), tmp)
 		if err := fetchGit(ctx, base, version, tmp); err != nil {
 			src.cleanup()
-			return nil, err
+			return nil, redactErr(err, base)
 		}
 		root = tmp
 	}
@@ -287,14 +287,17 @@ func fetchProject(ctx context.Context, uri, version string, status io.Writer) (*
 	top, _ := git(ctx, dir, "rev-parse", "--show-toplevel")
 	if top != "" {
 		src.commit, _ = git(ctx, dir, "rev-parse", "HEAD")
+		// A URL with a token (https://TOKEN@host/repo) would put it in
+		// the run's tags, for everyone who can read the run.
 		src.repoURL, _ = git(ctx, dir, "remote", "get-url", "origin")
+		src.repoURL = redactURI(src.repoURL)
 		if version != "" {
 			if _, err := git(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+version); err == nil {
 				src.branch = version
 			}
 		}
 	}
-	src.sourceName = uri // a fetched repository is known by its URI
+	src.sourceName = redactURI(uri) // a fetched repository is known by its URI
 	if isLocal && version == "" {
 		src.sourceName = mlproject.SourceName(dir, top)
 	}

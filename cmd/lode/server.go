@@ -249,7 +249,7 @@ func runServer(ctx context.Context, c serverConfig) error {
 		mux.Handle(rt.pattern, rt.handler)
 	}
 	authn := &gate.Authn{Auth: authSvc, APIPrefixes: apiPrefixes, Logger: logger}
-	return serveOn(ctx, logger, ln, front, authn.Handler(mux), c.shutdownTimeout, "lode server listening",
+	return serveOn(ctx, logger, ln, front, authn.Handler(mlflowapi.PreRoute(handler, mux)), c.shutdownTimeout, "lode server listening",
 		"backend_store", redactURI(c.backendStoreURI), "artifacts", c.artifactsDest)
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 
 	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/jobs"
@@ -54,18 +53,6 @@ func openMetadata(ctx context.Context, uri, defaultArtifactRoot, synchronous str
 		return nil, "", fmt.Errorf("open %s: %w", path, err)
 	}
 	return db, path, nil
-}
-
-// redactURI hides a database URI's password, for logs and errors.
-func redactURI(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil || u.User == nil {
-		return uri
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 // sqliteFiles are a SQLite database's files (none for "").
