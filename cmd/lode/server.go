@@ -229,27 +229,18 @@ func runServer(ctx context.Context, c serverConfig) error {
 		logger.Info("jobs are off on this server (--jobs=false)")
 	}
 
-	var handler http.Handler = api.Handler()
-	if c.accessLog {
-		handler = mlflowapi.AccessLog(logger, handler)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", handler)
 	ui := &web.Server{Tracking: trackingSvc, Registry: registrySvc, Artifacts: api.Artifacts, Jobs: uiJobs, Version: version, Logger: logger,
 		Guard: guard, Auth: authSvc, SecureCookies: front.TLS(), SessionTTL: c.auth.sessionTTL}
-	var wrap func(http.Handler) http.Handler
+	var accessLog *slog.Logger
 	if c.accessLog {
-		wrap = func(h http.Handler) http.Handler { return mlflowapi.AccessLog(logger, h) }
+		accessLog = logger
 	}
-	if err := ui.Mount(mux, wrap); err != nil {
+	h, _, err := serverHandler(api, ui, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), infer, accessLog)
+	if err != nil {
 		ln.Close()
-		return fmt.Errorf("web UI: %w", err)
+		return err
 	}
-	for _, rt := range serverRoutes(guard, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), infer) {
-		mux.Handle(rt.pattern, rt.handler)
-	}
-	authn := &gate.Authn{Auth: authSvc, APIPrefixes: apiPrefixes, Logger: logger}
-	return serveOn(ctx, logger, ln, front, authn.Handler(mlflowapi.PreRoute(handler, mux)), c.shutdownTimeout, "lode server listening",
+	return serveOn(ctx, logger, ln, front, h, c.shutdownTimeout, "lode server listening",
 		"backend_store", redactURI(c.backendStoreURI), "artifacts", c.artifactsDest)
 }
 
@@ -306,6 +297,35 @@ func openArtifacts(ctx context.Context, dest string) (artifact.Store, string, er
 	return st, st.Root(), nil
 }
 
+// serverHandler puts lode server's routes together: the MLflow and Lode
+// APIs, the UI, /metrics and the inference protocols, on one mux behind
+// authentication (the gate goes around it). It returns every route with
+// the rule that guards it; accessLog, when set, logs each request.
+func serverHandler(api *mlflowapi.Server, ui *web.Server, metrics, infer http.Handler, accessLog *slog.Logger) (http.Handler, []mlflowapi.Route, error) {
+	var handler http.Handler = api.Handler()
+	var wrap func(http.Handler) http.Handler
+	if accessLog != nil {
+		handler = mlflowapi.AccessLog(accessLog, handler)
+		wrap = func(h http.Handler) http.Handler { return mlflowapi.AccessLog(accessLog, h) }
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", handler)
+	if err := ui.Mount(mux, wrap); err != nil {
+		return nil, nil, fmt.Errorf("web UI: %w", err)
+	}
+	routes := append(api.Routes(), ui.Routes()...)
+	for _, rt := range serverRoutes(api.Guard, metrics, infer) {
+		mux.Handle(rt.pattern, rt.handler)
+		method, path, ok := strings.Cut(rt.pattern, " ")
+		if !ok {
+			method, path = "*", rt.pattern
+		}
+		routes = append(routes, mlflowapi.Route{Method: method, Pattern: path, Rule: rt.rule})
+	}
+	authn := &gate.Authn{Auth: api.Auth, APIPrefixes: apiPrefixes, Logger: api.Logger}
+	return authn.Handler(mlflowapi.PreRoute(handler, mux)), routes, nil
+}
+
 // apiPrefixes are the paths of lode server's APIs: their refusals are
 // MLflow JSON errors, the rest (the UI) are text.
 var apiPrefixes = []string{"/api/", "/ajax-api/", "/v1/", "/v2/", "/endpoints/"}
@@ -333,9 +353,11 @@ func serverRoutes(g *mlflowapi.Guard, metrics, infer http.Handler) []serverRoute
 	})}}
 	// Deployed models answer TF Serving's and KServe's protocols, and
 	// MLflow scoring at /endpoints/NAME/invocations.
-	for _, p := range []string{"/v1/", "/v2/", "GET /v2", "/endpoints/"} {
+	for _, p := range []string{"/v1/", "/v2/", "/endpoints/"} {
 		rs = append(rs, serverRoute{p, mlflowapi.On(mlflowapi.TargetDeployment, auth.NeedUse), infer})
 	}
+	// KServe's server metadata names the server and its protocol only.
+	rs = append(rs, serverRoute{"GET /v2", mlflowapi.PublicRule(), infer})
 	return rs
 }
 
