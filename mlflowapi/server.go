@@ -31,6 +31,13 @@ import (
 // DefaultMaxBodyBytes bounds JSON request bodies.
 const DefaultMaxBodyBytes = 16 << 20
 
+// DefaultMaxArtifactBytes is lode server's default bound on one uploaded
+// artifact file. MLflow has none; 5 GiB takes a single model file of a
+// few billion parameters, and ten times the 500 MB shards mlflow's
+// transformers flavor splits larger models into, while one request can no
+// longer fill the disk.
+const DefaultMaxArtifactBytes = 5 << 30
+
 // ArtifactScheme is the URI scheme of artifacts served by this server's
 // proxy; an artifact location "mlflow-artifacts:/1/abc" is the path "1/abc"
 // in the artifact store.
