@@ -20,7 +20,7 @@ ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
 # built once from the Go module proxy into build/bin.
 VERSITYGW := build/bin/versitygw
 
-.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-serving bench-jobs bench-pg bench-import clean help
+.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-serving bench-jobs bench-pg bench-import bench-history clean help
 
 all: build
 
@@ -122,6 +122,13 @@ bench-pg: $(BIN) $(VENV)/mlflow3/.installed
 # worker against four (about 5 minutes; N=100000 for more).
 bench-import: $(VENV)/mlflow3/.installed
 	bash bench/import.sh
+
+# Memory of lode server while 8 mlflow clients read a 400,000-value
+# metric history at once, and once more without max_results (about 2
+# minutes a binary; not part of make bench). LODE_BIN="old new" compares
+# binaries.
+bench-history: $(BIN) $(VENV)/mlflow3/.installed
+	$(VENV)/mlflow3/bin/python bench/history.py $(foreach b,$(or $(LODE_BIN),$(BIN)),--lode $(b))
 
 # Jobs: launch overhead (submit → process started) against `xargs -P`,
 # one at a time and a burst of 1,000 (about 40 s).

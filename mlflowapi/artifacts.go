@@ -81,12 +81,19 @@ func (s *Server) serveArtifacts(w http.ResponseWriter, r *http.Request, rest str
 	case http.MethodPut:
 		body := io.Reader(r.Body)
 		if s.MaxArtifactBytes > 0 {
+			// A declared length over the limit is refused before anything
+			// is written; a body without one is cut at the limit, and the
+			// store drops what it had written.
+			if r.ContentLength > s.MaxArtifactBytes {
+				s.writeError(w, r, s.artifactTooLarge())
+				return
+			}
 			body = http.MaxBytesReader(w, r.Body, s.MaxArtifactBytes)
 		}
 		if err := s.Artifacts.Put(ctx, p, body); err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				err = lode.Errorf(lode.ETooLarge, "Artifact exceeds the limit of %d bytes.", s.MaxArtifactBytes)
+				err = s.artifactTooLarge()
 			}
 			s.writeError(w, r, err)
 			return
@@ -101,6 +108,13 @@ func (s *Server) serveArtifacts(w http.ResponseWriter, r *http.Request, rest str
 	default:
 		methodNotAllowed(w, r, "GET", "HEAD", "PUT", "DELETE")
 	}
+}
+
+// artifactTooLarge is the error of an upload over MaxArtifactBytes: 413,
+// not the 429 MLflow gives REQUEST_LIMIT_EXCEEDED, which its client
+// retries.
+func (s *Server) artifactTooLarge() error {
+	return lode.Errorf(lode.ETooLarge, "Artifact exceeds the upload limit of %d bytes (lode server --max-artifact-bytes).", s.MaxArtifactBytes)
 }
 
 func (s *Server) listProxied(ctx context.Context, dir string) (any, error) {

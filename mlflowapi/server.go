@@ -6,6 +6,7 @@
 package mlflowapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -29,6 +30,13 @@ import (
 
 // DefaultMaxBodyBytes bounds JSON request bodies.
 const DefaultMaxBodyBytes = 16 << 20
+
+// DefaultMaxArtifactBytes is lode server's default bound on one uploaded
+// artifact file. MLflow has none; 5 GiB takes a single model file of a
+// few billion parameters, and ten times the 500 MB shards mlflow's
+// transformers flavor splits larger models into, while one request can no
+// longer fill the disk.
+const DefaultMaxArtifactBytes = 5 << 30
 
 // ArtifactScheme is the URI scheme of artifacts served by this server's
 // proxy; an artifact location "mlflow-artifacts:/1/abc" is the path "1/abc"
@@ -253,12 +261,23 @@ func (s *Server) handle(method, path string, rule Rule, fn apiFunc) {
 	s.handleUnder([]string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"}, method, path, rule, fn)
 }
 
+// streamer is a response written while it is produced, for answers too
+// long to hold in memory at once. Once it has begun, an error can only cut
+// the response short.
+type streamer interface {
+	stream(w *bufio.Writer) error
+}
+
 // handleUnder registers fn for one method and path under each prefix.
 func (s *Server) handleUnder(prefixes []string, method, path string, rule Rule, fn apiFunc) {
 	h := func(w http.ResponseWriter, r *http.Request) {
 		resp, err := fn(r.Context(), r)
 		if err != nil {
 			s.writeError(w, r, err)
+			return
+		}
+		if st, ok := resp.(streamer); ok {
+			s.writeStream(w, r, st)
 			return
 		}
 		writeJSON(w, http.StatusOK, resp)
@@ -309,6 +328,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	WriteError(w, err)
+}
+
+// writeStream sends st with status 200. Should it fail half-way, the
+// connection is dropped, so that the client sees a broken response rather
+// than a short one that parses.
+func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, st streamer) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if err := st.stream(bufio.NewWriterSize(w, 32<<10)); err != nil {
+		if r.Context().Err() == nil {
+			s.Logger.Error("response cut short", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

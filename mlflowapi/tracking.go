@@ -412,38 +412,7 @@ func (s *Server) routeTracking() {
 		}
 		return resp, nil
 	})
-	s.handle("GET", "metrics/get-history", runRule(auth.NeedRead), func(ctx context.Context, r *http.Request) (any, error) {
-		var req struct {
-			runRef
-			MetricKey  string `json:"metric_key"`
-			PageToken  string `json:"page_token"`
-			MaxResults jint   `json:"max_results"`
-		}
-		if err := s.decode(r, &req); err != nil {
-			return nil, err
-		}
-		id, err := req.id()
-		if err != nil {
-			return nil, err
-		}
-		ms, next, err := t.GetMetricHistory(ctx, tracking.MetricHistoryQuery{RunID: id, Key: req.MetricKey, MaxResults: int(req.MaxResults.V), PageToken: req.PageToken})
-		if err != nil {
-			return nil, err
-		}
-		resp := map[string]any{}
-		if len(ms) > 0 {
-			out := make([]wMetric, len(ms))
-			for i, m := range ms {
-				out[i] = metricOut(m)
-				out[i].RunID = ""
-			}
-			resp["metrics"] = out
-		}
-		if next != "" {
-			resp["next_page_token"] = next
-		}
-		return resp, nil
-	})
+	s.handle("GET", "metrics/get-history", runRule(auth.NeedRead), s.getMetricHistory)
 	s.handle("GET", "metrics/get-history-bulk-interval", Each(On(TargetRun, auth.NeedRead, "run_ids")), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
 			RunIDs     jstrs  `json:"run_ids"`

@@ -93,16 +93,20 @@ func (j *jfloat) UnmarshalJSON(b []byte) error {
 type wfloat float64
 
 func (f wfloat) MarshalJSON() ([]byte, error) {
+	return f.appendJSON(nil), nil
+}
+
+func (f wfloat) appendJSON(b []byte) []byte {
 	v := float64(f)
 	switch {
 	case math.IsNaN(v):
-		return []byte(`"NaN"`), nil
+		return append(b, `"NaN"`...)
 	case math.IsInf(v, 1):
-		return []byte(`"Infinity"`), nil
+		return append(b, `"Infinity"`...)
 	case math.IsInf(v, -1):
-		return []byte(`"-Infinity"`), nil
+		return append(b, `"-Infinity"`...)
 	}
-	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
 // jstr is a string that also accepts a JSON number (ids sent as ints).

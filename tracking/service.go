@@ -428,7 +428,8 @@ func (s *Service) LogOutputs(ctx context.Context, runID string, models []ModelOu
 	return s.Store.LogOutputs(ctx, runID, models)
 }
 
-// GetMetricHistory returns every logged value of a metric.
+// GetMetricHistory returns the logged values of a metric: all of them, or
+// one page of q.MaxResults (see Store.GetMetricHistory).
 func (s *Service) GetMetricHistory(ctx context.Context, q MetricHistoryQuery) ([]Metric, string, error) {
 	if q.RunID == "" {
 		return nil, "", lode.Errorf(lode.EInvalid, "Missing value for required parameter 'run_id'.")

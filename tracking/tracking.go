@@ -191,6 +191,11 @@ type MetricHistoryQuery struct {
 	PageToken  string
 }
 
+// MetricHistoryPageSize is the page the mlflow client asks for when it
+// reads a metric's history (GET_METRIC_HISTORY_MAX_RESULTS); the API reads
+// longer answers from the store in pages of this size.
+const MetricHistoryPageSize = 25000
+
 // LoggedModelQuery is a search of logged models.
 type LoggedModelQuery struct {
 	ExperimentIDs []string
@@ -235,6 +240,10 @@ type Store interface {
 	DeleteTag(ctx context.Context, runID, key string) error
 	LogInputs(ctx context.Context, runID string, inputs []DatasetInput, models []ModelInput) error
 	LogOutputs(ctx context.Context, runID string, models []ModelOutput) error
+	// GetMetricHistory returns a metric's values ordered by (timestamp,
+	// step, value), exact repeats once; nothing for an unknown run. With
+	// MaxResults, at most that many and, when more follow, the token of
+	// the next page; a page costs memory in its size, not the history's.
 	GetMetricHistory(ctx context.Context, q MetricHistoryQuery) ([]Metric, string, error)
 	// GetMetricHistoryBulkInterval returns at most maxResults points per run
 	// of one metric, sampled evenly over steps in [startStep, endStep].

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -43,6 +45,24 @@ func TestServerArtifactsOnS3(t *testing.T) {
 	keys := s3.Keys(t, s3.Bucket, "lode/")
 	if len(keys) != 1 || keys[0] != "lode/"+rel {
 		t.Fatalf("keys in the bucket: %v", keys)
+	}
+
+	// An upload over --max-artifact-bytes sent without its length is cut
+	// after a multipart part went up: 413, and no object is left.
+	lim := startServer(t, t.TempDir(), "--artifacts-destination", "s3://"+s3.Bucket+"/limited", "--max-artifact-bytes", strconv.Itoa(6<<20))
+	req, _ = http.NewRequest(http.MethodPut, lim.url+"/api/2.0/mlflow-artifacts/artifacts/0/big.bin", io.MultiReader(bytes.NewReader(data)))
+	res, err = lim.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	json.NewDecoder(res.Body).Decode(&body)
+	res.Body.Close()
+	if res.StatusCode != 413 || body["error_code"] != "REQUEST_LIMIT_EXCEEDED" {
+		t.Errorf("upload over the limit to S3: %d %v", res.StatusCode, body)
+	}
+	if keys := s3.Keys(t, s3.Bucket, "limited/"); len(keys) != 0 {
+		t.Errorf("a refused upload left %v in the bucket", keys)
 	}
 
 	// A bucket that does not exist fails the start, with the reason.

@@ -95,7 +95,7 @@ handled at once. See docs/security.md.`,
 	f.StringVar(&c.defaultArtifactRoot, "default-artifact-root", "mlflow-artifacts:", "artifact root of new experiments (<root>/<experiment id>)")
 	f.BoolVar(&c.serveArtifacts, "serve-artifacts", true, "serve the mlflow-artifacts proxy")
 	f.Int64Var(&c.maxBodyBytes, "max-request-bytes", mlflowapi.DefaultMaxBodyBytes, "largest JSON request body accepted")
-	f.Int64Var(&c.maxArtifactBytes, "max-artifact-bytes", 0, "largest artifact upload accepted (0: no limit)")
+	f.Int64Var(&c.maxArtifactBytes, "max-artifact-bytes", mlflowapi.DefaultMaxArtifactBytes, "largest artifact file one upload may carry, in bytes; the default, 5 GiB, takes most single model files (0: no limit)")
 	f.StringVar(&c.synchronous, "sqlite-synchronous", "FULL", "SQLite synchronous mode: FULL (survives power loss) or NORMAL (survives process crashes)")
 	f.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&c.accessLog, "access-log", true, "log every request")

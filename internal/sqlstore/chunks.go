@@ -2,11 +2,14 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 
+	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/tracking"
 )
 
@@ -54,69 +57,171 @@ func appendChunks(ctx context.Context, tx *conn, rid int64, metrics []tracking.M
 		col("int8", mins), col("int8", maxs), col("int4", counts), col("bytea", data))
 }
 
-// readHistory returns every point of one metric of one run with a step in
-// [lo, hi], ordered by (timestamp, step, value) when byTime, else by
-// (step, timestamp, value), exact duplicates collapsed.
-func readHistory(ctx context.Context, q *conn, rid int64, key string, lo, hi int64, byTime bool) ([]tracking.Metric, error) {
+// point is one metric value as read from its chunk: link indexes the
+// chunk's model and dataset in a historyPage's links, ord is the order in
+// which it was read, so that of equal points the first logged is kept.
+type point struct {
+	ts, step int64
+	value    float64
+	ord      int64
+	link     int32
+}
+
+// pointLinks are the model and dataset a chunk's points are linked to.
+type pointLinks struct {
+	modelID, datasetName, datasetDigest string
+}
+
+// historyPage is what readHistory selected: points in order, exact
+// duplicates collapsed, and the links they index.
+type historyPage struct {
+	points []point
+	links  []pointLinks
+}
+
+// metric returns p as a tracking.Metric of key.
+func (h *historyPage) metric(key string, p point) tracking.Metric {
+	l := h.links[p.link]
+	return tracking.Metric{Key: key, Value: p.value, Timestamp: p.ts, Step: p.step,
+		ModelID: l.modelID, DatasetName: l.datasetName, DatasetDigest: l.datasetDigest}
+}
+
+// historyOrder orders points by (timestamp, step, value) when byTime, else
+// by (step, timestamp, value); NaN after every number.
+type historyOrder bool
+
+func (byTime historyOrder) cmp(a, b *point) int {
+	x1, y1, x2, y2 := a.ts, a.step, b.ts, b.step
+	if !byTime {
+		x1, y1, x2, y2 = a.step, a.ts, b.step, b.ts
+	}
+	switch {
+	case x1 != x2:
+		return cmpInt(x1, x2)
+	case y1 != y2:
+		return cmpInt(y1, y2)
+	}
+	return cmpFloat(a.value, b.value)
+}
+
+// compact sorts pts, collapses exact duplicates (keeping the first read,
+// as MLflow's SQL store keeps one row for such repeats) and keeps at most
+// limit of them (0: all).
+func (byTime historyOrder) compact(pts []point, limit int) []point {
+	slices.SortFunc(pts, func(a, b point) int {
+		if c := byTime.cmp(&a, &b); c != 0 {
+			return c
+		}
+		return cmpInt(a.ord, b.ord)
+	})
+	kept := pts[:0]
+	for i := range pts {
+		if len(kept) > 0 && byTime.cmp(&kept[len(kept)-1], &pts[i]) == 0 {
+			continue
+		}
+		kept = append(kept, pts[i])
+	}
+	if limit > 0 && len(kept) > limit {
+		kept = kept[:limit]
+	}
+	return kept
+}
+
+// readHistory selects points of one metric of one run: those with a step
+// in [lo, hi] that come after `after` (nil: from the first) in the order
+// byTime gives, at most limit of them (0: all). The history is stored in
+// chunks in the order it was logged, not sorted, so every call reads all
+// of its chunks; with a limit it holds at most 2*limit points at a time,
+// so that a page of a long history costs memory in its page's size.
+func readHistory(ctx context.Context, q *conn, rid int64, key string, lo, hi int64, byTime historyOrder, after *point, limit int) (*historyPage, error) {
 	rows, err := q.Query(ctx, `SELECT model_id, dataset_name, dataset_digest, data FROM metric_chunks
 		WHERE rid = ? AND key = ? AND max_step >= ? AND min_step <= ? ORDER BY seq`, rid, key, lo, hi)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []tracking.Metric
+	h := &historyPage{}
+	linkIndex := map[pointLinks]int32{}
+	var (
+		buf   []point
+		bound *point // once the buffer was cut to limit: nothing at or after it can be kept
+		ord   int64
+		data  []byte
+	)
 	for rows.Next() {
-		var modelID, dsName, dsDigest string
-		var data []byte
-		if err := rows.Scan(&modelID, &dsName, &dsDigest, &data); err != nil {
+		var l pointLinks
+		if err := rows.Scan(&l.modelID, &l.datasetName, &l.datasetDigest, &data); err != nil {
 			return nil, err
 		}
 		if len(data)%pointSize != 0 {
 			return nil, fmt.Errorf("metric chunk of %d bytes is corrupt", len(data))
 		}
+		link, ok := linkIndex[l]
+		if !ok {
+			link = int32(len(h.links))
+			linkIndex[l] = link
+			h.links = append(h.links, l)
+		}
 		for off := 0; off < len(data); off += pointSize {
-			step := int64(binary.LittleEndian.Uint64(data[off:]))
-			if step < lo || step > hi {
+			p := point{
+				step:  int64(binary.LittleEndian.Uint64(data[off:])),
+				ts:    int64(binary.LittleEndian.Uint64(data[off+8:])),
+				value: math.Float64frombits(binary.LittleEndian.Uint64(data[off+16:])),
+				ord:   ord, link: link,
+			}
+			ord++
+			if p.step < lo || p.step > hi ||
+				(after != nil && byTime.cmp(&p, after) <= 0) ||
+				(bound != nil && byTime.cmp(&p, bound) >= 0) {
 				continue
 			}
-			out = append(out, tracking.Metric{
-				Key: key, Step: step,
-				Timestamp: int64(binary.LittleEndian.Uint64(data[off+8:])),
-				Value:     math.Float64frombits(binary.LittleEndian.Uint64(data[off+16:])),
-				ModelID:   modelID, DatasetName: dsName, DatasetDigest: dsDigest,
-			})
+			buf = append(buf, p)
+			if limit > 0 && len(buf) >= 2*limit {
+				buf = byTime.compact(buf, limit)
+				if len(buf) == limit {
+					last := buf[limit-1]
+					bound = &last
+				}
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	less := func(a, b *tracking.Metric) int {
-		x1, y1, x2, y2 := a.Timestamp, a.Step, b.Timestamp, b.Step
-		if !byTime {
-			x1, y1, x2, y2 = a.Step, a.Timestamp, b.Step, b.Timestamp
-		}
-		switch {
-		case x1 != x2:
-			return cmpInt(x1, x2)
-		case y1 != y2:
-			return cmpInt(y1, y2)
-		}
-		return cmpFloat(a.Value, b.Value)
+	h.points = byTime.compact(buf, limit)
+	return h, nil
+}
+
+// historyToken is the page token of the metric-history page that ends
+// with p: its order key, the value as its bits so that it reads back
+// exactly.
+func historyToken(p point) string {
+	bits := math.Float64bits(p.value)
+	b, _ := json.Marshal(historyCursor{Timestamp: p.ts, Step: p.step, ValueBits: &bits})
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+type historyCursor struct {
+	Timestamp int64   `json:"timestamp"`
+	Step      int64   `json:"step"`
+	ValueBits *uint64 `json:"value_bits"`
+}
+
+func parseHistoryToken(tok string) (*point, error) {
+	if tok == "" {
+		return nil, nil
 	}
-	sort.SliceStable(out, func(i, j int) bool { return less(&out[i], &out[j]) < 0 })
-	// Collapse points equal in (timestamp, step, value), as MLflow's SQL
-	// store keeps one row for such repeats.
-	kept := out[:0]
-	for i := range out {
-		if len(kept) > 0 {
-			p := &kept[len(kept)-1]
-			if p.Step == out[i].Step && p.Timestamp == out[i].Timestamp && sameValue(p.Value, out[i].Value) {
-				continue
-			}
+	raw, err := base64.StdEncoding.DecodeString(tok)
+	if err != nil {
+		if raw, err = base64.URLEncoding.DecodeString(tok); err != nil {
+			return nil, lode.Errorf(lode.EInvalid, "Invalid page token, could not base64-decode")
 		}
-		kept = append(kept, out[i])
 	}
-	return kept, nil
+	var c historyCursor
+	if err := json.Unmarshal(raw, &c); err != nil || c.ValueBits == nil {
+		return nil, lode.Errorf(lode.EInvalid, "Invalid page token for a metric history")
+	}
+	return &point{ts: c.Timestamp, step: c.Step, value: math.Float64frombits(*c.ValueBits)}, nil
 }
 
 func cmpInt(a, b int64) int {
@@ -145,8 +250,4 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
-}
-
-func sameValue(a, b float64) bool {
-	return a == b || (math.IsNaN(a) && math.IsNaN(b))
 }

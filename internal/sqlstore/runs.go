@@ -519,9 +519,12 @@ func (db *Store) LogOutputs(ctx context.Context, runID string, models []tracking
 	})
 }
 
-// GetMetricHistory implements tracking.Store.
+// GetMetricHistory implements tracking.Store. A page's token names the
+// last point it holds (not an offset): the next page starts after it, so
+// that no page needs the points before it in memory, and points logged
+// between two pages neither shift nor repeat what follows.
 func (db *Store) GetMetricHistory(ctx context.Context, q tracking.MetricHistoryQuery) ([]tracking.Metric, string, error) {
-	offset, err := parsePageToken(q.PageToken)
+	after, err := parseHistoryToken(q.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -531,18 +534,23 @@ func (db *Store) GetMetricHistory(ctx context.Context, q tracking.MetricHistoryQ
 	} else if err != nil {
 		return nil, "", err
 	}
-	all, err := readHistory(ctx, db.r, rid, q.Key, math.MinInt64, math.MaxInt64, true)
+	limit := 0
+	if q.MaxResults > 0 {
+		limit = q.MaxResults + 1 // one more tells whether a next page exists
+	}
+	h, err := readHistory(ctx, db.r, rid, q.Key, math.MinInt64, math.MaxInt64, true, after, limit)
 	if err != nil {
 		return nil, "", db.dbErr(err)
 	}
-	out := all[min(offset, len(all)):]
-	for i := range out {
-		out[i].RunID = q.RunID
+	pts, next := h.points, ""
+	if q.MaxResults > 0 && len(pts) > q.MaxResults {
+		pts = pts[:q.MaxResults]
+		next = historyToken(pts[len(pts)-1])
 	}
-	next := ""
-	if q.MaxResults > 0 && len(out) > q.MaxResults {
-		out = out[:q.MaxResults]
-		next = pageToken(offset + q.MaxResults)
+	out := make([]tracking.Metric, len(pts))
+	for i, p := range pts {
+		out[i] = h.metric(q.Key, p)
+		out[i].RunID = q.RunID
 	}
 	return out, next, nil
 }
@@ -565,15 +573,13 @@ func (db *Store) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []stri
 		} else if err != nil {
 			return nil, db.dbErr(err)
 		}
-		points, err := readHistory(ctx, db.r, rid, key, lo, hi, false)
+		h, err := readHistory(ctx, db.r, rid, key, lo, hi, false, nil, 0)
 		if err != nil {
 			return nil, db.dbErr(err)
 		}
-		for _, i := range sampleIndexes(len(points), maxResults) {
-			m := points[i]
-			m.RunID = id
-			m.ModelID, m.DatasetName, m.DatasetDigest = "", "", ""
-			out = append(out, m)
+		for _, i := range sampleIndexes(len(h.points), maxResults) {
+			p := h.points[i]
+			out = append(out, tracking.Metric{Key: key, Value: p.value, Timestamp: p.ts, Step: p.step, RunID: id})
 		}
 	}
 	return out, nil

@@ -1,8 +1,10 @@
 package trackingtest
 
 import (
+	"encoding/base64"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sort"
 
@@ -24,6 +26,10 @@ var metricHistoryTests = []test{
 	{"Order", testMetricHistoryOrder},
 	{"Duplicates", testMetricHistoryDuplicates},
 	{"Pagination", testMetricHistoryPagination},
+	{"PagesMixed", testMetricHistoryPagesMixed},
+	{"PagesLong", testMetricHistoryPagesLong},
+	{"PagesStable", testMetricHistoryPagesStable},
+	{"PageTokens", testMetricHistoryPageTokens},
 	{"BulkInterval", testBulkInterval},
 	{"BulkIntervalRepeatedSteps", testBulkIntervalRepeatedSteps},
 	{"BulkIntervalMaxResultsOne", testBulkIntervalMaxResultsOne},
@@ -466,6 +472,174 @@ func testMetricHistoryPagination(e *env) {
 	e.wantCode(err, lode.EInvalid, "GetMetricHistory with negative max_results")
 	_, _, err = e.svc.GetMetricHistory(e.ctx, tracking.MetricHistoryQuery{RunID: id})
 	e.wantCode(err, lode.EInvalid, "GetMetricHistory without a key")
+}
+
+// walkHistory reads a metric's history in pages of size, checking that
+// no page is larger and that the last page alone has no token.
+func (e *env) walkHistory(runID, key string, size int) []tracking.Metric {
+	e.Helper()
+	var all []tracking.Metric
+	token := ""
+	for pages := 1; ; pages++ {
+		page, next, err := e.svc.GetMetricHistory(e.ctx, tracking.MetricHistoryQuery{RunID: runID, Key: key, MaxResults: size, PageToken: token})
+		e.must(err, fmt.Sprintf("GetMetricHistory page %d of %d", pages, size))
+		if len(page) > size || (next != "" && len(page) != size) {
+			e.Fatalf("page %d: %d values (next page token %q) with max_results %d", pages, len(page), next, size)
+		}
+		all = append(all, page...)
+		if next == "" {
+			return all
+		}
+		if pages > 10000 {
+			e.Fatalf("history pagination does not end")
+		}
+		token = next
+	}
+}
+
+// sameHistory checks got against want value by value, links included.
+func (e *env) sameHistory(what string, got, want []tracking.Metric) {
+	e.Helper()
+	if len(got) != len(want) {
+		e.Errorf("%s: %d values, want %d", what, len(got), len(want))
+		return
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Key != w.Key || !sameFloat(g.Value, w.Value) || g.Timestamp != w.Timestamp || g.Step != w.Step ||
+			g.ModelID != w.ModelID || g.DatasetName != w.DatasetName || g.DatasetDigest != w.DatasetDigest {
+			e.Errorf("%s: value %d is %+v, want %+v", what, i, g, w)
+			return
+		}
+	}
+}
+
+// Pages split anywhere, also between values that differ in value alone,
+// on NaN and infinities and on repeats that collapse.
+func testMetricHistoryPagesMixed(e *env) {
+	x := e.createExperiment("history-pages-mixed")
+	id := e.newRun(x, "r")
+	lm, err := e.svc.CreateLoggedModel(e.ctx, tracking.CreateLoggedModelRequest{ExperimentID: x, Name: "model", SourceRunID: id})
+	e.must(err, "CreateLoggedModel")
+	linked := m("p", 0.5, 10, 1)
+	linked.ModelID, linked.DatasetName, linked.DatasetDigest = lm.ModelID, "ds", "abc"
+	e.logBatch(id, []tracking.Metric{
+		m("p", 1, 10, 1), m("p", math.NaN(), 10, 1), m("p", -1, 10, 1), m("p", 0, 10, 1),
+		m("p", 7, 30, 0), m("p", math.Inf(1), 20, 2), m("p", math.Inf(-1), 20, 2),
+	}, nil, nil)
+	e.logBatch(id, []tracking.Metric{
+		m("p", math.Copysign(0, -1), 10, 1), // the same as 0: collapses
+		m("p", math.NaN(), 10, 1), m("p", 1, 10, 1), m("p", 2, 5, 9), linked,
+		m("p", 3, 20, 1), m("p", 3, 20, 1),
+	}, nil, nil)
+	// The repeat of the linked value, unlinked, collapses into the first.
+	e.logBatch(id, []tracking.Metric{m("p", 7, 30, 0), m("p", 0, math.MaxInt64, math.MinInt64), m("p", 0, 0, 0), m("p", 0.5, 10, 1)}, nil, nil)
+	full := e.history(id, "p")
+	if len(full) != 12 {
+		e.Fatalf("history has %d values, want 12: %+v", len(full), full)
+	}
+	if i := slices.IndexFunc(full, func(x tracking.Metric) bool { return x.Value == 0.5 }); i < 0 || full[i].ModelID != lm.ModelID || full[i].DatasetName != "ds" {
+		e.Errorf("the linked value lost its links to a later repeat: %+v", full)
+	}
+	for i := 1; i < len(full); i++ {
+		a, b := full[i-1], full[i]
+		if a.Timestamp > b.Timestamp || (a.Timestamp == b.Timestamp && a.Step > b.Step) {
+			e.Errorf("history out of order at %d: %+v before %+v", i, a, b)
+		}
+	}
+	for _, size := range []int{1, 2, 3, 4, 5, 11, 12, 13, tracking.MetricHistoryPageSize} {
+		e.sameHistory(fmt.Sprintf("pages of %d", size), e.walkHistory(id, "p", size), full)
+	}
+}
+
+// A history logged out of order over many chunks, with repeats, reads the
+// same in pages of any size as in one piece.
+func testMetricHistoryPagesLong(e *env) {
+	x := e.createExperiment("history-pages-long")
+	id := e.newRun(x, "r")
+	const n = 3000
+	rng := rand.New(rand.NewPCG(13, 1))
+	var in []tracking.Metric
+	for i := range n {
+		// Few distinct timestamps, so that steps and values order too.
+		in = append(in, m("p", float64(rng.IntN(5)), int64(i/10), int64(rng.IntN(4))))
+		if i%7 == 0 {
+			in = append(in, in[rng.IntN(len(in))])
+		}
+	}
+	rng.Shuffle(len(in), func(i, j int) { in[i], in[j] = in[j], in[i] })
+	for len(in) > 0 {
+		k := min(len(in), 1+rng.IntN(200))
+		e.logBatch(id, in[:k], nil, nil)
+		in = in[k:]
+	}
+	full := e.history(id, "p")
+	if len(full) == 0 || len(full) > n {
+		e.Fatalf("history has %d values", len(full))
+	}
+	for i := 1; i < len(full); i++ {
+		a, b := full[i-1], full[i]
+		if a.Timestamp > b.Timestamp || (a.Timestamp == b.Timestamp && (a.Step > b.Step || (a.Step == b.Step && a.Value >= b.Value))) {
+			e.Fatalf("history out of order or repeating at %d: %+v before %+v", i, a, b)
+		}
+	}
+	for _, size := range []int{7, 100, 1000, len(full) - 1, len(full)} {
+		e.sameHistory(fmt.Sprintf("pages of %d", size), e.walkHistory(id, "p", size), full)
+	}
+}
+
+// A page token names where its page ended, not how many values preceded
+// it: values logged between two pages, before that point or after it,
+// neither repeat nor skip what the next page holds.
+func testMetricHistoryPagesStable(e *env) {
+	x := e.createExperiment("history-pages-stable")
+	id := e.newRun(x, "r")
+	e.logBatch(id, []tracking.Metric{m("p", 1, 10, 0), m("p", 2, 20, 0), m("p", 3, 30, 0), m("p", 4, 40, 0)}, nil, nil)
+	page, next, err := e.svc.GetMetricHistory(e.ctx, tracking.MetricHistoryQuery{RunID: id, Key: "p", MaxResults: 2})
+	e.must(err, "GetMetricHistory page 1")
+	if len(page) != 2 || next == "" {
+		e.Fatalf("page 1: %+v, next page token %q", page, next)
+	}
+	// Before the first page's end, at it (a value after its last), after it.
+	e.logBatch(id, []tracking.Metric{m("p", 9, 5, 0), m("p", 2.5, 20, 0), m("p", 3.5, 35, 0)}, nil, nil)
+	rest, next, err := e.svc.GetMetricHistory(e.ctx, tracking.MetricHistoryQuery{RunID: id, Key: "p", MaxResults: 10, PageToken: next})
+	e.must(err, "GetMetricHistory page 2")
+	if next != "" {
+		e.Errorf("page 2: next page token %q, want none", next)
+	}
+	want := []tracking.Metric{m("p", 2.5, 20, 0), m("p", 3, 30, 0), m("p", 3.5, 35, 0), m("p", 4, 40, 0)}
+	e.sameHistory("page 2 after more values were logged", rest, want)
+}
+
+func testMetricHistoryPageTokens(e *env) {
+	x := e.createExperiment("history-page-tokens")
+	id := e.newRun(x, "r")
+	e.logBatch(id, []tracking.Metric{m("p", 1, 10, 0), m("p", 2, 20, 0), m("p", 3, 30, 0)}, nil, nil)
+	for _, tok := range []string{
+		"garbage!",
+		base64.StdEncoding.EncodeToString([]byte(`{"offset": 1}`)), // a search's token, not a history's
+		base64.StdEncoding.EncodeToString([]byte(`{}`)),
+		base64.StdEncoding.EncodeToString([]byte(`[1, 2]`)),
+		base64.StdEncoding.EncodeToString([]byte(`{"timestamp": "x"}`)),
+	} {
+		_, _, err := e.svc.GetMetricHistory(e.ctx, tracking.MetricHistoryQuery{RunID: id, Key: "p", MaxResults: 2, PageToken: tok})
+		e.wantCode(err, lode.EInvalid, "GetMetricHistory with page token "+tok)
+	}
+	// A token read back without max_results gives all that follows.
+	_, next, err := e.svc.GetMetricHistory(e.ctx, tracking.MetricHistoryQuery{RunID: id, Key: "p", MaxResults: 1})
+	e.must(err, "GetMetricHistory page 1")
+	rest, last, err := e.svc.GetMetricHistory(e.ctx, tracking.MetricHistoryQuery{RunID: id, Key: "p", PageToken: next})
+	e.must(err, "GetMetricHistory rest")
+	if last != "" {
+		e.Errorf("the rest of a history: next page token %q, want none", last)
+	}
+	e.sameHistory("the rest of a history", rest, []tracking.Metric{m("p", 2, 20, 0), m("p", 3, 30, 0)})
+	// Another key's token names a place in time, valid for any key.
+	other, _, err := e.svc.GetMetricHistory(e.ctx, tracking.MetricHistoryQuery{RunID: id, Key: "never-logged", PageToken: next})
+	e.must(err, "GetMetricHistory of another key with a token")
+	if len(other) != 0 {
+		e.Errorf("history of an unlogged key with a token: %+v", other)
+	}
 }
 
 // bulkFixture logs metric "m" at steps 0..99 (timestamp = step) on run a
