@@ -6,8 +6,8 @@ import (
 	"path"
 
 	"github.com/lode-ml/lode"
-	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/tracking"
 )
 

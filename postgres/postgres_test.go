@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/lode-ml/lode"
-	"github.com/lode-ml/lode/jobs"
 	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/auth/authtest"
+	"github.com/lode-ml/lode/jobs"
 	"github.com/lode-ml/lode/jobs/jobstest"
 	"github.com/lode-ml/lode/postgres"
 	"github.com/lode-ml/lode/postgres/pgtest"

@@ -197,7 +197,7 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := adminData{Self: auth.FromContext(ctx).Name(), Default: string(s.Auth.DefaultPermission()),
-		Types: []auth.ResourceType{auth.Experiment, auth.RegisteredModel, auth.Deployment},
+		Types:  []auth.ResourceType{auth.Experiment, auth.RegisteredModel, auth.Deployment},
 		Levels: []auth.Permission{auth.Read, auth.Use, auth.Edit, auth.Manage, auth.Deny}}
 	for _, u := range us {
 		au := adminUser{ID: u.ID, Username: u.Username, Admin: u.IsAdmin, Created: u.CreatedMs}
