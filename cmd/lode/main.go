@@ -41,6 +41,6 @@ then point the mlflow client at it:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCmd(), newServeCmd(), newDeployCmd(), newJobCmd(), newRunCmd(), newEnvCmd(), newDBCmd(), newVersionCmd(), newModelsCmd(), newImportCmd())
+	root.AddCommand(newServerCmd(), newServeCmd(), newDeployCmd(), newJobCmd(), newRunCmd(), newEnvCmd(), newDBCmd(), newVersionCmd(), newModelsCmd(), newImportCmd(), newTokenCmd())
 	return root
 }
