@@ -189,7 +189,7 @@ func TestTokenCommandAndJobTokens(t *testing.T) {
 		"name": "uses its token", "experiment_id": exp["experiment_id"],
 		// Its token reads what alice may read, and cannot make more tokens.
 		"command": lodeBin + " models list --json > " + jobOut + " && ! " + lodeBin + " token list 2> " + jobOut + ".denied",
-		"env": map[string]string{"NOTE": "hello"}})
+		"env":     map[string]string{"NOTE": "hello"}})
 	if status != 200 {
 		t.Fatalf("submit: %d %v", status, sub)
 	}
