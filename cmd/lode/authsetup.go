@@ -39,7 +39,7 @@ func (f *authFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.adminUser, "admin-user", "", "create this admin user if it does not exist, with the password in $LODE_ADMIN_PASSWORD or one generated and printed once; turns authentication on (default: $LODE_ADMIN_USER)")
 	fs.BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve without authentication even on a non-loopback address (only behind something that authenticates every request itself): anyone who reaches the server can run commands on this machine")
 	fs.StringVar(&f.defaultPermission, "auth-default-permission", "READ", "permission of a signed-in user on what nothing grants them: READ, USE, EDIT, MANAGE or NO_PERMISSIONS")
-	fs.DurationVar(&f.cacheTTL, "auth-cache-ttl", auth.DefaultCacheTTL, "how long a verified password, a token or a user's grants are reused; changes made through another server sharing the database apply within this")
+	fs.DurationVar(&f.cacheTTL, "auth-cache-ttl", auth.DefaultCacheTTL, "how long a verified password, a token or a user's grants are reused (0: not at all, every request reads them and hashes its password); changes made through another server sharing the database apply within this")
 	fs.DurationVar(&f.sessionTTL, "session-ttl", web.DefaultSessionTTL, "how long a sign-in to the web UI lasts")
 	fs.DurationVar(&f.jobTokenTTL, "job-token-ttl", 7*24*time.Hour, "longest life of the token each job attempt gets in MLFLOW_TRACKING_TOKEN (an attempt with a timeout gets that plus an hour); it is revoked when the attempt ends")
 	fs.BoolVar(&f.jobsAdminOnly, "jobs-admin-only", false, "only admins may submit jobs (jobs run as this server's OS user, so a job can read what the server can)")
@@ -94,7 +94,11 @@ func setupAuth(ctx context.Context, f authFlags, store auth.Store, host string, 
 		logger.Info("authentication is off: no users, and the server listens on loopback only (--admin-user NAME turns it on)")
 		return nil, nil
 	}
-	svc := &auth.Service{Store: store, Default: def, CacheTTL: f.cacheTTL, Logger: logger}
+	ttl := f.cacheTTL
+	if ttl == 0 {
+		ttl = -1 // the service's "no caching"
+	}
+	svc := &auth.Service{Store: store, Default: def, CacheTTL: ttl, Logger: logger}
 	if admin == "" && n == 0 {
 		admin = "admin"
 	}

@@ -236,3 +236,67 @@ func TestDeploymentsOnTwoServers(t *testing.T) {
 		t.Errorf("a still lists deployments: %v", list)
 	}
 }
+
+// Two servers on one PostgreSQL database share users, grants, tokens and
+// sessions: the admin made by the first signs in on the second, a token
+// made on one works on the other, and a revocation or a grant on one
+// applies on the other within --auth-cache-ttl.
+func TestAuthOnTwoServers(t *testing.T) {
+	cluster, err := pgtest.Start()
+	if err != nil {
+		if pgtest.Required() {
+			t.Fatalf("PostgreSQL required (LODE_REQUIRE_POSTGRES=1): %v", err)
+		}
+		t.Skipf("skipping: %v", err)
+	}
+	t.Cleanup(func() { cluster.Stop() })
+	dsn := cluster.NewDatabase(t)
+	t.Setenv("LODE_ADMIN_PASSWORD", "the team's admin password")
+	flags := []string{"--backend-store-uri", dsn, "--admin-user", "admin", "--auth-cache-ttl", "1s"}
+	a := startServer(t, t.TempDir(), flags...)
+	b := startServer(t, t.TempDir(), append(flags, "--jobs=false")...)
+	admin := "admin:the team's admin password"
+	if code, _ := b.authCall(admin, "GET", "/api/2.0/mlflow/users/current", nil); code != 200 {
+		t.Fatalf("the admin made by A on B: %d", code)
+	}
+	a.authCall(admin, "POST", "/api/2.0/mlflow/users/create", map[string]string{"username": "alice", "password": "alice's password"})
+	a.authCall(admin, "POST", "/api/2.0/mlflow/users/create", map[string]string{"username": "bob", "password": "bob's password!"})
+	_, tok := a.authCall("alice:alice's password", "POST", "/api/2.0/lode/tokens/create", map[string]string{"name": "shared"})
+	bearer := "Bearer " + tok["secret"].(string)
+	_, exp := b.authCall(bearer, "POST", "/api/2.0/mlflow/experiments/create", map[string]string{"name": "alice's"})
+	expID, _ := exp["experiment_id"].(string)
+	if expID == "" {
+		t.Fatalf("alice's token from A on B: %v", exp)
+	}
+	// Alice (who manages it, having made it through B) lets bob edit it
+	// through A; B lets him within the cache's second.
+	run := map[string]string{"experiment_id": expID}
+	if code, _ := b.authCall("bob:bob's password!", "POST", "/api/2.0/mlflow/runs/create", run); code != 403 {
+		t.Fatalf("bob before the grant: %d", code)
+	}
+	if code, out := a.authCall("alice:alice's password", "POST", "/api/3.0/mlflow/users/permissions/grant",
+		map[string]string{"username": "bob", "resource_type": "experiment", "resource_id": expID, "permission": "EDIT"}); code != 200 {
+		t.Fatalf("grant: %d %v", code, out)
+	}
+	waitFor(t, func() bool {
+		code, _ := b.authCall("bob:bob's password!", "POST", "/api/2.0/mlflow/runs/create", run)
+		return code == 200
+	}, "the grant made on A to apply on B")
+	a.authCall("alice:alice's password", "POST", "/api/2.0/lode/tokens/revoke", map[string]string{"id": tok["token"].(map[string]any)["id"].(string)})
+	waitFor(t, func() bool {
+		code, _ := b.authCall(bearer, "GET", "/api/2.0/mlflow/experiments/get?experiment_id="+expID, nil)
+		return code == 401
+	}, "the token revoked on A to stop working on B")
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
