@@ -81,7 +81,17 @@ it serves HTTPS:
 
 Slow or stalled clients are cut (--read-header-timeout, --read-timeout,
 --write-timeout, --idle-timeout) and at most --max-inflight-requests are
-handled at once. See docs/security.md.`,
+handled at once.
+
+With no user, on a loopback address, the server asks nobody to sign in (the
+one-person laptop). --admin-user NAME (password from $LODE_ADMIN_PASSWORD,
+else generated and printed once) turns authentication on, as users in its
+database do: clients then sign in as with MLflow's basic-auth app
+(MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or a token from
+"lode token create" in MLFLOW_TRACKING_TOKEN), browsers at /login, and each
+request needs MLflow's permission on what it touches. On any other address
+the server refuses to start without authentication unless given
+--insecure-no-auth. See docs/security.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServer(cmd.Context(), c)
