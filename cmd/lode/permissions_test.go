@@ -701,14 +701,18 @@ func expected(spec string, s matrixSample, caller string, level auth.Permission)
 	return level != "" && level.Allows(need)
 }
 
-func TestPermissionMatrix(t *testing.T) {
+// newMatrixEnv runs lode server's whole handler in this process, with
+// authentication on and NO_PERMISSIONS by default, over real SQLite,
+// artifacts on disk, jobs and deployments; admin, alice, bob (with tokens)
+// and carol exist. It returns the routes with their rules.
+func newMatrixEnv(t *testing.T) (*matrixEnv, []mlflowapi.Route) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "lode.db"), sqlite.Options{DefaultArtifactRoot: mlflowapi.ArtifactScheme, Synchronous: "NORMAL"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	store, err := localfs.New(filepath.Join(dir, "artifacts"))
 	if err != nil {
 		t.Fatal(err)
@@ -724,7 +728,7 @@ func TestPermissionMatrix(t *testing.T) {
 	if err := mgr.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer mgr.Close(ctx)
+	t.Cleanup(func() { mgr.Close(ctx) })
 	srv := httptest.NewUnstartedServer(nil)
 	js := &jobs.Service{Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(dir, "jobs"), KillGrace: time.Second, Logger: logger}),
 		Nodes: []jobs.Node{jobs.LocalNode("local", 2, 4<<30, nil)}, TrackingURI: "http://" + srv.Listener.Addr().String(),
@@ -733,7 +737,7 @@ func TestPermissionMatrix(t *testing.T) {
 	if err := js.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer js.Close()
+	t.Cleanup(js.Close)
 	api := &mlflowapi.Server{Tracking: tr, Registry: reg, Artifacts: store, Deployments: mgr, Jobs: js, Guard: guard, Auth: authSvc, Logger: logger, Version: "test"}
 	ui := &web.Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Guard: guard, Auth: authSvc, Version: "test", Logger: logger}
 	infer := inferapi.New(inferapi.Options{Catalog: mgr, Logger: logger, NoAccessLog: true, Authorize: func(ctx context.Context, model string, predict bool) error {
@@ -745,7 +749,7 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 	srv.Config.Handler = h
 	srv.Start()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 
 	e := &matrixEnv{t: t, url: srv.URL, auth: authSvc, db: db, tokens: map[string]string{}}
 	for _, u := range []struct {
@@ -763,7 +767,11 @@ func TestPermissionMatrix(t *testing.T) {
 			}
 		}
 	}
+	return e, routes
+}
 
+func TestPermissionMatrix(t *testing.T) {
+	e, routes := newMatrixEnv(t)
 	samples := matrixSamples()
 	sort.Slice(routes, func(i, j int) bool { return routes[i].Pattern+routes[i].Method < routes[j].Pattern+routes[j].Method })
 	used := map[string]bool{}
@@ -842,4 +850,93 @@ func locationOf(body []byte) string {
 	}
 	loc, _, _ := strings.Cut(rest, `"`)
 	return loc
+}
+
+// Searches and listings hold only what their caller may read, in full
+// pages: experiments, runs, logged models, registered models and their
+// versions, jobs, and the UI's lists.
+func TestSearchesAreScoped(t *testing.T) {
+	e, _ := newMatrixEnv(t)
+	ctx := context.Background()
+	mine, theirs := e.newFixture(), e.newFixture()
+	for _, g := range []struct {
+		t  auth.ResourceType
+		id string
+	}{{auth.Experiment, mine.exp}, {auth.RegisteredModel, mine.model}} {
+		if err := e.auth.Grant(ctx, "bob", g.t, g.id, auth.Read, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Five more experiments bob may read and five he may not, for paging.
+	var readable []string
+	for i := 0; i < 10; i++ {
+		var out struct{ ExperimentID string `json:"experiment_id"` }
+		e.must("alice", "POST", "/api/2.0/mlflow/experiments/create", map[string]string{"name": fmt.Sprintf("paged-%d", i)}, &out)
+		if i%2 == 0 {
+			e.auth.Grant(ctx, "bob", auth.Experiment, out.ExperimentID, auth.Read, false)
+			readable = append(readable, out.ExperimentID)
+		}
+	}
+	var ids []string
+	token := ""
+	for pages := 0; ; pages++ {
+		var out struct {
+			Experiments []struct{ ExperimentID string `json:"experiment_id"` } `json:"experiments"`
+			Next        string `json:"next_page_token"`
+		}
+		e.must("bob", "POST", "/api/2.0/mlflow/experiments/search", map[string]any{"max_results": 2, "page_token": token}, &out)
+		if out.Next != "" && len(out.Experiments) != 2 {
+			t.Errorf("page %d holds %d experiments: pages must be full", pages, len(out.Experiments))
+		}
+		for _, x := range out.Experiments {
+			ids = append(ids, x.ExperimentID)
+		}
+		if token = out.Next; token == "" {
+			break
+		}
+	}
+	sort.Strings(ids)
+	want := append([]string{mine.exp}, readable...)
+	sort.Strings(want)
+	if fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("bob's experiments: %v, want %v", ids, want)
+	}
+
+	count := func(path string, body any, key string) int {
+		t.Helper()
+		var out map[string]any
+		method := "POST"
+		if body == nil {
+			method = "GET"
+		}
+		e.must("bob", method, path, body, &out)
+		list, _ := out[key].([]any)
+		return len(list)
+	}
+	if n := count("/api/2.0/mlflow/runs/search", map[string]any{"experiment_ids": []string{mine.exp, theirs.exp}}, "runs"); n != 1 {
+		t.Errorf("runs/search over both experiments gave bob %d runs, want his 1", n)
+	}
+	if n := count("/api/2.0/mlflow/runs/search", map[string]any{"experiment_ids": []string{theirs.exp}}, "runs"); n != 0 {
+		t.Errorf("runs/search over an experiment bob may not read gave %d runs", n)
+	}
+	if n := count("/api/2.0/mlflow/logged-models/search", map[string]any{"experiment_ids": []string{mine.exp, theirs.exp}}, "models"); n != 1 {
+		t.Errorf("logged-models/search gave bob %d models, want 1", n)
+	}
+	if n := count("/api/2.0/mlflow/registered-models/search?max_results=100", nil, "registered_models"); n != 1 {
+		t.Errorf("registered-models/search gave bob %d models, want 1", n)
+	}
+	if n := count("/api/2.0/mlflow/model-versions/search", nil, "model_versions"); n != 1 {
+		t.Errorf("model-versions/search gave bob %d versions, want 1", n)
+	}
+	if n := count("/api/2.0/lode/jobs/list", nil, "jobs"); n != 1 {
+		t.Errorf("jobs/list gave bob %d jobs, want 1", n)
+	}
+	for page, name := range map[string]string{"/experiments": "exp-", "/models": "model-"} {
+		_, b := e.do("bob", "GET", page, nil, nil)
+		mineNum := strings.TrimPrefix(mine.model, "model-")
+		theirsNum := strings.TrimPrefix(theirs.model, "model-")
+		if !strings.Contains(string(b), name+mineNum+"<") || strings.Contains(string(b), name+theirsNum+"<") {
+			t.Errorf("the UI's %s page for bob: want %s%s listed and %s%s not", page, name, mineNum, name, theirsNum)
+		}
+	}
 }
