@@ -870,7 +870,9 @@ func TestSearchesAreScoped(t *testing.T) {
 	// Five more experiments bob may read and five he may not, for paging.
 	var readable []string
 	for i := 0; i < 10; i++ {
-		var out struct{ ExperimentID string `json:"experiment_id"` }
+		var out struct {
+			ExperimentID string `json:"experiment_id"`
+		}
 		e.must("alice", "POST", "/api/2.0/mlflow/experiments/create", map[string]string{"name": fmt.Sprintf("paged-%d", i)}, &out)
 		if i%2 == 0 {
 			e.auth.Grant(ctx, "bob", auth.Experiment, out.ExperimentID, auth.Read, false)
@@ -881,8 +883,10 @@ func TestSearchesAreScoped(t *testing.T) {
 	token := ""
 	for pages := 0; ; pages++ {
 		var out struct {
-			Experiments []struct{ ExperimentID string `json:"experiment_id"` } `json:"experiments"`
-			Next        string `json:"next_page_token"`
+			Experiments []struct {
+				ExperimentID string `json:"experiment_id"`
+			} `json:"experiments"`
+			Next string `json:"next_page_token"`
 		}
 		e.must("bob", "POST", "/api/2.0/mlflow/experiments/search", map[string]any{"max_results": 2, "page_token": token}, &out)
 		if out.Next != "" && len(out.Experiments) != 2 {
