@@ -74,8 +74,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d.Error = lode.ErrorMessage(err)
-		w.WriteHeader(mlflowapi.HTTPStatus(code))
-		s.render(w, r, "login", "Sign in", "", d)
+		s.renderStatus(w, r, mlflowapi.HTTPStatus(code), "login", "Sign in", "", d)
 		return
 	}
 	ttl := s.SessionTTL
