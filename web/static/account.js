@@ -66,10 +66,12 @@
       resource_id: tr.querySelector(".g-id").value.trim(),
       permission: tr.querySelector(".g-perm").value,
     };
+    // A grant on a resource the user has one on already changes its
+    // level, in one call: the grant they had stays if the new one fails.
+    const had = [...tr.querySelectorAll(".grant")].find((p) => p.dataset.type === body.resource_type && p.dataset.id === body.resource_id);
     Lode.run(async () => {
-      // A grant replaces the level the user had on that resource.
-      try { await Lode.api("POST", "/ajax-api/3.0/mlflow/users/permissions/revoke", body); } catch (err) { if (err.code !== "RESOURCE_DOES_NOT_EXIST") throw err; }
-      await Lode.api("POST", "/ajax-api/3.0/mlflow/users/permissions/grant", body);
+      if (had) await Lode.api("PATCH", "/ajax-api/3.0/mlflow/roles/permissions/update", { role_permission_id: had.dataset.pid, permission: body.permission });
+      else await Lode.api("POST", "/ajax-api/3.0/mlflow/users/permissions/grant", body);
       reload();
     });
   });
