@@ -77,6 +77,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderStatus(w, r, mlflowapi.HTTPStatus(code), "login", "Sign in", "", d)
 		return
 	}
+	// A session this browser had (signing in as someone else) ends: its
+	// cookie is about to be replaced, and a session nobody holds should
+	// not live on.
+	if old := auth.FromContext(ctx); old.Token != nil && old.Token.Kind == auth.TokenSession {
+		if err := s.Auth.RevokeToken(ctx, old, old.Token.ID); err != nil && lode.ErrorCode(err) != lode.ENotFound {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	ttl := s.SessionTTL
 	if ttl <= 0 {
 		ttl = DefaultSessionTTL

@@ -508,11 +508,24 @@ func TestAdminPage(t *testing.T) {
 	}
 	b.noErrors(t)
 
-	// Alice is no admin: no Admin link, and /admin is refused.
-	b.run(t, chromedp.Click("#sign-out"))
-	b.waitFor(t, "the sign-in page", `location.pathname === "/login" && document.readyState === "complete"`)
+	// Signing in as someone else while signed in: the sign-in form carries
+	// the CSRF token the session's changes need, and the session it
+	// replaces ends.
+	adminSession := b.cookie(t).Value
+	b.visit(t, "/login")
+	if got := b.text(t, "form.login .signed-in"); !strings.Contains(got, "admin") {
+		t.Errorf("the sign-in page of a signed-in user says %q", got)
+	}
 	b.signIn(t, "alice", alicePassword)
 	b.signedIn(t)
+	if got := b.text(t, "#user-name"); got != "alice" {
+		t.Errorf("after switching accounts the user menu says %q", got)
+	}
+	if _, err := s.Auth.Authenticate(ctx, adminSession); lode.ErrorCode(err) != lode.EUnauthenticated {
+		t.Errorf("the session replaced by a new sign-in: %v", err)
+	}
+
+	// Alice is no admin: no Admin link, and /admin is refused.
 	var adminLinks int
 	b.eval(t, `document.querySelectorAll('a[href="/admin"]').length`, &adminLinks)
 	if adminLinks != 0 {
