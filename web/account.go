@@ -129,11 +129,18 @@ type tokenRow struct {
 	Created, Expires, LastUsed  int64
 }
 
+// tokenTable is a list of tokens as the account and admin pages show it;
+// Users adds the column of whose each is (the admin page's).
+type tokenTable struct {
+	Rows  []tokenRow
+	Users bool
+}
+
 type accountData struct {
 	Open     bool
 	Username string
 	Admin    bool
-	Tokens   []tokenRow
+	Tokens   tokenTable
 }
 
 func (s *Server) tokenRows(r *http.Request, userID int64) ([]tokenRow, error) {
@@ -170,7 +177,7 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, "account", "Account", "", accountData{Username: id.User.Username, Admin: id.User.IsAdmin, Tokens: tokens})
+	s.render(w, r, "account", "Account", "", accountData{Username: id.User.Username, Admin: id.User.IsAdmin, Tokens: tokenTable{Rows: tokens}})
 }
 
 type adminUser struct {
@@ -186,7 +193,7 @@ type adminData struct {
 	Self    string
 	Users   []adminUser
 	Roles   []*auth.Role
-	Tokens  []tokenRow
+	Tokens  tokenTable
 	Default string
 	Types   []auth.ResourceType
 	Levels  []auth.Permission
@@ -233,7 +240,8 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 			d.Roles = append(d.Roles, role)
 		}
 	}
-	if d.Tokens, err = s.tokenRows(r, 0); err != nil {
+	d.Tokens.Users = true
+	if d.Tokens.Rows, err = s.tokenRows(r, 0); err != nil {
 		s.fail(w, r, err)
 		return
 	}

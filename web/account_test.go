@@ -370,6 +370,14 @@ func TestAccountPage(t *testing.T) {
 	if !auth.LooksLikeToken(secret) {
 		t.Fatalf("new token secret %q", secret)
 	}
+	if got := b.text(t, "table.tokens tbody tr"); !strings.Contains(got, "laptop") || !strings.Contains(got, "api") {
+		t.Errorf("the new token's row: %q", got)
+	}
+	var noTokensShown bool
+	b.eval(t, `!document.querySelector(".no-tokens").hidden`, &noTokensShown)
+	if noTokensShown {
+		t.Error(`"No tokens." is shown under the new token`)
+	}
 	b.screenshot(t, "account-new-token")
 	b.visit(t, "/account")
 	var html string
@@ -395,7 +403,7 @@ func TestAccountPage(t *testing.T) {
 	}
 
 	// Revoked, it stops working at once.
-	b.reloadsAfter(t, "the revoked token to leave the table", `!document.querySelector("table.tokens")`,
+	b.reloadsAfter(t, "the revoked token to leave the table", `!document.querySelector("table.tokens tbody tr") && !document.querySelector(".no-tokens").hidden`,
 		chromedp.Click(`table.tokens button.revoke`))
 	if res, body := s.call(t, "GET", "/api/2.0/mlflow/users/get?username=alice", "", "", bearer); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the revoked token: %d\n%s", res.StatusCode, body)
