@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/url"
@@ -186,7 +187,14 @@ type adminUser struct {
 	Admin    bool
 	Created  int64
 	Roles    []string
-	Grants   []auth.RolePermission
+	Grants   []grantView
+}
+
+// grantView is a grant as the admin page shows it: an experiment's name
+// beside its id, which is all the grant holds.
+type grantView struct {
+	auth.RolePermission
+	Name string
 }
 
 type adminData struct {
@@ -214,6 +222,7 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 	d := adminData{Self: auth.FromContext(ctx).Name(), Default: string(s.Auth.DefaultPermission()),
 		Types:  []auth.ResourceType{auth.Experiment, auth.RegisteredModel, auth.Deployment},
 		Levels: []auth.Permission{auth.Read, auth.Use, auth.Edit, auth.Manage, auth.Deny}}
+	names := map[string]string{}
 	for _, u := range us {
 		au := adminUser{ID: u.ID, Username: u.Username, Admin: u.IsAdmin, Created: u.CreatedMs}
 		rs, err := s.Auth.Store.ListUserRoles(ctx, u.ID)
@@ -223,7 +232,9 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, role := range rs {
 			if role.Name == auth.OwnRoleName(u.ID) {
-				au.Grants = role.Permissions
+				for _, g := range role.Permissions {
+					au.Grants = append(au.Grants, grantView{g, s.experimentName(ctx, g, names)})
+				}
 			} else {
 				au.Roles = append(au.Roles, role.Name)
 			}
@@ -246,4 +257,21 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, "admin", "Admin", "admin", d)
+}
+
+// experimentName is the name of the experiment a grant names ("" for
+// other grants, and for an experiment that is gone), looked up once per
+// page in names.
+func (s *Server) experimentName(ctx context.Context, g auth.RolePermission, names map[string]string) string {
+	if g.Type != auth.Experiment || g.Pattern == auth.Wildcard {
+		return ""
+	}
+	name, ok := names[g.Pattern]
+	if !ok {
+		if e, err := s.Tracking.GetExperiment(ctx, g.Pattern); err == nil {
+			name = e.Name
+		}
+		names[g.Pattern] = name
+	}
+	return name
 }

@@ -453,20 +453,21 @@ func TestAdminPage(t *testing.T) {
 		}
 		return p
 	}
-	grant := func(level string) {
+	// An experiment is granted by its id or its name.
+	grant := func(level, experiment string) {
 		t.Helper()
 		row := `#users tr[data-user="bob"] `
-		b.reloadsAfter(t, "bob's "+level+" grant", fmt.Sprintf(`[...document.querySelectorAll('#users tr[data-user="bob"] .grant')].map((e) => e.textContent).join("|").includes("experiment %s: %s")`, expID, level),
+		b.reloadsAfter(t, "bob's "+level+" grant", fmt.Sprintf(`[...document.querySelectorAll('#users tr[data-user="bob"] .grant')].map((e) => e.textContent).join("|").includes("experiment shared (%s): %s")`, expID, level),
 			chromedp.SetValue(row+`select.g-type`, "experiment"),
-			chromedp.SetValue(row+`input.g-id`, expID),
+			chromedp.SetValue(row+`input.g-id`, experiment),
 			chromedp.SetValue(row+`select.g-perm`, level),
 			chromedp.Click(row+`button.grant-btn`))
 	}
-	grant("READ")
+	grant("READ", "shared")
 	if p := perm(); p != auth.Read {
 		t.Errorf("bob after the READ grant: %s", p)
 	}
-	grant("EDIT")
+	grant("EDIT", expID)
 	if p := perm(); p != auth.Edit {
 		t.Errorf("bob after the EDIT grant: %s", p)
 	}

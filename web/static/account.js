@@ -87,10 +87,16 @@
       resource_id: tr.querySelector(".g-id").value.trim(),
       permission: tr.querySelector(".g-perm").value,
     };
-    // A grant on a resource the user has one on already changes its
-    // level, in one call: the grant they had stays if the new one fails.
-    const had = [...tr.querySelectorAll(".grant")].find((p) => p.dataset.type === body.resource_type && p.dataset.id === body.resource_id);
     Lode.run(async () => {
+      // Experiments are granted by id; a name is looked up (a grant on a
+      // name would never match).
+      if (body.resource_type === "experiment" && body.resource_id !== "*" && !/^\d+$/.test(body.resource_id)) {
+        const res = await Lode.api("GET", "mlflow/experiments/get-by-name", { experiment_name: body.resource_id });
+        body.resource_id = res.experiment.experiment_id;
+      }
+      // A grant on a resource the user has one on already changes its
+      // level, in one call: the grant they had stays if the new one fails.
+      const had = [...tr.querySelectorAll(".grant")].find((p) => p.dataset.type === body.resource_type && p.dataset.id === body.resource_id);
       if (had) await Lode.api("PATCH", "/ajax-api/3.0/mlflow/roles/permissions/update", { role_permission_id: had.dataset.pid, permission: body.permission });
       else await Lode.api("POST", "/ajax-api/3.0/mlflow/users/permissions/grant", body);
       reload();
