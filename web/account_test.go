@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -582,5 +585,64 @@ func TestNoPermissionsByDefault(t *testing.T) {
 	admin := s.signIn(t, "admin", adminPassword).Value
 	if res, body := s.call(t, "GET", "/experiments", admin, "", nil); res.StatusCode != 200 || !strings.Contains(body, "secret-exp") || !strings.Contains(body, "shared-exp") {
 		t.Errorf("the admin's experiments: %d\n%s", res.StatusCode, body)
+	}
+}
+
+// A page whose session ended (signed out in another tab, expired) gets
+// 401 from the API: the browser must not answer it with its own password
+// dialog, which would then send that password with every request, past
+// signing out; the page sends its user to sign in again, and back.
+func TestEndedSessionSignsInAgain(t *testing.T) {
+	s := newAuthSite(t, siteOptions{})
+	b := newBrowser(t, s)
+	var mu sync.Mutex
+	var prompts []string
+	chromedp.ListenTarget(b.ctx, func(ev any) {
+		c := chromedp.FromContext(b.ctx)
+		switch ev := ev.(type) {
+		case *fetch.EventRequestPaused:
+			go fetch.ContinueRequest(ev.RequestID).Do(cdp.WithExecutor(b.ctx, c.Target))
+		case *fetch.EventAuthRequired:
+			mu.Lock()
+			prompts = append(prompts, ev.Request.URL)
+			mu.Unlock()
+			go fetch.ContinueWithAuth(ev.RequestID, &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseCancelAuth}).
+				Do(cdp.WithExecutor(b.ctx, c.Target))
+		}
+	})
+	b.run(t, fetch.Enable().WithHandleAuthRequests(true))
+	b.visit(t, "/experiments?view=all")
+	b.signIn(t, "alice", alicePassword)
+	b.signedIn(t)
+	if err := s.Auth.RevokeSecret(context.Background(), b.cookie(t).Value); err != nil {
+		t.Fatal(err)
+	}
+	b.answer("after-the-session")
+	b.run(t, chromedp.Click("#new-experiment"))
+	b.waitFor(t, "the page to answer", `(location.pathname === "/login" && document.readyState === "complete") || !document.getElementById("toast").hidden`)
+	mu.Lock()
+	if len(prompts) > 0 {
+		t.Errorf("the browser asked for a password for %v", prompts)
+	}
+	mu.Unlock()
+	var loc string
+	b.eval(t, `location.pathname + location.search`, &loc)
+	if loc != "/login?next="+url.QueryEscape("/experiments?view=all") {
+		t.Errorf("the page whose session ended went to %q", loc)
+	}
+	b.forgive("status of 401")
+	b.noErrors(t)
+
+	// Clients are asked for Basic credentials (the mlflow client sends
+	// them when asked); a browser's scripts are not.
+	for _, c := range []struct {
+		mode  string
+		basic bool
+	}{{"", true}, {"navigate", true}, {"cors", false}, {"same-origin", false}} {
+		res, _ := s.call(t, "GET", "/ajax-api/2.0/mlflow/experiments/search?max_results=1", "", "", map[string]string{"Sec-Fetch-Mode": c.mode})
+		got := strings.Join(res.Header.Values("WWW-Authenticate"), ", ")
+		if res.StatusCode != http.StatusUnauthorized || strings.Contains(got, "Basic") != c.basic || !strings.Contains(got, "Bearer") {
+			t.Errorf("anonymous, Sec-Fetch-Mode %q: %d, WWW-Authenticate %q", c.mode, res.StatusCode, got)
+		}
 	}
 }

@@ -346,7 +346,7 @@ func serverRoutes(g *mlflowapi.Guard, metrics, infer http.Handler) []serverRoute
 	signedIn := mlflowapi.SignedInRule()
 	rs := []serverRoute{{"GET /metrics", signedIn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := g.Check(r, signedIn); err != nil {
-			mlflowapi.WriteError(w, err)
+			mlflowapi.WriteError(w, r, err)
 			return
 		}
 		metrics.ServeHTTP(w, r)
