@@ -128,8 +128,18 @@ func TestLoginAndPasswords(t *testing.T) {
 			t.Errorf("Login(%q, %q) = %v, want UNAUTHENTICATED", c[0], c[1], err)
 		}
 	}
-	// A cached login stops working once the password changes.
-	self := &auth.Identity{User: alice}
+	// A cached login stops working once the password changes; so do the
+	// user's sessions, but for the one that changed it.
+	var sessions []string
+	var self *auth.Identity
+	for i := 0; i < 2; i++ {
+		secret, tok, err := s.CreateToken(ctx, alice, "web session", auth.TokenSession, time.Hour, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions = append(sessions, secret)
+		self = &auth.Identity{User: alice, Token: tok}
+	}
 	cur := "wrong"
 	if err := s.SetPassword(ctx, self, "alice", "a new password!", nil); lode.ErrorCode(err) != lode.EInvalid {
 		t.Fatalf("changing one's own password without the current one: %v", err)
@@ -146,6 +156,12 @@ func TestLoginAndPasswords(t *testing.T) {
 	}
 	if _, err := s.Login(ctx, "alice", "a new password!", "test"); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, sessions[0]); lode.ErrorCode(err) != lode.EUnauthenticated {
+		t.Errorf("another session after the password changed: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, sessions[1]); err != nil {
+		t.Errorf("the session that changed the password: %v", err)
 	}
 	// Basic auth proved the current password already.
 	if err := s.SetPassword(ctx, &auth.Identity{User: alice, Basic: true}, "alice", "third password!", nil); err != nil {

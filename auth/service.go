@@ -346,11 +346,20 @@ func (s *Service) SetPassword(ctx context.Context, caller *Identity, username, p
 	if err := s.Store.SetPasswordHash(ctx, u.ID, hash); err != nil {
 		return err
 	}
-	s.forget(u.ID)
-	// Sessions opened with the old password end with it.
-	if ts, err := s.Store.ListTokens(ctx, u.ID, TokenSession); err == nil {
-		for _, t := range ts {
-			s.Store.DeleteToken(ctx, t.ID)
+	// Sessions opened with the old password end with it, but for the one
+	// that made the change, having just proved the current password: the
+	// user changing theirs on the account page stays signed in.
+	defer s.forget(u.ID)
+	ts, err := s.Store.ListTokens(ctx, u.ID, TokenSession)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if caller != nil && caller.User != nil && caller.User.ID == u.ID && caller.Token != nil && caller.Token.ID == t.ID {
+			continue
+		}
+		if err := s.Store.DeleteToken(ctx, t.ID); err != nil && lode.ErrorCode(err) != lode.ENotFound {
+			return err
 		}
 	}
 	return nil

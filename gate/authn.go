@@ -118,7 +118,7 @@ func (a *Authn) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		a.Logger.Warn("refused credentials", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "why", msg)
 	}
 	if code == lode.EUnauthenticated {
-		mlflowapi.Challenge(w)
+		mlflowapi.Challenge(w, r)
 	}
 	for _, p := range a.APIPrefixes {
 		if strings.HasPrefix(r.URL.Path, p) {

@@ -267,7 +267,7 @@ func errorInfo(err error) (int, string, string) {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, c *call, err error) {
 	status, code, msg := errorInfo(err)
 	if code == lode.EUnauthenticated {
-		mlflowapi.Challenge(w)
+		mlflowapi.Challenge(w, r)
 	}
 	switch {
 	case code == lode.EInternal:

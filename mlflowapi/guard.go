@@ -13,6 +13,8 @@ import (
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/auth"
+	"github.com/lode-ml/lode/jobs"
+	"github.com/lode-ml/lode/tracking"
 )
 
 // Access says who may call a route.
@@ -119,6 +121,43 @@ type Finder interface {
 	// JobOwner returns the experiment and the submitter of a job.
 	JobOwner(ctx context.Context, jobID string) (experiment, owner string, err error)
 }
+
+// ServiceFinder is the Finder of a server's own stores: runs and logged
+// models from its tracking service, jobs from its jobs store.
+type ServiceFinder struct {
+	Tracking *tracking.Service
+	Jobs     jobs.Store
+}
+
+func (f ServiceFinder) RunExperiment(ctx context.Context, runID string) (string, error) {
+	return f.Tracking.RunExperiment(ctx, runID)
+}
+
+func (f ServiceFinder) LoggedModelExperiment(ctx context.Context, id string) (string, error) {
+	m, err := f.Tracking.GetLoggedModel(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return m.ExperimentID, nil
+}
+
+func (f ServiceFinder) ExperimentID(ctx context.Context, name string) (string, error) {
+	e, err := f.Tracking.GetExperimentByName(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return e.ID, nil
+}
+
+func (f ServiceFinder) JobOwner(ctx context.Context, id string) (string, string, error) {
+	j, err := f.Jobs.GetJob(ctx, id)
+	if err != nil {
+		return "", "", err
+	}
+	return j.Spec.Experiment(), j.Spec.User, nil
+}
+
+var _ Finder = ServiceFinder{}
 
 // Guard decides whether a request may be served: who sent it is in its
 // context (see gate), what it needs is its route's Rule.

@@ -327,7 +327,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	WriteError(w, err)
+	WriteError(w, r, err)
 }
 
 // writeStream sends st with status 200. Should it fail half-way, the
@@ -613,18 +613,24 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // WriteError answers err as MLflow's JSON error body, with a challenge
 // when the caller must authenticate; for handlers outside the API (which
 // log through Server).
-func WriteError(w http.ResponseWriter, err error) {
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	code := lode.ErrorCode(err)
 	if code == lode.EUnauthenticated {
-		Challenge(w)
+		Challenge(w, r)
 	}
 	writeJSON(w, HTTPStatus(code), map[string]string{"error_code": code, "message": lode.ErrorMessage(err)})
 }
 
 // Challenge asks an unauthenticated client for credentials: HTTP Basic,
-// as MLflow's basic-auth app asks, or a bearer token.
-func Challenge(w http.ResponseWriter) {
-	w.Header().Add("WWW-Authenticate", `Basic realm="lode", charset="UTF-8"`)
+// as MLflow's basic-auth app asks, or a bearer token. A web page's script
+// (a browser's request with a Sec-Fetch-Mode other than navigate) is not
+// asked for Basic: its browser would answer with a password dialog over
+// the page, then send that password with every request, past signing
+// out. The UI sends its user to the sign-in page instead.
+func Challenge(w http.ResponseWriter, r *http.Request) {
+	if m := r.Header.Get("Sec-Fetch-Mode"); m == "" || m == "navigate" {
+		w.Header().Add("WWW-Authenticate", `Basic realm="lode", charset="UTF-8"`)
+	}
 	w.Header().Add("WWW-Authenticate", `Bearer realm="lode"`)
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/url"
@@ -74,9 +75,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d.Error = lode.ErrorMessage(err)
-		w.WriteHeader(mlflowapi.HTTPStatus(code))
-		s.render(w, r, "login", "Sign in", "", d)
+		s.renderStatus(w, r, mlflowapi.HTTPStatus(code), "login", "Sign in", "", d)
 		return
+	}
+	// A session this browser had (signing in as someone else) ends: its
+	// cookie is about to be replaced, and a session nobody holds should
+	// not live on.
+	if old := auth.FromContext(ctx); old.Token != nil && old.Token.Kind == auth.TokenSession {
+		if err := s.Auth.RevokeToken(ctx, old, old.Token.ID); err != nil && lode.ErrorCode(err) != lode.ENotFound {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	ttl := s.SessionTTL
 	if ttl <= 0 {
@@ -121,11 +130,18 @@ type tokenRow struct {
 	Created, Expires, LastUsed  int64
 }
 
+// tokenTable is a list of tokens as the account and admin pages show it;
+// Users adds the column of whose each is (the admin page's).
+type tokenTable struct {
+	Rows  []tokenRow
+	Users bool
+}
+
 type accountData struct {
 	Open     bool
 	Username string
 	Admin    bool
-	Tokens   []tokenRow
+	Tokens   tokenTable
 }
 
 func (s *Server) tokenRows(r *http.Request, userID int64) ([]tokenRow, error) {
@@ -162,7 +178,7 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, "account", "Account", "", accountData{Username: id.User.Username, Admin: id.User.IsAdmin, Tokens: tokens})
+	s.render(w, r, "account", "Account", "", accountData{Username: id.User.Username, Admin: id.User.IsAdmin, Tokens: tokenTable{Rows: tokens}})
 }
 
 type adminUser struct {
@@ -171,14 +187,21 @@ type adminUser struct {
 	Admin    bool
 	Created  int64
 	Roles    []string
-	Grants   []auth.RolePermission
+	Grants   []grantView
+}
+
+// grantView is a grant as the admin page shows it: an experiment's name
+// beside its id, which is all the grant holds.
+type grantView struct {
+	auth.RolePermission
+	Name string
 }
 
 type adminData struct {
 	Self    string
 	Users   []adminUser
 	Roles   []*auth.Role
-	Tokens  []tokenRow
+	Tokens  tokenTable
 	Default string
 	Types   []auth.ResourceType
 	Levels  []auth.Permission
@@ -199,6 +222,7 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 	d := adminData{Self: auth.FromContext(ctx).Name(), Default: string(s.Auth.DefaultPermission()),
 		Types:  []auth.ResourceType{auth.Experiment, auth.RegisteredModel, auth.Deployment},
 		Levels: []auth.Permission{auth.Read, auth.Use, auth.Edit, auth.Manage, auth.Deny}}
+	names := map[string]string{}
 	for _, u := range us {
 		au := adminUser{ID: u.ID, Username: u.Username, Admin: u.IsAdmin, Created: u.CreatedMs}
 		rs, err := s.Auth.Store.ListUserRoles(ctx, u.ID)
@@ -208,7 +232,9 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, role := range rs {
 			if role.Name == auth.OwnRoleName(u.ID) {
-				au.Grants = role.Permissions
+				for _, g := range role.Permissions {
+					au.Grants = append(au.Grants, grantView{g, s.experimentName(ctx, g, names)})
+				}
 			} else {
 				au.Roles = append(au.Roles, role.Name)
 			}
@@ -225,9 +251,27 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 			d.Roles = append(d.Roles, role)
 		}
 	}
-	if d.Tokens, err = s.tokenRows(r, 0); err != nil {
+	d.Tokens.Users = true
+	if d.Tokens.Rows, err = s.tokenRows(r, 0); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.render(w, r, "admin", "Admin", "admin", d)
+}
+
+// experimentName is the name of the experiment a grant names ("" for
+// other grants, and for an experiment that is gone), looked up once per
+// page in names.
+func (s *Server) experimentName(ctx context.Context, g auth.RolePermission, names map[string]string) string {
+	if g.Type != auth.Experiment || g.Pattern == auth.Wildcard {
+		return ""
+	}
+	name, ok := names[g.Pattern]
+	if !ok {
+		if e, err := s.Tracking.GetExperiment(ctx, g.Pattern); err == nil {
+			name = e.Name
+		}
+		names[g.Pattern] = name
+	}
+	return name
 }

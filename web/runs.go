@@ -324,7 +324,7 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request) {
 		// A filter or sort the user typed was refused: the page stays, with
 		// its filter box and MLflow's message, as a 400.
 		p.Error = lode.ErrorMessage(err)
-		s.render(runsStatusWriter{w, mlflowapi.HTTPStatus(lode.EInvalid)}, r, "runs", exp.Name, "experiments", p)
+		s.renderStatus(w, r, mlflowapi.HTTPStatus(lode.EInvalid), "runs", exp.Name, "experiments", p)
 		return
 	}
 
@@ -461,18 +461,6 @@ func runsCSVLink(expID string, u *url.URL) string {
 	}
 	l := url.URL{Path: "/experiments/" + expID + "/runs.csv", RawQuery: out.Encode()}
 	return l.String()
-}
-
-// runsStatusWriter sends its status with the first write: render sets its
-// headers and writes, and the page goes out with this status.
-type runsStatusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w runsStatusWriter) Write(b []byte) (int, error) {
-	w.ResponseWriter.WriteHeader(w.status)
-	return w.ResponseWriter.Write(b)
 }
 
 // The CSV download.

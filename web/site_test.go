@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lode-ml/lode/artifact"
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/gate"
 	"github.com/lode-ml/lode/jobs"
 	"github.com/lode-ml/lode/localexec"
@@ -32,9 +33,49 @@ type site struct {
 	Artifacts artifact.Store
 	Jobs      *jobs.Service
 	DB        *sqlite.DB
+	// Auth is set on a site that requires signing in (newAuthSite).
+	Auth *auth.Service
 }
 
 func newSite(t *testing.T) *site {
+	t.Helper()
+	return newSiteWith(t, siteOptions{})
+}
+
+// siteOptions choose how a test site authenticates.
+type siteOptions struct {
+	// Auth makes the site require signing in, as lode server does once
+	// users exist; Default is then the permission of a user on what
+	// nothing grants them (READ when empty).
+	Auth    bool
+	Default auth.Permission
+	// SecureCookies marks the session cookie Secure (a server on TLS).
+	SecureCookies bool
+}
+
+// newAuthSite is a site that requires signing in, with the admin "admin"
+// and the user "alice" (passwords in adminPassword, alicePassword).
+func newAuthSite(t *testing.T, o siteOptions) *site {
+	t.Helper()
+	o.Auth = true
+	s := newSiteWith(t, o)
+	ctx := context.Background()
+	if _, err := s.Auth.CreateUser(ctx, "admin", adminPassword, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Auth.CreateUser(ctx, "alice", alicePassword, false); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The test users' passwords.
+const (
+	adminPassword = "admin's long password"
+	alicePassword = "alice's long password"
+)
+
+func newSiteWith(t *testing.T, o siteOptions) *site {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -50,6 +91,17 @@ func newSite(t *testing.T) *site {
 	tr := &tracking.Service{Store: db, ValidateLocation: artifact.ValidateLocation}
 	reg := &registry.Service{Store: db, Tracking: tr, ArtifactScheme: mlflowapi.ArtifactScheme, Artifacts: store, ArtifactRoot: store.Root()}
 	api := &mlflowapi.Server{Tracking: tr, Registry: reg, Artifacts: store, Version: "test"}
+	// With authentication, the same guard as lode server's judges every
+	// route of the API and the UI, and keeps searches to what the caller
+	// may read.
+	var authSvc *auth.Service
+	var guard *mlflowapi.Guard
+	if o.Auth {
+		authSvc = &auth.Service{Store: db, Default: o.Default, Logger: slog.New(slog.DiscardHandler)}
+		guard = &mlflowapi.Guard{Auth: authSvc, Find: mlflowapi.ServiceFinder{Tracking: tr, Jobs: db}}
+		tr.Readable, reg.Readable, reg.CheckSource = guard.Readable, guard.Readable, guard.CheckSource
+		api.Guard, api.Auth = guard, authSvc
+	}
 	mux := http.NewServeMux()
 	// The site stands behind the front door lode server has, so the
 	// browser tests show the UI works with its headers and origin checks,
@@ -75,6 +127,9 @@ func newSite(t *testing.T) *site {
 		Tick:     50 * time.Millisecond,
 		Logger:   slog.New(slog.DiscardHandler),
 	}
+	if guard != nil {
+		js.Readable = guard.Readable
+	}
 	if err := js.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -82,13 +137,19 @@ func newSite(t *testing.T) *site {
 	api.Jobs = js
 	apiHandler := api.Handler()
 	mux.Handle("/", apiHandler)
-	ui := &Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Version: "test"}
+	ui := &Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Version: "test",
+		Guard: guard, Auth: authSvc, SecureCookies: o.SecureCookies}
 	if err := ui.Mount(mux, nil); err != nil {
 		t.Fatal(err)
 	}
+	// Authentication stands between the front door and the routes, as in
+	// lode server's serverHandler.
 	pre := mlflowapi.PreRoute(apiHandler, mux)
+	if o.Auth {
+		pre = (&gate.Authn{Auth: authSvc, APIPrefixes: []string{"/api/", "/ajax-api/"}}).Handler(pre)
+	}
 	inner.Store(&pre)
-	return &site{URL: srv.URL, Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, DB: db}
+	return &site{URL: srv.URL, Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, DB: db, Auth: authSvc}
 }
 
 // get fetches a page without a browser.

@@ -204,6 +204,12 @@ func (s *Server) page(r *http.Request, title, nav string, data any) Page {
 // render writes page name with data; a failure to render is a 500 that
 // shows nothing half-written.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name, title, nav string, data any) {
+	s.renderStatus(w, r, http.StatusOK, name, title, nav, data)
+}
+
+// renderStatus is render with another status than 200 (a refused
+// sign-in's form, shown again).
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int, name, title, nav string, data any) {
 	t, ok := s.pages[name]
 	if !ok {
 		s.fail(w, r, lode.Errorf(lode.EInternal, "no page template %q", name))
@@ -216,6 +222,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, title, nav
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
 	w.Write(b.Bytes())
 }
 

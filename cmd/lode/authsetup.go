@@ -17,8 +17,6 @@ import (
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/jobs"
-	"github.com/lode-ml/lode/mlflowapi"
-	"github.com/lode-ml/lode/tracking"
 	"github.com/lode-ml/lode/web"
 )
 
@@ -143,43 +141,6 @@ func bootstrapAdmin(ctx context.Context, svc *auth.Service, name string, stderr 
 	}
 	return nil
 }
-
-// guardFinder finds what the permissions of runs, logged models and jobs
-// come from, in this server's stores.
-type guardFinder struct {
-	tracking *tracking.Service
-	jobs     jobs.Store
-}
-
-func (f guardFinder) RunExperiment(ctx context.Context, runID string) (string, error) {
-	return f.tracking.RunExperiment(ctx, runID)
-}
-
-func (f guardFinder) LoggedModelExperiment(ctx context.Context, id string) (string, error) {
-	m, err := f.tracking.GetLoggedModel(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	return m.ExperimentID, nil
-}
-
-func (f guardFinder) ExperimentID(ctx context.Context, name string) (string, error) {
-	e, err := f.tracking.GetExperimentByName(ctx, name)
-	if err != nil {
-		return "", err
-	}
-	return e.ID, nil
-}
-
-func (f guardFinder) JobOwner(ctx context.Context, id string) (string, string, error) {
-	j, err := f.jobs.GetJob(ctx, id)
-	if err != nil {
-		return "", "", err
-	}
-	return j.Spec.Experiment(), j.Spec.User, nil
-}
-
-var _ mlflowapi.Finder = guardFinder{}
 
 // jobCredentials gives each attempt of a job a token of its submitter's,
 // revoked when the attempt ends: the mlflow calls inside the job work,

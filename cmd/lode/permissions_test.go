@@ -721,7 +721,7 @@ func newMatrixEnv(t *testing.T) (*matrixEnv, []mlflowapi.Route) {
 	authSvc := &auth.Service{Store: db, Default: auth.NoPermissions, CacheTTL: -1}
 	tr := &tracking.Service{Store: db, ValidateLocation: artifact.ValidateLocation}
 	reg := &registry.Service{Store: db, Tracking: tr, ArtifactScheme: mlflowapi.ArtifactScheme, Artifacts: store, ArtifactRoot: store.Root()}
-	guard := &mlflowapi.Guard{Auth: authSvc, Find: guardFinder{tracking: tr, jobs: db}}
+	guard := &mlflowapi.Guard{Auth: authSvc, Find: mlflowapi.ServiceFinder{Tracking: tr, Jobs: db}}
 	tr.Readable, reg.Readable, reg.CheckSource = guard.Readable, guard.Readable, guard.CheckSource
 	mgr := &serving.Manager{Source: &serving.StoreSource{Registry: reg, Artifacts: store, Scheme: mlflowapi.ArtifactScheme, CacheDir: filepath.Join(dir, "cache")},
 		Store: db, Logger: logger}

@@ -153,7 +153,7 @@ func runServer(ctx context.Context, c serverConfig) error {
 	registrySvc := &registry.Service{Store: db, Tracking: trackingSvc, ArtifactScheme: mlflowapi.ArtifactScheme}
 	// Who may do what: the guard judges each route by its rule, and the
 	// services keep every search within what its caller may read.
-	guard := &mlflowapi.Guard{Auth: authSvc, Find: guardFinder{tracking: trackingSvc, jobs: db}, MaxBodyBytes: c.maxBodyBytes}
+	guard := &mlflowapi.Guard{Auth: authSvc, Find: mlflowapi.ServiceFinder{Tracking: trackingSvc, Jobs: db}, MaxBodyBytes: c.maxBodyBytes}
 	trackingSvc.Readable, registrySvc.Readable, registrySvc.CheckSource = guard.Readable, guard.Readable, guard.CheckSource
 	api := &mlflowapi.Server{
 		Tracking:         trackingSvc,
@@ -356,7 +356,7 @@ func serverRoutes(g *mlflowapi.Guard, metrics, infer http.Handler) []serverRoute
 	signedIn := mlflowapi.SignedInRule()
 	rs := []serverRoute{{"GET /metrics", signedIn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := g.Check(r, signedIn); err != nil {
-			mlflowapi.WriteError(w, err)
+			mlflowapi.WriteError(w, r, err)
 			return
 		}
 		metrics.ServeHTTP(w, r)

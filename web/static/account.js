@@ -18,6 +18,11 @@
     });
   });
 
+  // when shows a time as the server's pages do (UTC).
+  const when = (ms) => new Date(ms).toISOString().slice(0, 19).replace("T", " ");
+
+  // A new token's secret is shown once, above the list, and its row joins
+  // the list without a reload (which would lose the secret).
   const tf = document.getElementById("token-form");
   if (tf) tf.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -26,12 +31,28 @@
       const res = await Lode.api("POST", "lode/tokens/create", { name: f.get("name"), expires_in_days: Number(f.get("days")) });
       document.getElementById("new-token-secret").textContent = res.secret;
       document.getElementById("new-token").hidden = false;
+      const t = res.token;
+      const tr = document.createElement("tr");
+      tr.dataset.id = t.id;
+      tr.className = "selected";
+      for (const v of [t.name, t.kind, when(t.created_ms), t.expires_ms ? when(t.expires_ms) : "never", "—"]) {
+        tr.appendChild(document.createElement("td")).textContent = v;
+      }
+      const btn = tr.appendChild(document.createElement("td")).appendChild(document.createElement("button"));
+      btn.className = "revoke danger";
+      btn.textContent = "Revoke";
+      const table = document.querySelector("table.tokens");
+      table.tBodies[0].prepend(tr);
+      table.closest(".table-wrap").hidden = false;
+      document.querySelector(".no-tokens").hidden = true;
       tf.reset();
     });
   });
 
-  on("table.tokens button.revoke", "click", (e) => {
-    const id = e.target.closest("tr").dataset.id;
+  document.addEventListener("click", (e) => {
+    const btn = e.target.closest("table.tokens button.revoke");
+    if (!btn) return;
+    const id = btn.closest("tr").dataset.id;
     if (!confirm("Revoke this token? Whatever uses it stops working.")) return;
     Lode.run(async () => { await Lode.api("POST", "lode/tokens/revoke", { id }); reload(); });
   });
@@ -67,9 +88,17 @@
       permission: tr.querySelector(".g-perm").value,
     };
     Lode.run(async () => {
-      // A grant replaces the level the user had on that resource.
-      try { await Lode.api("POST", "/ajax-api/3.0/mlflow/users/permissions/revoke", body); } catch (err) { if (err.code !== "RESOURCE_DOES_NOT_EXIST") throw err; }
-      await Lode.api("POST", "/ajax-api/3.0/mlflow/users/permissions/grant", body);
+      // Experiments are granted by id; a name is looked up (a grant on a
+      // name would never match).
+      if (body.resource_type === "experiment" && body.resource_id !== "*" && !/^\d+$/.test(body.resource_id)) {
+        const res = await Lode.api("GET", "mlflow/experiments/get-by-name", { experiment_name: body.resource_id });
+        body.resource_id = res.experiment.experiment_id;
+      }
+      // A grant on a resource the user has one on already changes its
+      // level, in one call: the grant they had stays if the new one fails.
+      const had = [...tr.querySelectorAll(".grant")].find((p) => p.dataset.type === body.resource_type && p.dataset.id === body.resource_id);
+      if (had) await Lode.api("PATCH", "/ajax-api/3.0/mlflow/roles/permissions/update", { role_permission_id: had.dataset.pid, permission: body.permission });
+      else await Lode.api("POST", "/ajax-api/3.0/mlflow/users/permissions/grant", body);
       reload();
     });
   });

@@ -21,6 +21,12 @@ const Lode = (() => {
       init.body = JSON.stringify(body);
     }
     const res = await fetch(url, init);
+    if (res.status === 401 && csrf) {
+      // The session ended (signed out elsewhere, expired): sign in again
+      // and come back. The promise never settles; the page is leaving.
+      location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+      return new Promise(() => {});
+    }
     const text = await res.text();
     let data = {};
     try { data = text ? JSON.parse(text) : {}; } catch (e) { data = { message: text }; }
