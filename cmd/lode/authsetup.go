@@ -30,6 +30,7 @@ type authFlags struct {
 	sessionTTL        time.Duration
 	jobTokenTTL       time.Duration
 	jobsAdminOnly     bool
+	secureCookies     bool
 }
 
 func (f *authFlags) register(fs *pflag.FlagSet) {
@@ -40,6 +41,7 @@ func (f *authFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.cacheTTL, "auth-cache-ttl", auth.DefaultCacheTTL, "how long a verified password, a token or a user's grants are reused (0: not at all, every request reads them and hashes its password); changes made through another server sharing the database apply within this")
 	fs.DurationVar(&f.sessionTTL, "session-ttl", web.DefaultSessionTTL, "how long a sign-in to the web UI lasts")
 	fs.DurationVar(&f.jobTokenTTL, "job-token-ttl", 7*24*time.Hour, "longest life of the token each job attempt gets in MLFLOW_TRACKING_TOKEN (an attempt with a timeout gets that plus an hour); it is revoked when the attempt ends")
+	fs.BoolVar(&f.secureCookies, "secure-cookies", false, "mark the web UI's session cookie Secure (sent over https only): on by itself with --tls-cert; set it when a proxy in front of Lode serves https")
 	fs.BoolVar(&f.jobsAdminOnly, "jobs-admin-only", false, "only admins may submit jobs (jobs run as this server's OS user, so a job can read what the server can)")
 }
 

@@ -240,7 +240,7 @@ func runServer(ctx context.Context, c serverConfig) error {
 	}
 
 	ui := &web.Server{Tracking: trackingSvc, Registry: registrySvc, Artifacts: api.Artifacts, Jobs: uiJobs, Version: version, Logger: logger,
-		Guard: guard, Auth: authSvc, SecureCookies: front.TLS(), SessionTTL: c.auth.sessionTTL}
+		Guard: guard, Auth: authSvc, SecureCookies: front.TLS() || c.auth.secureCookies, SessionTTL: c.auth.sessionTTL}
 	var accessLog *slog.Logger
 	if c.accessLog {
 		accessLog = logger
