@@ -2,8 +2,6 @@ package gate
 
 import (
 	"crypto/subtle"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -108,9 +106,8 @@ func validCSRF(r *http.Request, session string) bool {
 // refuse answers a request whose credentials do not hold.
 func (a *Authn) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	code := lode.ErrorCode(err)
-	status := mlflowapi.HTTPStatus(code)
 	msg := lode.ErrorMessage(err)
-	if status >= 500 {
+	if mlflowapi.HTTPStatus(code) >= 500 {
 		if a.Logger != nil {
 			a.Logger.Error("authentication failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
@@ -120,18 +117,7 @@ func (a *Authn) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	if code == lode.EUnauthenticated {
 		mlflowapi.Challenge(w, r)
 	}
-	for _, p := range a.APIPrefixes {
-		if strings.HasPrefix(r.URL.Path, p) {
-			b, _ := json.Marshal(map[string]string{"error_code": code, "message": msg})
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status)
-			w.Write(b)
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(status)
-	io.WriteString(w, msg+"\n")
+	answer(w, code, msg, onAPI(a.APIPrefixes, r.URL.Path))
 }
 
 // clientAddr is the address a request came from (the peer: a header a

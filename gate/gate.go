@@ -304,8 +304,17 @@ func (g *Gate) defaultPort() string {
 	return "80"
 }
 
-func (g *Gate) isAPI(path string) bool {
-	for _, p := range g.cfg.APIPrefixes {
+func (g *Gate) isAPI(path string) bool { return onAPI(g.cfg.APIPrefixes, path) }
+
+// refuse answers a refused request: MLflow's JSON error body on API
+// paths, plain text elsewhere (the UI's pages, a browser's address bar).
+func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, code, msg string) {
+	answer(w, code, msg, onAPI(g.cfg.APIPrefixes, r.URL.Path))
+}
+
+// onAPI reports whether path is under one of the API prefixes.
+func onAPI(prefixes []string, path string) bool {
+	for _, p := range prefixes {
 		if strings.HasPrefix(path, p) {
 			return true
 		}
@@ -313,11 +322,10 @@ func (g *Gate) isAPI(path string) bool {
 	return false
 }
 
-// refuse answers a refused request: MLflow's JSON error body on API
-// paths, plain text elsewhere (the UI's pages, a browser's address bar).
-func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, code, msg string) {
+// answer writes an error: MLflow's JSON body when api, else plain text.
+func answer(w http.ResponseWriter, code, msg string, api bool) {
 	status := mlflowapi.HTTPStatus(code)
-	if g.isAPI(r.URL.Path) {
+	if api {
 		b, _ := json.Marshal(map[string]string{"error_code": code, "message": msg})
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
