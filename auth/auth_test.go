@@ -147,8 +147,18 @@ func TestLoginAndPasswords(t *testing.T) {
 	if _, err := s.Login(ctx, "alice", "a new password!", "test"); err != nil {
 		t.Fatal(err)
 	}
-	// Basic auth proved the current password already.
-	if err := s.SetPassword(ctx, &auth.Identity{User: alice, Basic: true}, "alice", "third password!", nil); err != nil {
+	// Basic auth proved the current password already; one given anyway is
+	// still checked (MLflow 3's client sends it).
+	basic := &auth.Identity{User: alice, Basic: true}
+	cur = "wrong"
+	if err := s.SetPassword(ctx, basic, "alice", "third password!", &cur); lode.ErrorCode(err) != lode.EInvalid {
+		t.Fatalf("a wrong current password over Basic: %v", err)
+	}
+	cur = "a new password!"
+	if err := s.SetPassword(ctx, basic, "alice", "a new password!", &cur); lode.ErrorCode(err) != lode.EInvalid || !strings.Contains(lode.ErrorMessage(err), "differ") {
+		t.Fatalf("a new password equal to the given current one: %v", err)
+	}
+	if err := s.SetPassword(ctx, basic, "alice", "third password!", nil); err != nil {
 		t.Fatal(err)
 	}
 	// An admin sets someone else's without it.

@@ -320,7 +320,10 @@ func (s *Service) User(ctx context.Context, username string) (*User, error) {
 
 // SetPassword changes a user's password. A user changing their own must
 // give the current one, unless this very request proved it (HTTP Basic):
-// a stolen session or token alone cannot take over the account.
+// a stolen session or token alone cannot take over the account. One that
+// is given is checked even then, as MLflow 3 checks it: a 3.x client that
+// sends a wrong one is refused, while the 2.x client, which cannot send
+// it, still can change its password.
 func (s *Service) SetPassword(ctx context.Context, caller *Identity, username, password string, current *string) error {
 	u, err := s.User(ctx, username)
 	if err != nil {
@@ -329,7 +332,7 @@ func (s *Service) SetPassword(ctx context.Context, caller *Identity, username, p
 	if err := CheckPassword(password); err != nil {
 		return err
 	}
-	if caller != nil && caller.User != nil && caller.User.ID == u.ID && !caller.Basic {
+	if caller != nil && caller.User != nil && caller.User.ID == u.ID && (!caller.Basic || current != nil) {
 		switch {
 		case current == nil:
 			return lode.Errorf(lode.EInvalid, "Current password is required when changing your own password.")
