@@ -277,6 +277,35 @@ func TestGrantsAndChecks(t *testing.T) {
 	if err := s.Check(ctx, b, auth.Experiment, "1", auth.NeedRead); lode.ErrorCode(err) != lode.EPermission {
 		t.Fatalf("denied by role: %v", err)
 	}
+	// A DENY on every experiment (and on a model's name) vetoes creating
+	// one; a workspace MANAGE lifts it.
+	if err := s.CheckCreate(ctx, b, auth.Experiment, ""); err != nil {
+		t.Fatalf("creating an experiment: %v", err)
+	}
+	wild, _ := s.CreateRole(ctx, auth.DefaultWorkspace, "no experiments", nil)
+	s.AddRolePermission(ctx, auth.RolePermission{RoleID: wild.ID, Type: auth.Experiment, Pattern: "*", Permission: auth.Deny})
+	s.AddRolePermission(ctx, auth.RolePermission{RoleID: wild.ID, Type: auth.RegisteredModel, Pattern: "secret", Permission: auth.Deny})
+	s.AssignRole(ctx, "bob", wild.ID)
+	for _, c := range []struct {
+		t    auth.ResourceType
+		name string
+		code string
+	}{{auth.Experiment, "", lode.EPermission}, {auth.RegisteredModel, "secret", lode.EPermission}, {auth.RegisteredModel, "open", ""}} {
+		if err := s.CheckCreate(ctx, b, c.t, c.name); lode.ErrorCode(err) != c.code {
+			t.Errorf("CheckCreate(%s %q) = %v, want %q", c.t, c.name, err, c.code)
+		}
+	}
+	if err := s.CheckCreate(ctx, &auth.Identity{}, auth.Experiment, ""); lode.ErrorCode(err) != lode.EUnauthenticated {
+		t.Fatalf("anonymous creates: %v", err)
+	}
+	wsAdmin, _ := s.CreateRole(ctx, auth.DefaultWorkspace, "workspace admins", nil)
+	s.AddRolePermission(ctx, auth.RolePermission{RoleID: wsAdmin.ID, Type: auth.Workspace, Pattern: "*", Permission: auth.Manage})
+	s.AssignRole(ctx, "bob", wsAdmin.ID)
+	if err := s.CheckCreate(ctx, b, auth.Experiment, ""); err != nil {
+		t.Fatalf("a workspace admin creates: %v", err)
+	}
+	s.DeleteRole(ctx, wsAdmin.ID)
+	s.DeleteRole(ctx, wild.ID)
 	// Roles of other workspaces grant nothing.
 	other, _ := s.CreateRole(ctx, "elsewhere", "admins", nil)
 	s.AddRolePermission(ctx, auth.RolePermission{RoleID: other.ID, Type: auth.Workspace, Pattern: "*", Permission: auth.Manage})

@@ -456,6 +456,31 @@ func (s *Service) Check(ctx context.Context, id *Identity, t ResourceType, rid s
 	return nil
 }
 
+// CheckCreate returns nil when the caller may create a resource of type t
+// named rid ("" when the server picks its id). Any signed-in user may,
+// unless a DENY on every resource of the type, or on that name, vetoes it,
+// as MLflow 3 does: what the creator could not even read is not made. A
+// NO_PERMISSIONS default or grant vetoes nothing.
+func (s *Service) CheckCreate(ctx context.Context, id *Identity, t ResourceType, rid string) error {
+	if id.Admin() {
+		return nil
+	}
+	if id.Anonymous() {
+		return ErrUnauthenticated
+	}
+	if rid == "" {
+		rid = "\x00" // no resource's id: the wildcard grants alone
+	}
+	p, err := s.Permission(ctx, id, t, rid)
+	if err != nil {
+		return err
+	}
+	if p == Deny {
+		return Denied("user '%s' may not create a %s here.", id.Name(), strings.ReplaceAll(string(t), "_", " "))
+	}
+	return nil
+}
+
 // Readable returns the resources of a type the caller may read, as a
 // scope a search can apply in its query: it decides exactly as Check
 // would for each resource.
