@@ -29,6 +29,7 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -131,8 +132,6 @@ def auth_server():
         if os.environ.get("LODE_TEST_KEEP_TMP"):
             print(f"\nauth server work dir kept: {workdir}")
         else:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -584,6 +583,26 @@ def test_both_permission_apis_share_grants(env):
     user = r.json()["user"]
     assert user["experiment_permissions"] == [{"experiment_id": exp, "user_id": env.ids[bob], "permission": "EDIT"}]
     assert user["registered_model_permissions"] == [{"name": model, "user_id": env.ids[bob], "permission": "NO_PERMISSIONS"}]
+
+
+@requires_mlflow3
+@lode_only
+def test_deployment_grants(env):
+    """Lode's own resource type: a served model's deployment (USE to call
+    it, READ for its status)."""
+    alice, bob = env.new_user("alice"), env.new_user("bob")
+    name = unique("dep")
+    with env.admin():
+        ac = env.auth()
+        p = ac.get_user_permission(bob, "deployment", name)
+        assert (p.permission, p.allowed) == ("READ", False)
+        ac.grant_user_permission(bob, "deployment", name, "USE")
+        p = ac.get_user_permission(bob, "deployment", name)
+        assert (p.permission, p.allowed) == ("USE", True)
+    with env.as_(alice), raises("PERMISSION_DENIED", 403):
+        env.auth().grant_user_permission(alice, "deployment", name, "MANAGE")
+    with env.as_(bob):
+        assert env.auth().get_user_permission(bob, "deployment", name).permission == "USE"
 
 
 # ---------------------------------------------------------------------------
