@@ -163,8 +163,18 @@ func TestLoginAndPasswords(t *testing.T) {
 	if _, err := s.Authenticate(ctx, sessions[1]); err != nil {
 		t.Errorf("the session that changed the password: %v", err)
 	}
-	// Basic auth proved the current password already.
-	if err := s.SetPassword(ctx, &auth.Identity{User: alice, Basic: true}, "alice", "third password!", nil); err != nil {
+	// Basic auth proved the current password already; one given anyway is
+	// still checked (MLflow 3's client sends it).
+	basic := &auth.Identity{User: alice, Basic: true}
+	cur = "wrong"
+	if err := s.SetPassword(ctx, basic, "alice", "third password!", &cur); lode.ErrorCode(err) != lode.EInvalid {
+		t.Fatalf("a wrong current password over Basic: %v", err)
+	}
+	cur = "a new password!"
+	if err := s.SetPassword(ctx, basic, "alice", "a new password!", &cur); lode.ErrorCode(err) != lode.EInvalid || !strings.Contains(lode.ErrorMessage(err), "differ") {
+		t.Fatalf("a new password equal to the given current one: %v", err)
+	}
+	if err := s.SetPassword(ctx, basic, "alice", "third password!", nil); err != nil {
 		t.Fatal(err)
 	}
 	// An admin sets someone else's without it.
@@ -283,6 +293,35 @@ func TestGrantsAndChecks(t *testing.T) {
 	if err := s.Check(ctx, b, auth.Experiment, "1", auth.NeedRead); lode.ErrorCode(err) != lode.EPermission {
 		t.Fatalf("denied by role: %v", err)
 	}
+	// A DENY on every experiment (and on a model's name) vetoes creating
+	// one; a workspace MANAGE lifts it.
+	if err := s.CheckCreate(ctx, b, auth.Experiment, ""); err != nil {
+		t.Fatalf("creating an experiment: %v", err)
+	}
+	wild, _ := s.CreateRole(ctx, auth.DefaultWorkspace, "no experiments", nil)
+	s.AddRolePermission(ctx, auth.RolePermission{RoleID: wild.ID, Type: auth.Experiment, Pattern: "*", Permission: auth.Deny})
+	s.AddRolePermission(ctx, auth.RolePermission{RoleID: wild.ID, Type: auth.RegisteredModel, Pattern: "secret", Permission: auth.Deny})
+	s.AssignRole(ctx, "bob", wild.ID)
+	for _, c := range []struct {
+		t    auth.ResourceType
+		name string
+		code string
+	}{{auth.Experiment, "", lode.EPermission}, {auth.RegisteredModel, "secret", lode.EPermission}, {auth.RegisteredModel, "open", ""}} {
+		if err := s.CheckCreate(ctx, b, c.t, c.name); lode.ErrorCode(err) != c.code {
+			t.Errorf("CheckCreate(%s %q) = %v, want %q", c.t, c.name, err, c.code)
+		}
+	}
+	if err := s.CheckCreate(ctx, &auth.Identity{}, auth.Experiment, ""); lode.ErrorCode(err) != lode.EUnauthenticated {
+		t.Fatalf("anonymous creates: %v", err)
+	}
+	wsAdmin, _ := s.CreateRole(ctx, auth.DefaultWorkspace, "workspace admins", nil)
+	s.AddRolePermission(ctx, auth.RolePermission{RoleID: wsAdmin.ID, Type: auth.Workspace, Pattern: "*", Permission: auth.Manage})
+	s.AssignRole(ctx, "bob", wsAdmin.ID)
+	if err := s.CheckCreate(ctx, b, auth.Experiment, ""); err != nil {
+		t.Fatalf("a workspace admin creates: %v", err)
+	}
+	s.DeleteRole(ctx, wsAdmin.ID)
+	s.DeleteRole(ctx, wild.ID)
 	// Roles of other workspaces grant nothing.
 	other, _ := s.CreateRole(ctx, "elsewhere", "admins", nil)
 	s.AddRolePermission(ctx, auth.RolePermission{RoleID: other.ID, Type: auth.Workspace, Pattern: "*", Permission: auth.Manage})

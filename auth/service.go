@@ -320,7 +320,10 @@ func (s *Service) User(ctx context.Context, username string) (*User, error) {
 
 // SetPassword changes a user's password. A user changing their own must
 // give the current one, unless this very request proved it (HTTP Basic):
-// a stolen session or token alone cannot take over the account.
+// a stolen session or token alone cannot take over the account. One that
+// is given is checked even then, as MLflow 3 checks it: a 3.x client that
+// sends a wrong one is refused, while the 2.x client, which cannot send
+// it, still can change its password.
 func (s *Service) SetPassword(ctx context.Context, caller *Identity, username, password string, current *string) error {
 	u, err := s.User(ctx, username)
 	if err != nil {
@@ -329,7 +332,7 @@ func (s *Service) SetPassword(ctx context.Context, caller *Identity, username, p
 	if err := CheckPassword(password); err != nil {
 		return err
 	}
-	if caller != nil && caller.User != nil && caller.User.ID == u.ID && !caller.Basic {
+	if caller != nil && caller.User != nil && caller.User.ID == u.ID && (!caller.Basic || current != nil) {
 		switch {
 		case current == nil:
 			return lode.Errorf(lode.EInvalid, "Current password is required when changing your own password.")
@@ -458,6 +461,31 @@ func (s *Service) Check(ctx context.Context, id *Identity, t ResourceType, rid s
 	}
 	if !p.Allows(need) {
 		return Denied("user '%s' may not %s %s '%s'.", id.Name(), need, strings.ReplaceAll(string(t), "_", " "), rid)
+	}
+	return nil
+}
+
+// CheckCreate returns nil when the caller may create a resource of type t
+// named rid ("" when the server picks its id). Any signed-in user may,
+// unless a DENY on every resource of the type, or on that name, vetoes it,
+// as MLflow 3 does: what the creator could not even read is not made. A
+// NO_PERMISSIONS default or grant vetoes nothing.
+func (s *Service) CheckCreate(ctx context.Context, id *Identity, t ResourceType, rid string) error {
+	if id.Admin() {
+		return nil
+	}
+	if id.Anonymous() {
+		return ErrUnauthenticated
+	}
+	if rid == "" {
+		rid = "\x00" // no resource's id: the wildcard grants alone
+	}
+	p, err := s.Permission(ctx, id, t, rid)
+	if err != nil {
+		return err
+	}
+	if p == Deny {
+		return Denied("user '%s' may not create a %s here.", id.Name(), strings.ReplaceAll(string(t), "_", " "))
 	}
 	return nil
 }

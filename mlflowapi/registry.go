@@ -120,6 +120,9 @@ func (s *Server) routeRegistry() {
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
+		if err := s.checkCreate(ctx, auth.RegisteredModel, req.Name); err != nil {
+			return nil, err
+		}
 		m, err := reg.CreateModel(ctx, req.Name, req.Description, tagsIn(req.Tags))
 		if err == nil {
 			err = s.grantCreator(ctx, auth.RegisteredModel, m.Name)

@@ -634,6 +634,15 @@ func Challenge(w http.ResponseWriter, r *http.Request) {
 	w.Header().Add("WWW-Authenticate", `Bearer realm="lode"`)
 }
 
+// checkCreate refuses to create what a DENY on every resource of its kind
+// (or on its name) forbids the caller (auth.Service.CheckCreate).
+func (s *Server) checkCreate(ctx context.Context, t auth.ResourceType, name string) error {
+	if s.Auth == nil {
+		return nil
+	}
+	return s.Auth.CheckCreate(ctx, auth.FromContext(ctx), t, name)
+}
+
 // grantCreator makes the caller a manager of what they just created.
 func (s *Server) grantCreator(ctx context.Context, t auth.ResourceType, id string) error {
 	if s.Auth == nil {

@@ -26,6 +26,9 @@ func (s *Server) routeTracking() {
 		if err := required("name", req.Name); err != nil {
 			return nil, err
 		}
+		if err := s.checkCreate(ctx, auth.Experiment, ""); err != nil {
+			return nil, err
+		}
 		id, err := t.CreateExperiment(ctx, req.Name, req.ArtifactLocation, tagsIn(req.Tags))
 		if err != nil {
 			return nil, err
