@@ -130,6 +130,17 @@ func idParam(name string, v jstr) (int64, error) {
 	return n, nil
 }
 
+// decodeUsername reads a request that names a user and nothing else.
+func (s *Server) decodeUsername(r *http.Request) (string, error) {
+	var req struct {
+		Username string `json:"username"`
+	}
+	if err := s.decode(r, &req); err != nil {
+		return "", err
+	}
+	return req.Username, required("username", req.Username)
+}
+
 // grantReq names a user's grant on one resource.
 type grantReq struct {
 	Username     string `json:"username"`
@@ -230,16 +241,11 @@ func (s *Server) routeAuth() {
 		return userResp(ctx, u, err)
 	})
 	s.handleAccount("2.0", "GET", "mlflow/users/get", SelfRule("username"), func(ctx context.Context, r *http.Request) (any, error) {
-		var req struct {
-			Username string `json:"username"`
-		}
-		if err := s.decode(r, &req); err != nil {
+		name, err := s.decodeUsername(r)
+		if err != nil {
 			return nil, err
 		}
-		if err := required("username", req.Username); err != nil {
-			return nil, err
-		}
-		u, err := a.User(ctx, req.Username)
+		u, err := a.User(ctx, name)
 		return userResp(ctx, u, err)
 	})
 	s.handleAccount("2.0", "GET", "mlflow/users/current", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
@@ -314,16 +320,11 @@ func (s *Server) routeAuth() {
 		return ok(a.SetAdmin(ctx, req.Username, bool(*req.IsAdmin)))
 	})
 	s.handleAccount("2.0", "DELETE", "mlflow/users/delete", AdminRule(), func(ctx context.Context, r *http.Request) (any, error) {
-		var req struct {
-			Username string `json:"username"`
-		}
-		if err := s.decode(r, &req); err != nil {
+		name, err := s.decodeUsername(r)
+		if err != nil {
 			return nil, err
 		}
-		if err := required("username", req.Username); err != nil {
-			return nil, err
-		}
-		return ok(a.DeleteUser(ctx, auth.FromContext(ctx), req.Username))
+		return ok(a.DeleteUser(ctx, auth.FromContext(ctx), name))
 	})
 
 	// A user's permissions, as MLflow 3 lists them: one row per grant of
@@ -357,16 +358,11 @@ func (s *Server) routeAuth() {
 		return permissionsOf(ctx, id.User)
 	})
 	s.handleAccount("3.0", "GET", "mlflow/users/permissions/list", SelfRule("username"), func(ctx context.Context, r *http.Request) (any, error) {
-		var req struct {
-			Username string `json:"username"`
-		}
-		if err := s.decode(r, &req); err != nil {
+		name, err := s.decodeUsername(r)
+		if err != nil {
 			return nil, err
 		}
-		if err := required("username", req.Username); err != nil {
-			return nil, err
-		}
-		u, err := a.User(ctx, req.Username)
+		u, err := a.User(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -542,6 +538,21 @@ func (s *Server) routeAuth() {
 			return fn(ctx, req)
 		})
 	}
+	// withID registers a role route whose request names a role (field
+	// role_id) or a role permission (role_permission_id) first of all.
+	withID := func(method, path, field string, fn func(ctx context.Context, id int64, req roleReq) (any, error)) {
+		role(method, path, AdminRule(), func(ctx context.Context, req roleReq) (any, error) {
+			v := req.RoleID
+			if field == "role_permission_id" {
+				v = req.RolePermissionID
+			}
+			id, err := idParam(field, v)
+			if err != nil {
+				return nil, err
+			}
+			return fn(ctx, id, req)
+		})
+	}
 	roleResp := func(r *auth.Role, err error) (any, error) {
 		if err != nil {
 			return nil, err
@@ -563,11 +574,7 @@ func (s *Server) routeAuth() {
 		}
 		return roleResp(a.CreateRole(ctx, *req.Workspace, *req.Name, req.Description))
 	})
-	role("GET", "roles/get", AdminRule(), func(ctx context.Context, req roleReq) (any, error) {
-		id, err := idParam("role_id", req.RoleID)
-		if err != nil {
-			return nil, err
-		}
+	withID("GET", "roles/get", "role_id", func(ctx context.Context, id int64, req roleReq) (any, error) {
 		return roleResp(a.Role(ctx, id))
 	})
 	s.handleAccount("3.0", "GET", "mlflow/roles/list", AdminRule(), func(ctx context.Context, r *http.Request) (any, error) {
@@ -586,25 +593,13 @@ func (s *Server) routeAuth() {
 		}
 		return map[string]any{"roles": rolesOut(rs)}, nil
 	})
-	role("PATCH", "roles/update", AdminRule(), func(ctx context.Context, req roleReq) (any, error) {
-		id, err := idParam("role_id", req.RoleID)
-		if err != nil {
-			return nil, err
-		}
+	withID("PATCH", "roles/update", "role_id", func(ctx context.Context, id int64, req roleReq) (any, error) {
 		return roleResp(a.UpdateRole(ctx, id, req.Name, req.Description))
 	})
-	role("DELETE", "roles/delete", AdminRule(), func(ctx context.Context, req roleReq) (any, error) {
-		id, err := idParam("role_id", req.RoleID)
-		if err != nil {
-			return nil, err
-		}
+	withID("DELETE", "roles/delete", "role_id", func(ctx context.Context, id int64, req roleReq) (any, error) {
 		return ok(a.DeleteRole(ctx, id))
 	})
-	role("POST", "roles/permissions/add", AdminRule(), func(ctx context.Context, req roleReq) (any, error) {
-		id, err := idParam("role_id", req.RoleID)
-		if err != nil {
-			return nil, err
-		}
+	withID("POST", "roles/permissions/add", "role_id", func(ctx context.Context, id int64, req roleReq) (any, error) {
 		for _, f := range []struct{ name, v string }{{"resource_type", req.ResourceType}, {"resource_pattern", string(req.ResourcePattern)}, {"permission", req.Permission}} {
 			if err := required(f.name, f.v); err != nil {
 				return nil, err
@@ -619,29 +614,17 @@ func (s *Server) routeAuth() {
 		}
 		return permResp(a.AddRolePermission(ctx, auth.RolePermission{RoleID: id, Type: t, Pattern: string(req.ResourcePattern), Permission: auth.Permission(req.Permission)}))
 	})
-	role("DELETE", "roles/permissions/remove", AdminRule(), func(ctx context.Context, req roleReq) (any, error) {
-		id, err := idParam("role_permission_id", req.RolePermissionID)
-		if err != nil {
-			return nil, err
-		}
+	withID("DELETE", "roles/permissions/remove", "role_permission_id", func(ctx context.Context, id int64, req roleReq) (any, error) {
 		return ok(a.RemoveRolePermission(ctx, id))
 	})
-	role("GET", "roles/permissions/list", AdminRule(), func(ctx context.Context, req roleReq) (any, error) {
-		id, err := idParam("role_id", req.RoleID)
-		if err != nil {
-			return nil, err
-		}
+	withID("GET", "roles/permissions/list", "role_id", func(ctx context.Context, id int64, req roleReq) (any, error) {
 		r, err := a.Role(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		return map[string]any{"role_permissions": roleOut(r).Permissions}, nil
 	})
-	role("PATCH", "roles/permissions/update", AdminRule(), func(ctx context.Context, req roleReq) (any, error) {
-		id, err := idParam("role_permission_id", req.RolePermissionID)
-		if err != nil {
-			return nil, err
-		}
+	withID("PATCH", "roles/permissions/update", "role_permission_id", func(ctx context.Context, id int64, req roleReq) (any, error) {
 		if err := required("permission", req.Permission); err != nil {
 			return nil, err
 		}
@@ -685,11 +668,7 @@ func (s *Server) routeAuth() {
 		}
 		return map[string]any{"roles": rolesOut(rs)}, nil
 	})
-	role("GET", "roles/users/list", AdminRule(), func(ctx context.Context, req roleReq) (any, error) {
-		id, err := idParam("role_id", req.RoleID)
-		if err != nil {
-			return nil, err
-		}
+	withID("GET", "roles/users/list", "role_id", func(ctx context.Context, id int64, req roleReq) (any, error) {
 		if _, err := a.Role(ctx, id); err != nil {
 			return nil, err
 		}
