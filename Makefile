@@ -101,6 +101,7 @@ fuzz:
 	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzParseRunOrderBy$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzCleanPath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzValidateLocation$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./mlflowapi -run '^$$' -fuzz '^FuzzJSONFields$$' -fuzztime $(FUZZTIME)
 
 bench: bench-tracking bench-serving bench-jobs
 
