@@ -111,7 +111,7 @@ bench-tracking: $(BIN) $(VENV)/mlflow3/.installed
 	LODE_BIN=$(BIN) bash bench/run.sh
 
 # What authentication costs: Lode without it, with HTTP Basic and with a
-# token, against `mlflow server --app-name basic-auth` (about 9 minutes;
+# token, against `mlflow server --app-name basic-auth` (about 7 minutes;
 # not part of make bench).
 bench-auth: $(BIN) $(VENV)/mlflow3/.installed
 	LODE_BIN=$(BIN) bash bench/run.sh -auth

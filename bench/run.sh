@@ -9,7 +9,7 @@
 #   bench/run.sh -auth                # what authentication costs (make bench-auth):
 #                                     # Lode without auth, with Basic, with a token,
 #                                     # and `mlflow server --app-name basic-auth`;
-#                                     # about 9 minutes
+#                                     # about 7 minutes
 #
 # Environment: MLFLOW (mlflow executable, default .venv/mlflow3/bin/mlflow),
 # LODE_BIN (an already built lode binary; default: build bin/lode here),
