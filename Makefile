@@ -20,7 +20,7 @@ ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
 # built once from the Go module proxy into build/bin.
 VERSITYGW := build/bin/versitygw
 
-.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-serving bench-jobs bench-pg bench-import bench-history clean help
+.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-auth bench-serving bench-jobs bench-pg bench-import bench-history clean help
 
 all: build
 
@@ -29,6 +29,7 @@ help:
 	@echo "make test     Go tests, the mlflow-client suite on mlflow 3.x and 2.x, the serving and jobs suites"
 	@echo "make onnxruntime  fetch ONNX Runtime's shared library into lib/onnxruntime/"
 	@echo "make bench    benchmarks against mlflow server, mlflow models serve, MLServer and xargs (docs/benchmarks.md)"
+	@echo "make bench-auth  what authentication costs: Lode without auth, with Basic and a token, against mlflow server --app-name basic-auth"
 	@echo "make fuzz     run the fuzzers for a short while"
 
 build: $(BIN)
@@ -101,12 +102,19 @@ fuzz:
 	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzParseRunOrderBy$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzCleanPath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./artifact -run '^$$' -fuzz '^FuzzValidateLocation$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./mlflowapi -run '^$$' -fuzz '^FuzzJSONFields$$' -fuzztime $(FUZZTIME)
 
 bench: bench-tracking bench-serving bench-jobs
 
 # Tracking: Lode against `mlflow server` (about 11 minutes).
 bench-tracking: $(BIN) $(VENV)/mlflow3/.installed
 	LODE_BIN=$(BIN) bash bench/run.sh
+
+# What authentication costs: Lode without it, with HTTP Basic and with a
+# token, against `mlflow server --app-name basic-auth` (about 7 minutes;
+# not part of make bench).
+bench-auth: $(BIN) $(VENV)/mlflow3/.installed
+	LODE_BIN=$(BIN) bash bench/run.sh -auth
 
 # Serving: Lode (ONNX, Python workers) against MLServer and `mlflow models
 # serve`, plus a constant Go handler as the ceiling (about 3 minutes).

@@ -92,7 +92,7 @@ func TestPasswordHash(t *testing.T) {
 	}
 }
 
-func newService(t *testing.T, def auth.Permission) (*auth.Service, *sqlite.DB) {
+func newService(t testing.TB, def auth.Permission) (*auth.Service, *sqlite.DB) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "lode.db"), sqlite.Options{})
 	if err != nil {
@@ -425,5 +425,50 @@ func TestLoginThrottle(t *testing.T) {
 	now = now.Add(5 * time.Minute)
 	if _, err := s.Login(ctx, "alice", "alice's password", "10.0.0.9"); err != nil {
 		t.Fatalf("after the window: %v", err)
+	}
+}
+
+// BenchmarkLoginCached measures signing in with a username and password
+// verified moments ago, as every request of a client sending HTTP Basic
+// does: no hash, and nothing read from the store.
+func BenchmarkLoginCached(b *testing.B) {
+	ctx := context.Background()
+	s, _ := newService(b, auth.Read)
+	if _, err := s.CreateUser(ctx, "alice", "alice's password", false); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Login(ctx, "alice", "alice's password", "test"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Login(ctx, "alice", "alice's password", "test"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAuthenticateCached measures the same for a token.
+func BenchmarkAuthenticateCached(b *testing.B) {
+	ctx := context.Background()
+	s, _ := newService(b, auth.Read)
+	u, err := s.CreateUser(ctx, "alice", "alice's password", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	secret, _, err := s.CreateToken(ctx, u, "bench", auth.TokenAPI, 0, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, secret); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Authenticate(ctx, secret); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

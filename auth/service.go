@@ -44,7 +44,7 @@ type Service struct {
 	key     [32]byte // keys the credentials cache
 	hashing chan struct{}
 	mu      sync.Mutex
-	creds   map[[32]byte]cached[int64]
+	creds   map[[32]byte]cached[*User]
 	tokens  map[string]cached[tokenUser]
 	grants  map[int64]cached[[]RolePermission]
 	fails   throttle
@@ -64,7 +64,7 @@ func (s *Service) init() {
 	s.once.Do(func() {
 		rand.Read(s.key[:])
 		s.hashing = make(chan struct{}, maxHashing)
-		s.creds = map[[32]byte]cached[int64]{}
+		s.creds = map[[32]byte]cached[*User]{}
 		s.tokens = map[string]cached[tokenUser]{}
 		s.grants = map[int64]cached[[]RolePermission]{}
 	})
@@ -108,7 +108,7 @@ func (s *Service) forget(userID int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, c := range s.creds {
-		if c.v == userID {
+		if c.v.ID == userID {
 			delete(s.creds, k)
 		}
 	}
@@ -139,8 +139,9 @@ var dummyHash = sync.OnceValue(func() string {
 
 // Login checks a username and password sent from client (the caller's
 // address) and returns the user. A password verified once is not hashed
-// again for CacheTTL; a pair of username and client that failed too often
-// lately is refused without a check (EOverloaded).
+// again, nor its user read again, for CacheTTL (as a token's): clients
+// send it with every request. A pair of username and client that failed
+// too often lately is refused without a check (EOverloaded).
 func (s *Service) Login(ctx context.Context, username, password, client string) (*User, error) {
 	s.init()
 	key := username + "\x00" + client
@@ -169,15 +170,7 @@ func (s *Service) login(ctx context.Context, username, password string) (*User, 
 	c, ok := s.creds[k]
 	s.mu.Unlock()
 	if ok && now.Before(c.expires) {
-		u, err := s.Store.GetUserByID(ctx, c.v)
-		if err == nil {
-			return u, nil
-		}
-		if lode.ErrorCode(err) != lode.ENotFound {
-			return nil, err
-		}
-		s.forget(c.v)
-		return nil, errBadLogin
+		return c.v, nil
 	}
 	u, err := s.Store.GetUser(ctx, username)
 	if err != nil && lode.ErrorCode(err) != lode.ENotFound {
@@ -199,7 +192,7 @@ func (s *Service) login(ctx context.Context, username, password string) (*User, 
 	}
 	if ttl := s.ttl(); ttl > 0 {
 		s.mu.Lock()
-		put(s.creds, k, u.ID, now.Add(ttl))
+		put(s.creds, k, u, now.Add(ttl))
 		s.mu.Unlock()
 	}
 	return u, nil

@@ -6,6 +6,10 @@
 #
 #   bench/run.sh                      # both servers, updates docs/benchmarks.md
 #   bench/run.sh -servers mlflow      # extra flags go to bench/trackingbench
+#   bench/run.sh -auth                # what authentication costs (make bench-auth):
+#                                     # Lode without auth, with Basic, with a token,
+#                                     # and `mlflow server --app-name basic-auth`;
+#                                     # about 7 minutes
 #
 # Environment: MLFLOW (mlflow executable, default .venv/mlflow3/bin/mlflow),
 # LODE_BIN (an already built lode binary; default: build bin/lode here),
@@ -23,6 +27,13 @@ if [[ ! -x $mlflow ]]; then
 	echo "bench: make venvs (or: python3 -m venv .venv/mlflow3 && .venv/mlflow3/bin/pip install -r tests/python/requirements-mlflow3.txt)" >&2
 	exit 2
 fi
+
+for a in "$@"; do
+	if [[ $a == -auth || $a == --auth ]] && ! "$(dirname "$mlflow")/python" -c 'import flask_wtf' 2>/dev/null; then
+		echo "bench: $(dirname "$mlflow")/python cannot import flask_wtf, which mlflow's basic-auth app needs: make venvs" >&2
+		exit 2
+	fi
+done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/lode-bench.XXXXXX")
 tb=

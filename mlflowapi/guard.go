@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -248,7 +249,11 @@ func (g *Guard) Check(r *http.Request, rule Rule) error {
 			return g.CheckArtifact(ctx, artifactRequestPath(r), artifactNeed(r.Method))
 		}
 		if rule.Each {
-			for _, v := range r.URL.Query()[rule.Params[0]] {
+			vs, err := queryValues(r.URL.Query(), rule.Params[0])
+			if err != nil {
+				return err
+			}
+			for _, v := range vs {
 				if err := g.CheckTarget(ctx, rule.Target, v, rule.Need, rule.Owner); err != nil {
 					return err
 				}
@@ -429,6 +434,12 @@ func param(r *http.Request, names []string, maxBody int64) (string, error) {
 // params reads the named parameters of a request: path wildcards
 // ("{name}"), then the query string of a GET or a body-less request, else
 // the top-level fields of its JSON body (read, and put back).
+//
+// It finds them as the handler's decode will: encoding/json matches a
+// name to a struct field case-insensitively and the last of several
+// wins, and decodeQuery goes through encoding/json too. So a request that
+// names a parameter twice, in any case, is refused: else the guard would
+// judge one resource and the handler act on another.
 func params(r *http.Request, names []string, maxBody int64) (map[string]string, error) {
 	out := make(map[string]string, len(names))
 	var fields []string
@@ -446,15 +457,31 @@ func params(r *http.Request, names []string, maxBody int64) (map[string]string, 
 		(r.ContentLength == 0 && r.URL.RawQuery != "") {
 		q := r.URL.Query()
 		for _, f := range fields {
-			out[f] = q.Get(f)
+			vs, err := queryValues(q, f)
+			if err != nil {
+				return nil, err
+			}
+			if len(vs) > 1 {
+				return nil, duplicate(f)
+			}
+			if len(vs) == 1 {
+				out[f] = vs[0]
+			}
 		}
 		return out, nil
 	}
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBodyBytes
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	// Read at once into a buffer of the announced size: a log-batch body
+	// is large, and growing one by doubling copies it several times.
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(min(r.ContentLength, maxBody)) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1))
 	r.Body.Close()
+	body := buf.Bytes()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err != nil {
 		return nil, lode.Errorf(lode.EBadRequest, "Could not read the request body: %v", err)
@@ -462,62 +489,248 @@ func params(r *http.Request, names []string, maxBody int64) (map[string]string, 
 	if int64(len(body)) > maxBody {
 		return nil, lode.Errorf(lode.ETooLarge, "Request body exceeds the limit of %d bytes.", maxBody)
 	}
-	jsonFields(body, fields, out)
+	if err := jsonFields(body, fields, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
-// jsonFields sets out[name] for each of names found among the top-level
-// fields of a JSON object (strings and numbers, as text). It stops once
-// all are found: clients send the resource's id first, so a large
-// log-batch is not scanned twice. Bodies it cannot read leave out alone;
-// the handler's decode reports them.
-func jsonFields(body []byte, names []string, out map[string]string) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return
+// queryValues returns the values of the query parameter that decodeQuery
+// would decode into the field name: the one key equal to it under
+// encoding/json's case folding.
+func queryValues(q url.Values, name string) ([]string, error) {
+	var out []string
+	found := false
+	for k, vs := range q {
+		if strings.EqualFold(k, name) {
+			if found {
+				return nil, duplicate(name)
+			}
+			found, out = true, vs
+		}
 	}
-	if s, ok := tok.(string); ok {
+	return out, nil
+}
+
+func duplicate(name string) error {
+	return lode.Errorf(lode.EInvalid, "Duplicate parameter '%s' in the request: name it once.", name)
+}
+
+// jsonFields sets out[name] for each of names among the top-level fields
+// of a JSON object (strings and numbers, as text; "" for anything else).
+// It matches keys as encoding/json matches them to a struct's fields
+// (escapes undone, case folded), and refuses a body that names one twice.
+// It reads the whole body, since a second key could come last, in one
+// pass that allocates nothing for what it skips: a log-batch body is
+// large. A body that is no valid JSON object leaves out alone: the
+// handler's decode refuses it before acting on anything.
+func jsonFields(body []byte, names []string, out map[string]string) error {
+	s := jscan{b: body}
+	s.space()
+	if s.peek() == '"' {
 		// Older clients send the body as a JSON string holding the object.
-		jsonFields([]byte(s), names, out)
-		return
+		var inner string
+		if json.Unmarshal(body, &inner) != nil {
+			return nil
+		}
+		return jsonFields([]byte(inner), names, out)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return
+	if !s.eat('{') {
+		return nil
 	}
-	left := len(names)
-	for dec.More() && left > 0 {
-		tok, err := dec.Token()
-		if err != nil {
+	for {
+		s.space()
+		key, ok := s.str()
+		if !ok {
+			return nil // the end, or no JSON
+		}
+		s.space()
+		if !s.eat(':') {
+			return nil
+		}
+		s.space()
+		name := matchKey(key, names)
+		if name == "" {
+			if !s.skip() {
+				return nil
+			}
+		} else {
+			if _, dup := out[name]; dup {
+				return duplicate(name)
+			}
+			v, ok := s.scalar()
+			if !ok {
+				return nil
+			}
+			out[name] = v
+		}
+		s.space()
+		if !s.eat(',') {
+			return nil
+		}
+	}
+}
+
+// matchKey returns the one of names that the quoted JSON key decodes to,
+// as encoding/json folds names (bytes.EqualFold), or "".
+func matchKey(quoted []byte, names []string) string {
+	key := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(key, '\\') >= 0 {
+		var k string
+		if json.Unmarshal(quoted, &k) != nil {
+			return ""
+		}
+		key = []byte(k)
+	}
+	for _, n := range names {
+		if bytes.EqualFold(key, []byte(n)) {
+			return n
+		}
+	}
+	return ""
+}
+
+// jscan reads JSON text that encoding/json will have validated before the
+// handler acts on it: it need not validate, only find what the decoder
+// finds in valid text.
+type jscan struct {
+	b []byte
+	i int
+}
+
+func (s *jscan) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *jscan) eat(c byte) bool {
+	if s.peek() == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *jscan) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
 			return
 		}
-		key, _ := tok.(string)
-		want := false
-		for _, n := range names {
-			if n == key {
-				want = true
-			}
+	}
+}
+
+// str reads a string and returns it quoted, as it stands in the text.
+func (s *jscan) str() ([]byte, bool) {
+	if s.peek() != '"' {
+		return nil, false
+	}
+	end, ok := strEnd(s.b, s.i+1)
+	if !ok {
+		return nil, false
+	}
+	q := s.b[s.i:end]
+	s.i = end
+	return q, true
+}
+
+// strEnd returns where the string whose text starts at i ends, past its
+// closing quote.
+func strEnd(b []byte, i int) (int, bool) {
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			return i + 1, true
+		case '\\':
+			i += 2
+		default:
+			i++
 		}
-		if !want {
-			var skip json.RawMessage
-			if dec.Decode(&skip) != nil {
-				return
-			}
+	}
+	return 0, false
+}
+
+// scalar reads a value: a string's text, a number's literal (as
+// json.Number, and so jstr, keep it), "" for anything else.
+func (s *jscan) scalar() (string, bool) {
+	switch c := s.peek(); {
+	case c == '"':
+		q, ok := s.str()
+		if !ok {
+			return "", false
+		}
+		if bytes.IndexByte(q, '\\') < 0 {
+			return string(q[1 : len(q)-1]), true
+		}
+		var v string
+		if json.Unmarshal(q, &v) != nil {
+			return "", false
+		}
+		return v, true
+	case c == '-' || c >= '0' && c <= '9':
+		start := s.i
+		ok := s.skip()
+		return string(s.b[start:s.i]), ok
+	}
+	return "", s.skip()
+}
+
+// plain marks the bytes skip passes over inside a value: all but quotes,
+// brackets and braces.
+var plain = func() (t [256]bool) {
+	for c := range t {
+		t[c] = !strings.ContainsRune(`"{}[]`, rune(c))
+	}
+	return t
+}()
+
+// skip moves past one value.
+func (s *jscan) skip() bool {
+	b, i := s.b, s.i
+	depth := 0
+	for i < len(b) {
+		if depth > 0 && plain[b[i]] {
+			i++
 			continue
 		}
-		var v any
-		if dec.Decode(&v) != nil {
-			return
+		switch b[i] {
+		case '"':
+			end, ok := strEnd(b, i+1)
+			if !ok {
+				return false
+			}
+			i = end
+			if depth == 0 {
+				s.i = i
+				return true
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				s.i = i
+				return true // the end of the enclosing object
+			}
+			depth--
+			if depth == 0 {
+				s.i = i + 1
+				return true
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				s.i = i
+				return true // the end of a literal
+			}
 		}
-		switch x := v.(type) {
-		case string:
-			out[key] = x
-		case json.Number:
-			out[key] = x.String()
-		}
-		left--
+		i++
 	}
+	s.i = i
+	return depth == 0
 }
 
 // errNoRule is a route registered without a rule: a programming error the

@@ -68,6 +68,11 @@ type config struct {
 	section         string // names the doc section's markers; empty: the SQLite one
 	storeLabel      string
 	command         string
+
+	// -auth (auth.go): what authentication costs.
+	auth         bool
+	rounds       int
+	mlflowRounds int
 }
 
 func main() {
@@ -100,12 +105,23 @@ func main() {
 	flag.StringVar(&c.section, "section", "", "doc section to replace: <!-- trackingbench-SECTION:begin --> (default: <!-- trackingbench:begin -->)")
 	flag.StringVar(&c.storeLabel, "store-label", "SQLite", "the metadata store, as the report names it")
 	flag.StringVar(&c.command, "command", "`make bench` (runs `bench/run.sh`)", "the command, as the report names it")
+	flag.BoolVar(&c.auth, "auth", false, "measure what authentication costs instead (bench/run.sh -auth): Lode without auth, with HTTP Basic and with a token, "+
+		"against mlflow server --app-name basic-auth; other defaults: -runs 1000 -duration 10s -search-requests 300 -search-time 15s -section auth")
+	flag.IntVar(&c.rounds, "rounds", 5, "with -auth: rounds of log-batch and search load on each Lode server; the report gives medians")
+	flag.IntVar(&c.mlflowRounds, "mlflow-rounds", 2, "with -auth: rounds on each MLflow server")
 	flag.Parse()
 	c.servers = strings.Split(servers, ",")
+	if c.auth {
+		authDefaults(&c)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code, err := run(ctx, c)
+	runner := run
+	if c.auth {
+		runner = runAuth
+	}
+	code, err := runner(ctx, c)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trackingbench:", err)
 		os.Exit(1)
@@ -128,6 +144,8 @@ type result struct {
 	batchCalls     int64
 	batchErrs      int64
 	batchElapsed   time.Duration
+	batchP50       time.Duration // latency of one call (-auth)
+	batchP95       time.Duration
 	populate       time.Duration
 	populateErrs   int64
 	searchP50      time.Duration
@@ -218,28 +236,47 @@ type server struct {
 }
 
 func startServer(c config, name string) (*server, error) {
+	return start(c, serverSpec{name: name, kind: name})
+}
+
+// serverSpec says how to start a server.
+type serverSpec struct {
+	name string   // its directory under the workdir and its name in the logs
+	kind string   // "lode" or "mlflow"
+	args []string // more arguments
+	env  []string // more environment
+	// keep starts it again on the files of an earlier start (a restart
+	// with other options); else its directory starts empty.
+	keep bool
+}
+
+func start(c config, spec serverSpec) (*server, error) {
+	name := spec.name
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(c.workdir, name)
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, err
+	if !spec.keep {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	p := strconv.Itoa(port)
 	var cmd *exec.Cmd
-	switch name {
+	switch spec.kind {
 	case "lode":
 		store := c.lodeStore
 		if store == "" {
 			store = "sqlite:///" + filepath.Join(dir, "lode.db")
 		}
-		cmd = exec.Command(c.lodeBin, "server", "--host", "127.0.0.1", "--port", p,
+		cmd = exec.Command(c.lodeBin, append([]string{"server", "--host", "127.0.0.1", "--port", p,
 			"--backend-store-uri", store,
-			"--artifacts-destination", filepath.Join(dir, "art"))
+			"--artifacts-destination", filepath.Join(dir, "art")}, spec.args...)...)
+		cmd.Env = append(os.Environ(), spec.env...)
 	case "mlflow":
 		// MLflow's default configuration: no --workers (uvicorn, 4 workers
 		// in mlflow 3.x), default server options.
@@ -253,12 +290,14 @@ func startServer(c config, name string) (*server, error) {
 		if c.mlflowWorkers > 0 {
 			args = append(args, "--workers", strconv.Itoa(c.mlflowWorkers))
 		}
-		cmd = exec.Command(c.mlflowBin, args...)
+		cmd = exec.Command(c.mlflowBin, append(args, spec.args...)...)
 		// Keep all traffic on this machine: no usage telemetry.
-		cmd.Env = append(os.Environ(), "MLFLOW_DISABLE_TELEMETRY=true", "DO_NOT_TRACK=true")
+		cmd.Env = append(append(os.Environ(), "MLFLOW_DISABLE_TELEMETRY=true", "DO_NOT_TRACK=true"), spec.env...)
+	default:
+		return nil, fmt.Errorf("unknown server kind %q", spec.kind)
 	}
 	logPath := filepath.Join(dir, "server.log")
-	lf, err := os.Create(logPath)
+	lf, err := os.OpenFile(logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644) // a restart's log follows the first's
 	if err != nil {
 		return nil, err
 	}
@@ -488,6 +527,8 @@ func statusKB(path, field string) (int64, bool) {
 type client struct {
 	base string
 	http *http.Client
+	// authz is the Authorization header sent with every request (-auth).
+	authz string
 }
 
 func newClient(base string, conns int) *client {
@@ -515,6 +556,9 @@ func (c *client) post(ctx context.Context, path string, body []byte, out any) er
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.authz != "" {
+		req.Header.Set("Authorization", c.authz)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return err
@@ -691,46 +735,72 @@ func version(c config, name string) string {
 // logBatchPhase: c.clients goroutines, each with its own run, post log-batch
 // calls of c.batch metrics back to back for c.duration.
 func logBatchPhase(ctx context.Context, c config, cl *client, r *result) error {
-	exp, err := cl.createExperiment(ctx, "bench-log-batch")
+	w, err := newWriters(ctx, c, cl, "bench-log-batch")
 	if err != nil {
 		return err
 	}
-	runs := make([]string, c.clients)
-	for i := range runs {
-		if runs[i], err = cl.createRun(ctx, exp, fmt.Sprintf("writer-%d", i), time.Now().UnixMilli()); err != nil {
-			return err
-		}
+	return w.load(ctx, c, cl, r)
+}
+
+// writers are the runs of the log-batch load, one per client, and the
+// step each goes on from.
+type writers struct {
+	runs  []string
+	steps []int
+	loads int
+}
+
+// newWriters creates an experiment with a run per client and sends one
+// unmeasured call for each, all at once: connections and caches warm.
+func newWriters(ctx context.Context, c config, cl *client, experiment string) (*writers, error) {
+	exp, err := cl.createExperiment(ctx, experiment)
+	if err != nil {
+		return nil, err
 	}
-	// One unmeasured call per client, all at once: connections and caches warm.
-	warm := make(chan error, len(runs))
-	for i, id := range runs {
+	w := &writers{runs: make([]string, c.clients), steps: make([]int, c.clients)}
+	for i := range w.runs {
+		if w.runs[i], err = cl.createRun(ctx, exp, fmt.Sprintf("writer-%d", i), time.Now().UnixMilli()); err != nil {
+			return nil, err
+		}
+		w.steps[i] = 1000 // past the warm-up call's steps
+	}
+	warm := make(chan error, len(w.runs))
+	for i, id := range w.runs {
 		go func() {
 			body := batchBody(nil, id, c.batch, 0, time.Now().UnixMilli(), rand.New(rand.NewPCG(uint64(i), 0)))
 			warm <- cl.post(ctx, "/api/2.0/mlflow/runs/log-batch", body, nil)
 		}()
 	}
-	for range runs {
+	for range w.runs {
 		if err := <-warm; err != nil {
-			return fmt.Errorf("log-batch: %w", err)
+			return nil, fmt.Errorf("log-batch: %w", err)
 		}
 	}
+	return w, nil
+}
+
+// load posts log-batch calls from every writer back to back for
+// c.duration; a later load goes on from the steps this one reached.
+func (w *writers) load(ctx context.Context, c config, cl *client, r *result) error {
 	var calls, errs atomic.Int64
 	var firstErr atomic.Value
 	pctx, cancel := context.WithTimeout(ctx, c.duration+2*time.Minute) // hard stop for stuck calls
 	defer cancel()
 	deadline := time.Now().Add(c.duration)
 	start := time.Now()
+	lats := make([][]time.Duration, len(w.runs))
+	w.loads++
 	var wg sync.WaitGroup
-	for i, id := range runs {
+	for i, id := range w.runs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rnd := rand.New(rand.NewPCG(uint64(i), 1))
+			rnd := rand.New(rand.NewPCG(uint64(i), uint64(w.loads)))
 			var buf []byte
-			step := 1000 // past the warm-up call's steps
 			for time.Now().Before(deadline) {
-				buf = batchBody(buf, id, c.batch, step, time.Now().UnixMilli(), rnd)
-				step += max(c.batch/100, 1)
+				buf = batchBody(buf, id, c.batch, w.steps[i], time.Now().UnixMilli(), rnd)
+				w.steps[i] += max(c.batch/100, 1)
+				st := time.Now()
 				if err := cl.post(pctx, "/api/2.0/mlflow/runs/log-batch", buf, nil); err != nil {
 					if pctx.Err() != nil {
 						return
@@ -739,6 +809,7 @@ func logBatchPhase(ctx context.Context, c config, cl *client, r *result) error {
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue
 				}
+				lats[i] = append(lats[i], time.Since(st))
 				calls.Add(1)
 			}
 		}()
@@ -746,6 +817,9 @@ func logBatchPhase(ctx context.Context, c config, cl *client, r *result) error {
 	wg.Wait()
 	r.batchElapsed = time.Since(start)
 	r.batchCalls, r.batchErrs = calls.Load(), errs.Load()
+	all := slices.Concat(lats...)
+	slices.Sort(all)
+	r.batchP50, r.batchP95 = percentile(all, 50), percentile(all, 95)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -894,13 +968,7 @@ type searchResp struct {
 // searchPhase: sequential POST runs/search with filter metrics.m > 0.5,
 // order_by metrics.m DESC, max_results 100; checks each answer.
 func searchPhase(ctx context.Context, c config, cl *client, exp string, r *result) error {
-	body, _ := json.Marshal(map[string]any{
-		"experiment_ids": []string{exp},
-		"filter":         "metrics.m > 0.5",
-		"order_by":       []string{"metrics.m DESC"},
-		"max_results":    100,
-	})
-	want := min(100, r.searchMatching)
+	body := searchBody(exp)
 	var lat []time.Duration
 	var measuring time.Time
 	for i := 0; i < c.searchWarmup+c.searchReqs; i++ {
@@ -909,33 +977,60 @@ func searchPhase(ctx context.Context, c config, cl *client, exp string, r *resul
 		} else if i > c.searchWarmup && len(lat) >= 10 && time.Since(measuring) > c.searchTime {
 			break
 		}
-		var out searchResp
-		st := time.Now()
-		err := cl.post(ctx, "/api/2.0/mlflow/runs/search", body, &out)
-		d := time.Since(st)
+		d, err := searchOnce(ctx, cl, body, r.searchMatching)
 		if err != nil {
-			return fmt.Errorf("search: %w", err)
-		}
-		if len(out.Runs) != want {
-			return fmt.Errorf("search returned %d runs, want %d", len(out.Runs), want)
-		}
-		prev := 2.0
-		for _, run := range out.Runs {
-			m := -1.0
-			for _, x := range run.Data.Metrics {
-				if x.Key == "m" {
-					m = x.Value
-				}
-			}
-			if m <= 0.5 || m > prev {
-				return fmt.Errorf("search: run %s has m=%v after %v: not filtered/ordered", run.Info.RunID, m, prev)
-			}
-			prev = m
+			return err
 		}
 		if i >= c.searchWarmup {
 			lat = append(lat, d)
 		}
 	}
+	r.setSearch(lat)
+	return nil
+}
+
+func searchBody(exp string) []byte {
+	body, _ := json.Marshal(map[string]any{
+		"experiment_ids": []string{exp},
+		"filter":         "metrics.m > 0.5",
+		"order_by":       []string{"metrics.m DESC"},
+		"max_results":    100,
+	})
+	return body
+}
+
+// searchOnce sends one search and checks its answer: min(100, matching)
+// runs, all with m > 0.5, in descending order.
+func searchOnce(ctx context.Context, cl *client, body []byte, matching int) (time.Duration, error) {
+	want := min(100, matching)
+	var out searchResp
+	st := time.Now()
+	err := cl.post(ctx, "/api/2.0/mlflow/runs/search", body, &out)
+	d := time.Since(st)
+	if err != nil {
+		return 0, fmt.Errorf("search: %w", err)
+	}
+	if len(out.Runs) != want {
+		return 0, fmt.Errorf("search returned %d runs, want %d", len(out.Runs), want)
+	}
+	prev := 2.0
+	for _, run := range out.Runs {
+		m := -1.0
+		for _, x := range run.Data.Metrics {
+			if x.Key == "m" {
+				m = x.Value
+			}
+		}
+		if m <= 0.5 || m > prev {
+			return 0, fmt.Errorf("search: run %s has m=%v after %v: not filtered/ordered", run.Info.RunID, m, prev)
+		}
+		prev = m
+	}
+	return d, nil
+}
+
+// setSearch sets the search figures from the latencies measured.
+func (r *result) setSearch(lat []time.Duration) {
 	slices.Sort(lat)
 	var sum time.Duration
 	for _, d := range lat {
@@ -944,9 +1039,10 @@ func searchPhase(ctx context.Context, c config, cl *client, exp string, r *resul
 	r.searchP50 = percentile(lat, 50)
 	r.searchP95 = percentile(lat, 95)
 	r.searchP99 = percentile(lat, 99)
-	r.searchMean = sum / time.Duration(len(lat))
+	if len(lat) > 0 {
+		r.searchMean = sum / time.Duration(len(lat))
+	}
 	r.searchN = len(lat)
-	return nil
 }
 
 // percentile by nearest rank over sorted durations.
