@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/lode-ml/lode"
+	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/jobs"
 	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/registry"
@@ -226,6 +227,11 @@ func (s *Server) loadRunArtifacts(ctx context.Context, r *http.Request, run *tra
 	if !ok {
 		return nil
 	}
+	// The run's artifact location may point into another experiment's
+	// tree: the path is checked as the proxy checks it.
+	if err := s.Guard.CheckArtifact(ctx, root, auth.NeedRead); err != nil {
+		return err
+	}
 	a.Served, a.Selected = true, selected
 	tree, err := s.artifactTree(ctx, run.Info.RunID, root, "", selected)
 	if err != nil {
@@ -303,6 +309,10 @@ func (s *Server) artifactRequest(w http.ResponseWriter, r *http.Request) (run *t
 	root, served := s.artifactRoot(run.Info.ArtifactURI)
 	if !served {
 		s.runFragmentError(w, notFound("the artifacts of run %s (%s) are not on this server", run.Info.RunID, run.Info.ArtifactURI))
+		return nil, "", "", false
+	}
+	if err := s.Guard.CheckArtifact(r.Context(), root, auth.NeedRead); err != nil {
+		s.runFragmentError(w, err)
 		return nil, "", "", false
 	}
 	return run, root, rel, true

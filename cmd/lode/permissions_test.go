@@ -944,3 +944,60 @@ func TestSearchesAreScoped(t *testing.T) {
 		}
 	}
 }
+
+// An experiment whose artifact location points into another experiment's
+// tree gives its runs no way into that tree: every read is checked by the
+// path's own experiment, whichever route leads there.
+func TestArtifactLocationsStayInTheirExperiment(t *testing.T) {
+	e, _ := newMatrixEnv(t)
+	ctx := context.Background()
+	alice := e.newFixture()
+	// Bob may make experiments (any signed-in user may) and nothing else.
+	var exp struct {
+		ExperimentID string `json:"experiment_id"`
+	}
+	status, b := e.do("bob", "POST", "/api/2.0/mlflow/experiments/create", nil, map[string]string{
+		"name": "bob's", "artifact_location": "mlflow-artifacts:/" + alice.exp})
+	if status != 200 {
+		t.Skipf("the artifact location is refused outright (%d %s): nothing to reach", status, b)
+	}
+	json.Unmarshal(b, &exp)
+	var run struct {
+		Run struct {
+			Info struct {
+				RunID       string `json:"run_id"`
+				ArtifactURI string `json:"artifact_uri"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	e.must("bob", "POST", "/api/2.0/mlflow/runs/create", map[string]string{"experiment_id": exp.ExperimentID}, &run)
+	if !strings.HasPrefix(run.Run.Info.ArtifactURI, "mlflow-artifacts:/"+alice.exp+"/") {
+		t.Fatalf("bob's run keeps its artifacts at %s", run.Run.Info.ArtifactURI)
+	}
+	if err := e.auth.Check(ctx, &auth.Identity{User: mustUser(t, e, "bob")}, auth.Experiment, alice.exp, auth.NeedRead); err == nil {
+		t.Fatal("bob may read alice's experiment: the test proves nothing")
+	}
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/2.0/mlflow/artifacts/list?run_id=" + run.Run.Info.RunID},
+		{"PUT", "/api/2.0/mlflow-artifacts/artifacts/" + alice.exp + "/" + run.Run.Info.RunID + "/artifacts/x.txt"},
+		{"GET", "/runs/" + run.Run.Info.RunID + "/artifacts"},
+		{"GET", "/runs/" + run.Run.Info.RunID + "/artifact?path=x.txt"},
+	} {
+		var body any
+		if c.method == "PUT" {
+			body = []byte("x")
+		}
+		if status, b := e.do("bob", c.method, c.path, nil, body); status != 403 {
+			t.Errorf("%s %s as bob: %d %.200s, want 403", c.method, c.path, status, b)
+		}
+	}
+}
+
+func mustUser(t *testing.T, e *matrixEnv, name string) *auth.User {
+	t.Helper()
+	u, err := e.auth.User(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
