@@ -204,3 +204,17 @@ func Resolve(grants []RolePermission, t ResourceType, id string, def Permission)
 	}
 	return Max(best, def)
 }
+
+// ResolveUnnamed is the permission on a resource of type t that no grant
+// names (a resource that does not exist, or a path outside every
+// experiment): what the wildcard grants and def give, as Resolve would.
+// It compares no name, so no resource, whatever it is called, stands in.
+func ResolveUnnamed(grants []RolePermission, t ResourceType, def Permission) Permission {
+	var wild []RolePermission
+	for _, g := range grants {
+		if g.Type == Workspace || (g.Type == t && g.Pattern == Wildcard) {
+			wild = append(wild, g)
+		}
+	}
+	return Resolve(wild, t, Wildcard, def)
+}

@@ -48,6 +48,10 @@ type Service struct {
 	tokens  map[string]cached[tokenUser]
 	grants  map[int64]cached[[]RolePermission]
 	fails   throttle
+	// gen counts the changes that empty cache entries: a value read from
+	// the store before a change is not cached after it (a revoke racing a
+	// read must not be undone by the read).
+	gen uint64
 }
 
 type cached[T any] struct {
@@ -95,6 +99,22 @@ func (s *Service) DefaultPermission() Permission {
 // maxCacheEntries bounds each cache; a full one is emptied.
 const maxCacheEntries = 10000
 
+// generation returns the cache generation, for putFrom.
+func (s *Service) generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// putFrom caches v under k unless a change came since gen was read.
+func putFrom[K comparable, T any](s *Service, m map[K]cached[T], gen uint64, k K, v T, exp time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen == gen {
+		put(m, k, v, exp)
+	}
+}
+
 func put[K comparable, T any](m map[K]cached[T], k K, v T, exp time.Time) {
 	if len(m) >= maxCacheEntries {
 		clear(m)
@@ -107,6 +127,7 @@ func (s *Service) forget(userID int64) {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen++
 	for k, c := range s.creds {
 		if c.v.ID == userID {
 			delete(s.creds, k)
@@ -124,6 +145,7 @@ func (s *Service) forget(userID int64) {
 func (s *Service) forgetGrants() {
 	s.init()
 	s.mu.Lock()
+	s.gen++
 	clear(s.grants)
 	s.mu.Unlock()
 }
@@ -172,6 +194,7 @@ func (s *Service) login(ctx context.Context, username, password string) (*User, 
 	if ok && now.Before(c.expires) {
 		return c.v, nil
 	}
+	gen := s.generation()
 	u, err := s.Store.GetUser(ctx, username)
 	if err != nil && lode.ErrorCode(err) != lode.ENotFound {
 		return nil, err
@@ -191,9 +214,7 @@ func (s *Service) login(ctx context.Context, username, password string) (*User, 
 		return nil, errBadLogin
 	}
 	if ttl := s.ttl(); ttl > 0 {
-		s.mu.Lock()
-		put(s.creds, k, u, now.Add(ttl))
-		s.mu.Unlock()
+		putFrom(s, s.creds, gen, k, u, now.Add(ttl))
 	}
 	return u, nil
 }
@@ -216,6 +237,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Identity, e
 	s.mu.Unlock()
 	tu := c.v
 	if !ok || !now.Before(c.expires) {
+		gen := s.generation()
 		t, err := s.Store.GetToken(ctx, hash)
 		if lode.ErrorCode(err) == lode.ENotFound {
 			return nil, errBadToken
@@ -237,9 +259,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Identity, e
 		}
 		tu = tokenUser{t, u}
 		if ttl := s.ttl(); ttl > 0 {
-			s.mu.Lock()
-			put(s.tokens, hash, tu, now.Add(ttl))
-			s.mu.Unlock()
+			putFrom(s, s.tokens, gen, hash, tu, now.Add(ttl))
 		}
 	}
 	if tu.token.ExpiresMs > 0 && now.UnixMilli() >= tu.token.ExpiresMs {
@@ -326,12 +346,13 @@ func (s *Service) SetPassword(ctx context.Context, caller *Identity, username, p
 		return err
 	}
 	if caller != nil && caller.User != nil && caller.User.ID == u.ID && (!caller.Basic || current != nil) {
-		switch {
-		case current == nil:
+		if current == nil {
 			return lode.Errorf(lode.EInvalid, "Current password is required when changing your own password.")
-		case !VerifyPassword(u.PasswordHash, *current):
-			return lode.Errorf(lode.EInvalid, "Current password does not match.")
-		case *current == password:
+		}
+		if err := s.checkCurrent(ctx, u, *current); err != nil {
+			return err
+		}
+		if *current == password {
 			return lode.Errorf(lode.EInvalid, "New password must differ from the current password.")
 		}
 	}
@@ -358,6 +379,30 @@ func (s *Service) SetPassword(ctx context.Context, caller *Identity, username, p
 			return err
 		}
 	}
+	return nil
+}
+
+// checkCurrent verifies a password given to prove the caller knows it,
+// under the same throttle and bound on hashing as a sign-in: a stolen
+// session or token must not become a way to guess the password freely.
+func (s *Service) checkCurrent(ctx context.Context, u *User, password string) error {
+	s.init()
+	key := u.Username + "\x00current password"
+	if err := s.fails.check(key, s.now()); err != nil {
+		return err
+	}
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	good := VerifyPassword(u.PasswordHash, password)
+	<-s.hashing
+	if !good {
+		s.fails.fail(key, s.now())
+		return lode.Errorf(lode.EInvalid, "Current password does not match.")
+	}
+	s.fails.reset(key)
 	return nil
 }
 
@@ -402,14 +447,13 @@ func (s *Service) Grants(ctx context.Context, userID int64) ([]RolePermission, e
 	if ok && now.Before(c.expires) {
 		return c.v, nil
 	}
+	gen := s.generation()
 	gs, err := s.Store.UserGrants(ctx, userID, DefaultWorkspace)
 	if err != nil {
 		return nil, err
 	}
 	if ttl := s.ttl(); ttl > 0 {
-		s.mu.Lock()
-		put(s.grants, userID, gs, now.Add(ttl))
-		s.mu.Unlock()
+		putFrom(s, s.grants, gen, userID, gs, now.Add(ttl))
 	}
 	return gs, nil
 }
@@ -458,6 +502,40 @@ func (s *Service) Check(ctx context.Context, id *Identity, t ResourceType, rid s
 	return nil
 }
 
+// PermissionUnnamed is a caller's permission on a resource of type t that
+// no grant names (ResolveUnnamed).
+func (s *Service) PermissionUnnamed(ctx context.Context, id *Identity, t ResourceType) (Permission, error) {
+	switch {
+	case id.Admin():
+		return Manage, nil
+	case id.Anonymous():
+		return NoPermissions, nil
+	}
+	gs, err := s.Grants(ctx, id.User.ID)
+	if err != nil {
+		return "", err
+	}
+	return ResolveUnnamed(gs, t, s.DefaultPermission()), nil
+}
+
+// CheckUnnamed is Check for a resource of type t that no grant names.
+func (s *Service) CheckUnnamed(ctx context.Context, id *Identity, t ResourceType, need Need) error {
+	if id.Admin() {
+		return nil
+	}
+	if id.Anonymous() {
+		return ErrUnauthenticated
+	}
+	p, err := s.PermissionUnnamed(ctx, id, t)
+	if err != nil {
+		return err
+	}
+	if !p.Allows(need) {
+		return Denied("user '%s' may not %s it.", id.Name(), need)
+	}
+	return nil
+}
+
 // CheckCreate returns nil when the caller may create a resource of type t
 // named rid ("" when the server picks its id). Any signed-in user may,
 // unless a DENY on every resource of the type, or on that name, vetoes it,
@@ -470,10 +548,13 @@ func (s *Service) CheckCreate(ctx context.Context, id *Identity, t ResourceType,
 	if id.Anonymous() {
 		return ErrUnauthenticated
 	}
+	var p Permission
+	var err error
 	if rid == "" {
-		rid = "\x00" // no resource's id: the wildcard grants alone
+		p, err = s.PermissionUnnamed(ctx, id, t)
+	} else {
+		p, err = s.Permission(ctx, id, t, rid)
 	}
-	p, err := s.Permission(ctx, id, t, rid)
 	if err != nil {
 		return err
 	}
@@ -499,8 +580,8 @@ func (s *Service) Readable(ctx context.Context, id *Identity, t ResourceType) (l
 	}
 	def := s.DefaultPermission()
 	// A resource no grant names has the permission of the wildcard grants
-	// alone; "\x00" is no resource's id.
-	base := Resolve(gs, t, "\x00", def)
+	// alone.
+	base := ResolveUnnamed(gs, t, def)
 	named := map[string]bool{}
 	for _, g := range gs {
 		if g.Type == t && g.Pattern != Wildcard {
@@ -631,11 +712,19 @@ func (s *Service) GrantCreator(ctx context.Context, id *Identity, t ResourceType
 	if id == nil || id.Open || id.User == nil {
 		return nil
 	}
+	if rid == Wildcard || rid == "" {
+		// A resource named "*" would make its creator the manager of all
+		// of its kind; names are checked before they get here.
+		return lode.Errorf(lode.EInvalid, "A %s cannot be named '%s'.", strings.ReplaceAll(string(t), "_", " "), rid)
+	}
 	return s.grant(ctx, id.User.ID, id.User.Username, t, rid, Manage, true)
 }
 
 // Renamed moves users' own grants to a resource's new name.
 func (s *Service) Renamed(ctx context.Context, t ResourceType, from, to string) error {
+	if to == Wildcard || to == "" {
+		return lode.Errorf(lode.EInvalid, "A %s cannot be named '%s'.", strings.ReplaceAll(string(t), "_", " "), to)
+	}
 	defer s.forgetGrants()
 	return s.Store.RenameGrants(ctx, t, from, to)
 }
@@ -857,26 +946,32 @@ func (s *Service) RevokeSecret(ctx context.Context, secret string) error {
 		}
 		return err
 	}
+	err = s.Store.DeleteToken(ctx, t.ID)
 	s.dropToken(hash)
-	return s.Store.DeleteToken(ctx, t.ID)
+	return err
 }
 
 // RevokeJobTokens deletes the tokens made for a job, once it has ended.
 func (s *Service) RevokeJobTokens(ctx context.Context, jobID string) error {
 	s.init()
+	// The store first, then the cache: a read racing the revoke either
+	// sees the token gone or is not cached (see putFrom).
+	err := s.Store.DeleteJobTokens(ctx, jobID)
 	s.mu.Lock()
+	s.gen++
 	for k, c := range s.tokens {
 		if c.v.token.JobID == jobID {
 			delete(s.tokens, k)
 		}
 	}
 	s.mu.Unlock()
-	return s.Store.DeleteJobTokens(ctx, jobID)
+	return err
 }
 
 func (s *Service) dropToken(hash string) {
 	s.init()
 	s.mu.Lock()
+	s.gen++
 	delete(s.tokens, hash)
 	s.mu.Unlock()
 }

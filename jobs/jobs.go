@@ -8,6 +8,7 @@ package jobs
 import (
 	"context"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -99,6 +100,11 @@ type Spec struct {
 func (s Spec) Experiment() string {
 	if s.ExperimentID == "" {
 		return "0"
+	}
+	// The tracking store reads "01" as experiment 1: so do the job's
+	// listing scope and its permission.
+	if n, err := strconv.ParseInt(s.ExperimentID, 10, 64); err == nil && n >= 0 {
+		return strconv.FormatInt(n, 10)
 	}
 	return s.ExperimentID
 }

@@ -151,7 +151,7 @@ type grantReq struct {
 
 // check validates a grant request as MLflow 3 does: the user first, then
 // the type (not workspace: those are the role API's), then the level.
-func (s *Server) checkGrant(ctx context.Context, req grantReq, withPermission bool) (auth.ResourceType, auth.Permission, error) {
+func (s *Server) checkGrant(ctx context.Context, req *grantReq, withPermission bool) (auth.ResourceType, auth.Permission, error) {
 	for _, f := range []struct{ name, v string }{{"username", req.Username}, {"resource_type", req.ResourceType}, {"resource_id", string(req.ResourceID)}} {
 		if err := required(f.name, f.v); err != nil {
 			return "", "", err
@@ -171,6 +171,14 @@ func (s *Server) checkGrant(ctx context.Context, req grantReq, withPermission bo
 	t, err := auth.ParseResourceType(req.ResourceType)
 	if err != nil {
 		return "", "", err
+	}
+	if t == auth.Experiment && req.ResourceID != auth.Wildcard {
+		// Grants name experiments as the store does ("01" is 1).
+		c, ok := CanonicalExperimentID(string(req.ResourceID))
+		if !ok {
+			return "", "", lode.Errorf(lode.EInvalid, "Invalid experiment id '%s' for resource_id: an experiment's id is a number, or '*' for all.", req.ResourceID)
+		}
+		req.ResourceID = jstr(c)
 	}
 	if !withPermission {
 		return t, "", nil
@@ -374,7 +382,7 @@ func (s *Server) routeAuth() {
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
-		t, p, err := s.checkGrant(ctx, req, true)
+		t, p, err := s.checkGrant(ctx, &req, true)
 		if err != nil {
 			return nil, err
 		}
@@ -385,7 +393,7 @@ func (s *Server) routeAuth() {
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
-		t, _, err := s.checkGrant(ctx, req, false)
+		t, _, err := s.checkGrant(ctx, &req, false)
 		if err != nil {
 			return nil, err
 		}
@@ -396,7 +404,7 @@ func (s *Server) routeAuth() {
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
-		t, _, err := s.checkGrant(ctx, req, false)
+		t, _, err := s.checkGrant(ctx, &req, false)
 		if err != nil {
 			return nil, err
 		}
@@ -428,7 +436,13 @@ func (s *Server) routeAuth() {
 		out              func(id string, userID int64, p auth.Permission) any
 	}{
 		{"experiments", "experiment_permission", "Experiment permission with experiment_id=%s", auth.Experiment,
-			On(TargetExperiment, auth.NeedManage, "experiment_id"), func(q legacyReq) string { return string(q.ExperimentID) },
+			On(TargetExperiment, auth.NeedManage, "experiment_id"), func(q legacyReq) string {
+				// Grants name experiments as the store does ("01" is 1).
+				if c, ok := CanonicalExperimentID(string(q.ExperimentID)); ok {
+					return c
+				}
+				return string(q.ExperimentID)
+			},
 			func(id string, uid int64, p auth.Permission) any { return wExperimentPerm{id, uid, string(p)} }},
 		{"registered-models", "registered_model_permission", "Registered model permission with name=%s", auth.RegisteredModel,
 			On(TargetModel, auth.NeedManage, "name"), func(q legacyReq) string { return q.Name },

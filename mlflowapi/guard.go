@@ -243,6 +243,18 @@ func (g *Guard) Check(r *http.Request, rule Rule) error {
 			if err != nil {
 				return nil // the handler says what is wrong
 			}
+			if rid == auth.Wildcard {
+				// A grant on every resource of a type is the admins' to make,
+				// whatever the caller manages (as in MLflow 3).
+				return auth.Denied("only admins may grant or revoke on every %s ('*').", strings.ReplaceAll(string(rt), "_", " "))
+			}
+			if rt == auth.Experiment {
+				c, ok := CanonicalExperimentID(rid)
+				if !ok {
+					return nil // the handler refuses it
+				}
+				rid = c
+			}
 			return g.Auth.Check(ctx, id, rt, rid, rule.Need)
 		}
 		if rule.Target == TargetArtifact {
@@ -272,62 +284,88 @@ func (g *Guard) Check(r *http.Request, rule Rule) error {
 // CheckTarget checks the caller's need on one resource. A resource that
 // does not exist is left to the handler to report (404) when the caller
 // may do what they ask to any resource of its kind that nothing names;
-// else it is refused like one they may not touch, so that names are no
-// oracle.
+// else it is refused like one they may not touch. Either way the refusal
+// says the same, naming the resource as the request did (not, say, the
+// experiment a run belongs to), so that ids and names are no oracle.
 func (g *Guard) CheckTarget(ctx context.Context, t Target, v string, need auth.Need, owner bool) error {
 	if g.Open() {
 		return nil
 	}
 	id := auth.FromContext(ctx)
+	err := g.checkTarget(ctx, id, t, v, need, owner)
+	if lode.ErrorCode(err) == lode.EPermission {
+		if v == "" && t == TargetExperiment {
+			v = tracking.DefaultExperimentID
+		}
+		return auth.Denied("user '%s' may not %s %s '%s'.", id.Name(), need, targetNouns[t], v)
+	}
+	return err
+}
+
+// targetNouns name the targets in refusals.
+var targetNouns = map[Target]string{
+	TargetExperiment: "experiment", TargetExperimentName: "the experiment named", TargetRun: "run",
+	TargetLoggedModel: "logged model", TargetModel: "registered model", TargetDeployment: "deployment", TargetJob: "job",
+}
+
+func (g *Guard) checkTarget(ctx context.Context, id *auth.Identity, t Target, v string, need auth.Need, owner bool) error {
 	if v == "" {
-		if t == TargetExperiment {
-			// Requests without an experiment use the Default one.
-			v = "0"
-		} else {
+		if t != TargetExperiment {
 			return g.missing(ctx, id, t, need)
 		}
+		// Requests without an experiment use the Default one.
+		v = tracking.DefaultExperimentID
 	}
+	var exp string
 	var err error
 	switch t {
 	case TargetExperiment:
-		return g.Auth.Check(ctx, id, auth.Experiment, v, need)
+		exp = v
 	case TargetExperimentName:
-		var exp string
-		if exp, err = g.Find.ExperimentID(ctx, v); err == nil {
-			return g.Auth.Check(ctx, id, auth.Experiment, exp, need)
-		}
+		exp, err = g.Find.ExperimentID(ctx, v)
 	case TargetRun:
-		var exp string
-		if exp, err = g.runExperiment(ctx, v); err == nil {
-			return g.Auth.Check(ctx, id, auth.Experiment, exp, need)
-		}
+		exp, err = g.runExperiment(ctx, v)
 	case TargetLoggedModel:
-		var exp string
-		if exp, err = g.Find.LoggedModelExperiment(ctx, v); err == nil {
-			return g.Auth.Check(ctx, id, auth.Experiment, exp, need)
-		}
+		exp, err = g.Find.LoggedModelExperiment(ctx, v)
 	case TargetModel:
 		return g.Auth.Check(ctx, id, auth.RegisteredModel, v, need)
 	case TargetDeployment:
 		return g.Auth.Check(ctx, id, auth.Deployment, v, need)
 	case TargetJob:
-		var exp, who string
-		if exp, who, err = g.Find.JobOwner(ctx, v); err == nil {
-			if owner && who != "" && who == id.Name() {
-				return nil
-			}
-			return g.Auth.Check(ctx, id, auth.Experiment, exp, need)
+		var who string
+		if exp, who, err = g.Find.JobOwner(ctx, v); err == nil && owner && who != "" && who == id.Name() {
+			return nil
 		}
 	default:
 		return auth.Denied("unknown resource.")
 	}
-	if lode.ErrorCode(err) == lode.ENotFound || lode.ErrorCode(err) == lode.EInvalid {
+	if err != nil {
+		if c := lode.ErrorCode(err); c == lode.ENotFound || c == lode.EInvalid {
+			return g.missing(ctx, id, t, need)
+		}
+		return err
+	}
+	// The store reads "01" as experiment 1; grants name it "1".
+	c, ok := CanonicalExperimentID(exp)
+	if !ok {
 		return g.missing(ctx, id, t, need)
 	}
-	return err
+	return g.Auth.Check(ctx, id, auth.Experiment, c, need)
 }
 
-// missing decides for a resource that does not exist (or is not named).
+// CanonicalExperimentID returns an experiment id in the one form grants
+// and the store agree on ("01" and "+1" are experiment 1 to the store, so
+// they must be to the guard); ok is false for what is no experiment id.
+func CanonicalExperimentID(v string) (string, bool) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return "", false
+	}
+	return strconv.FormatInt(n, 10), true
+}
+
+// missing decides for a resource that does not exist (or is not named),
+// by the wildcard grants and the default alone.
 func (g *Guard) missing(ctx context.Context, id *auth.Identity, t Target, need auth.Need) error {
 	rt := auth.Experiment
 	switch t {
@@ -336,26 +374,23 @@ func (g *Guard) missing(ctx context.Context, id *auth.Identity, t Target, need a
 	case TargetDeployment:
 		rt = auth.Deployment
 	}
-	// "\x00" is no resource's id: the check sees the wildcard grants and
-	// the default only.
-	if err := g.Auth.Check(ctx, id, rt, "\x00", need); err != nil {
-		return auth.Denied("user '%s' may not %s this %s.", id.Name(), need, strings.ReplaceAll(string(rt), "_", " "))
-	}
-	return nil
+	return g.Auth.CheckUnnamed(ctx, id, rt, need)
 }
 
 // CheckArtifact checks the caller's need on an artifact path of the proxy,
-// by the experiment its first segment names, as MLflow's proxy does.
+// by the experiment its first segment names, as MLflow's proxy does; a
+// path outside every experiment's folder ("01/..." is not experiment 1's
+// folder, "1/..." is) gets the wildcard grants and the default only.
 func (g *Guard) CheckArtifact(ctx context.Context, p string, need auth.Need) error {
 	if g.Open() {
 		return nil
 	}
 	id := auth.FromContext(ctx)
 	first, _, _ := strings.Cut(strings.TrimLeft(p, "/"), "/")
-	if _, err := strconv.ParseInt(first, 10, 64); err != nil {
-		first = "\x00" // not an experiment's: the default permission
+	if c, ok := CanonicalExperimentID(first); ok && c == first {
+		return g.Auth.Check(ctx, id, auth.Experiment, first, need)
 	}
-	return g.Auth.Check(ctx, id, auth.Experiment, first, need)
+	return g.Auth.CheckUnnamed(ctx, id, auth.Experiment, need)
 }
 
 // CheckSource checks that the caller of a model-version create may read
@@ -453,8 +488,7 @@ func params(r *http.Request, names []string, maxBody int64) (map[string]string, 
 	if len(fields) == 0 {
 		return out, nil
 	}
-	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Body == nil || r.Body == http.NoBody ||
-		(r.ContentLength == 0 && r.URL.RawQuery != "") {
+	if fromQuery(r) || r.Body == nil || r.Body == http.NoBody {
 		q := r.URL.Query()
 		for _, f := range fields {
 			vs, err := queryValues(q, f)

@@ -371,7 +371,7 @@ func (s *Server) decode(r *http.Request, v any) error {
 			return lode.Errorf(lode.EInvalid, "Bad Request. Content-Type must be one of ['application/json'].")
 		}
 	}
-	if r.Method == http.MethodGet || (r.ContentLength == 0 && len(r.URL.RawQuery) > 0) {
+	if fromQuery(r) {
 		q, err := query(r)
 		if err != nil {
 			return err
@@ -649,4 +649,13 @@ func (s *Server) grantCreator(ctx context.Context, t auth.ResourceType, id strin
 		return nil
 	}
 	return s.Auth.GrantCreator(ctx, auth.FromContext(ctx), t, id)
+}
+
+// fromQuery reports whether a request's parameters are in its query
+// string rather than its body: GET and HEAD requests (ServeMux sends HEAD
+// to GET routes), and others with a query and no body. decode and the
+// guard both ask it, so that what the guard checks is what the handler
+// acts on.
+func fromQuery(r *http.Request) bool {
+	return r.Method == http.MethodGet || r.Method == http.MethodHead || (r.ContentLength == 0 && r.URL.RawQuery != "")
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
@@ -62,6 +63,14 @@ func ValidateName(name string) error {
 	}
 	if strings.ContainsAny(name, "/:") {
 		return lode.Errorf(lode.EInvalid, "Invalid model name '%s'. Names cannot contain '/' or ':'.", name)
+	}
+	// "*" stands for every model in a permission grant: a model of that
+	// name would make its creator the manager of all of them.
+	if name == "*" {
+		return lode.Errorf(lode.EInvalid, "Invalid model name '*': it stands for every model in permissions.")
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return lode.Errorf(lode.EInvalid, "Invalid model name %q. Names cannot contain control characters.", name)
 	}
 	return nil
 }
