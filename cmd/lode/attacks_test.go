@@ -28,7 +28,9 @@ func TestWildcardNamesAreRefused(t *testing.T) {
 	if status, b := e.do("bob", "POST", "/api/2.0/mlflow/registered-models/rename", nil, map[string]string{"name": "bobs", "new_name": "*"}); status != 400 {
 		t.Errorf("renaming to '*': %d %s, want 400", status, b)
 	}
-	var exp struct{ ExperimentID string `json:"experiment_id"` }
+	var exp struct {
+		ExperimentID string `json:"experiment_id"`
+	}
 	e.must("bob", "POST", "/api/2.0/mlflow/experiments/create", map[string]string{"name": "bob's"}, &exp)
 	for _, rt := range []string{"experiment", "registered_model"} {
 		status, b := e.do("bob", "POST", "/api/3.0/mlflow/users/permissions/grant", nil, map[string]string{
@@ -80,10 +82,14 @@ func TestHeadIsJudgedOnItsQuery(t *testing.T) {
 	alice := e.newFixture()
 	var run struct {
 		Run struct {
-			Info struct{ RunID string `json:"run_id"` } `json:"info"`
+			Info struct {
+				RunID string `json:"run_id"`
+			} `json:"info"`
 		} `json:"run"`
 	}
-	var exp struct{ ExperimentID string `json:"experiment_id"` }
+	var exp struct {
+		ExperimentID string `json:"experiment_id"`
+	}
 	e.must("bob", "POST", "/api/2.0/mlflow/experiments/create", map[string]string{"name": "bob's"}, &exp)
 	e.must("bob", "POST", "/api/2.0/mlflow/runs/create", map[string]string{"experiment_id": exp.ExperimentID}, &run)
 	status, _ := e.do("bob", "GET", "/api/2.0/mlflow/runs/get", qv("run_id", run.Run.Info.RunID), nil)
