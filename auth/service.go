@@ -518,6 +518,27 @@ func (s *Service) PermissionUnnamed(ctx context.Context, id *Identity, t Resourc
 	return ResolveUnnamed(gs, t, s.DefaultPermission()), nil
 }
 
+// ManagesWorkspace reports whether the caller is an admin or holds a
+// workspace MANAGE grant: who may grant on every resource of a type.
+func (s *Service) ManagesWorkspace(ctx context.Context, id *Identity) (bool, error) {
+	if id.Admin() {
+		return true, nil
+	}
+	if id.Anonymous() {
+		return false, nil
+	}
+	gs, err := s.Grants(ctx, id.User.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, g := range gs {
+		if g.Type == Workspace && g.Permission == Manage {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // CheckUnnamed is Check for a resource of type t that no grant names.
 func (s *Service) CheckUnnamed(ctx context.Context, id *Identity, t ResourceType, need Need) error {
 	if id.Admin() {

@@ -244,9 +244,14 @@ func (g *Guard) Check(r *http.Request, rule Rule) error {
 				return nil // the handler says what is wrong
 			}
 			if rid == auth.Wildcard {
-				// A grant on every resource of a type is the admins' to make,
-				// whatever the caller manages (as in MLflow 3).
-				return auth.Denied("only admins may grant or revoke on every %s ('*').", strings.ReplaceAll(string(rt), "_", " "))
+				// A grant on every resource of a type is for admins and the
+				// workspace's managers to make, whatever else the caller
+				// manages (as in MLflow 3).
+				ok, err := g.Auth.ManagesWorkspace(ctx, id)
+				if err != nil || ok {
+					return err
+				}
+				return auth.Denied("only admins and workspace managers may grant or revoke on every %s ('*').", strings.ReplaceAll(string(rt), "_", " "))
 			}
 			if rt == auth.Experiment {
 				c, ok := CanonicalExperimentID(rid)
