@@ -3,6 +3,7 @@ package mlflowapi
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/lode-ml/lode"
@@ -256,6 +257,9 @@ func (s *Server) routeTracking() {
 		if !req.Timestamp.Set {
 			return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'timestamp'.")
 		}
+		if err := s.checkLoggedModels(ctx, auth.NeedUpdate, 1, func(int) string { return req.ModelID }); err != nil {
+			return nil, err
+		}
 		return empty{}, t.LogMetric(ctx, id, req.metric())
 	})
 	s.handle("POST", "runs/log-parameter", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
@@ -337,6 +341,9 @@ func (s *Server) routeTracking() {
 			}
 			metrics[i] = m.metric()
 		}
+		if err := s.checkLoggedModels(ctx, auth.NeedUpdate, len(metrics), func(i int) string { return metrics[i].ModelID }); err != nil {
+			return nil, err
+		}
 		return empty{}, t.LogBatch(ctx, req.RunID, metrics, paramsIn(req.Params), tagsIn(req.Tags))
 	})
 	s.handle("POST", "runs/log-inputs", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
@@ -361,6 +368,9 @@ func (s *Server) routeTracking() {
 		for i, m := range req.Models {
 			models[i] = tracking.ModelInput{ModelID: m.ModelID}
 		}
+		if err := s.checkLoggedModels(ctx, auth.NeedRead, len(models), func(i int) string { return models[i].ModelID }); err != nil {
+			return nil, err
+		}
 		return empty{}, t.LogInputs(ctx, req.RunID, inputs, models)
 	})
 	s.handle("POST", "runs/outputs", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
@@ -380,6 +390,9 @@ func (s *Server) routeTracking() {
 		models := make([]tracking.ModelOutput, len(req.Models))
 		for i, m := range req.Models {
 			models[i] = tracking.ModelOutput{ModelID: m.ModelID, Step: m.Step.V}
+		}
+		if err := s.checkLoggedModels(ctx, auth.NeedUpdate, len(models), func(i int) string { return models[i].ModelID }); err != nil {
+			return nil, err
 		}
 		return empty{}, t.LogOutputs(ctx, req.RunID, models)
 	})
@@ -451,6 +464,29 @@ func (s *Server) routeTracking() {
 		}
 		return empty{}, t.RecordLoggedModel(ctx, req.RunID, req.ModelJSON)
 	})
+}
+
+// checkLoggedModels checks need on each logged model a request names
+// besides its run (model(i) for i < n, "" for none): the route's rule
+// covers the run only, and a metric or an output written onto a model is
+// a change to that model, which may live in an experiment the caller may
+// not touch. Each model is checked once.
+func (s *Server) checkLoggedModels(ctx context.Context, need auth.Need, n int, model func(int) string) error {
+	if s.Guard.Open() {
+		return nil
+	}
+	var checked []string
+	for i := 0; i < n; i++ {
+		id := model(i)
+		if id == "" || slices.Contains(checked, id) {
+			continue
+		}
+		if err := s.Guard.CheckTarget(ctx, TargetLoggedModel, id, need, false); err != nil {
+			return err
+		}
+		checked = append(checked, id)
+	}
+	return nil
 }
 
 // positive refuses a max_results given as zero or less; leaving it out
