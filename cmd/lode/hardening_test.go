@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/lode-ml/lode/auth"
 )
@@ -134,5 +138,113 @@ func TestPermissionLoggedModelsNamedBesideTheRun(t *testing.T) {
 	e.must("bob", "GET", "/api/2.0/mlflow/logged-models/"+bobModel, nil, &got)
 	if len(got.Model.Data.Metrics) == 0 {
 		t.Error("bob's metrics on his own logged model were not kept")
+	}
+}
+
+// send makes one request with the credentials given as headers (an
+// Authorization header, a session cookie and its CSRF token) and returns
+// the status and body.
+func (e *matrixEnv) send(method, path string, header map[string]string, cookie string, body any) (int, []byte) {
+	e.t.Helper()
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(raw))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: cookie})
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+// A token made with an API token expires no later than it (a short-lived
+// or stolen token does not turn into a permanent one); one made with a
+// token that never expires, a session or a password may live as long as
+// asked; a job's token makes none (review L3).
+func TestTokenMadeWithATokenDoesNotOutliveIt(t *testing.T) {
+	e, _ := newMatrixEnv(t)
+	ctx := context.Background()
+	alice := mustUser(t, e, "alice")
+	mint := func(kind auth.TokenKind, ttl time.Duration, job string) (string, *auth.Token) {
+		t.Helper()
+		secret, tok, err := e.auth.CreateToken(ctx, alice, "parent", kind, ttl, job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret, tok
+	}
+	type made struct {
+		Token struct {
+			ExpiresMs int64 `json:"expires_ms"`
+		} `json:"token"`
+		Secret string `json:"secret"`
+	}
+	create := func(what string, header map[string]string, cookie string, days int) (int, made) {
+		t.Helper()
+		body := map[string]any{"name": "child"}
+		if days >= 0 {
+			body["expires_in_days"] = days
+		}
+		status, b := e.send("POST", "/api/2.0/lode/tokens/create", header, cookie, body)
+		var out made
+		if status == http.StatusOK {
+			if err := json.Unmarshal(b, &out); err != nil {
+				t.Fatal(err)
+			}
+		} else if status != http.StatusForbidden {
+			t.Errorf("%s: %d %s", what, status, b)
+		}
+		return status, out
+	}
+	bearer := func(secret string) map[string]string { return map[string]string{"Authorization": "Bearer " + secret} }
+	const day = 24 * time.Hour
+
+	// A token that expires in 36 hours: a child asked for a day keeps its
+	// day; one asked for 90 days, or for ever, ends with its parent, and
+	// so does the child of that child.
+	short, parent := mint(auth.TokenAPI, 36*time.Hour, "")
+	now := time.Now().UnixMilli()
+	if _, out := create("one day", bearer(short), "", 1); out.Token.ExpiresMs < now+day.Milliseconds()-60000 || out.Token.ExpiresMs > now+day.Milliseconds()+60000 {
+		t.Errorf("a one-day child of a 36-hour token expires at %d, want about %d", out.Token.ExpiresMs, now+day.Milliseconds())
+	}
+	for _, days := range []int{90, 0, -1} {
+		_, out := create("capped", bearer(short), "", days)
+		if out.Token.ExpiresMs == 0 || out.Token.ExpiresMs > parent.ExpiresMs || out.Token.ExpiresMs < parent.ExpiresMs-60000 {
+			t.Errorf("a child asked for %d days (-1: the default) of a token expiring at %d expires at %d", days, parent.ExpiresMs, out.Token.ExpiresMs)
+		}
+		if days == 0 {
+			_, grand := create("grandchild", bearer(out.Secret), "", 0)
+			if grand.Token.ExpiresMs == 0 || grand.Token.ExpiresMs > parent.ExpiresMs {
+				t.Errorf("a child's child expires at %d, after the first token (%d)", grand.Token.ExpiresMs, parent.ExpiresMs)
+			}
+		}
+	}
+	// A token that never expires, a session and a password make tokens
+	// that never expire.
+	if _, out := create("with a token that never expires", bearer(e.tokens["alice"]), "", 0); out.Token.ExpiresMs != 0 || out.Secret == "" {
+		t.Errorf("a token that never expires made one expiring at %d", out.Token.ExpiresMs)
+	}
+	session, _ := mint(auth.TokenSession, time.Hour, "")
+	if _, out := create("with a session", map[string]string{"X-CSRF-Token": auth.CSRFToken(session)}, session, 0); out.Token.ExpiresMs != 0 || out.Secret == "" {
+		t.Errorf("a one-hour session made a token expiring at %d, want never", out.Token.ExpiresMs)
+	}
+	basic := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:alice's password"))}
+	if _, out := create("with a password", basic, "", 0); out.Token.ExpiresMs != 0 || out.Secret == "" {
+		t.Errorf("Basic made a token expiring at %d, want never", out.Token.ExpiresMs)
+	}
+	// A job's token makes none.
+	job, _ := mint(auth.TokenJob, time.Hour, "some-job")
+	if status, _ := create("with a job's token", bearer(job), "", 1); status != http.StatusForbidden {
+		t.Errorf("a job's token made a token: %d", status)
 	}
 }
