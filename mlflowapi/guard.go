@@ -155,7 +155,7 @@ func (f ServiceFinder) JobOwner(ctx context.Context, id string) (string, string,
 	if err != nil {
 		return "", "", err
 	}
-	return j.Spec.Experiment(), j.Spec.User, nil
+	return j.Spec.Experiment(), j.Spec.Owner, nil
 }
 
 var _ Finder = ServiceFinder{}

@@ -6,11 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/lode-ml/lode/auth"
+	"github.com/lode-ml/lode/jobs"
+	"github.com/lode-ml/lode/mlflowapi"
 )
 
 // bobsRun has bob create an experiment of his own (any signed-in user
@@ -246,5 +249,106 @@ func TestTokenMadeWithATokenDoesNotOutliveIt(t *testing.T) {
 	job, _ := mint(auth.TokenJob, time.Hour, "some-job")
 	if status, _ := create("with a job's token", bearer(job), "", 1); status != http.StatusForbidden {
 		t.Errorf("a job's token made a token: %d", status)
+	}
+}
+
+// A job is its owner's: the signed-in user who submitted it, whatever the
+// request's user or tags say. Its permissions, its env values, its run
+// and its token are the owner's; a job with a user but no owner (as one
+// submitted while the server ran open is stored) belongs to nobody and
+// gets no token (review L4).
+func TestPermissionJobOwner(t *testing.T) {
+	e, _ := newMatrixEnv(t)
+	ctx := context.Background()
+	fx := e.newFixture()
+	bobExp, _ := e.bobsRun("bob's jobs")
+
+	// The request's user and mlflow.user tag name the admin: the job, its
+	// run and its token are bob's all the same. It succeeds only with a
+	// token in its environment.
+	var sub struct {
+		Job jobs.Job `json:"job"`
+	}
+	e.must("bob", "POST", "/api/2.0/lode/jobs/submit", map[string]any{"name": "j", "experiment_id": bobExp,
+		"command": `test -n "$MLFLOW_TRACKING_TOKEN"`, "user": "admin", "tags": map[string]string{"mlflow.user": "admin"}}, &sub)
+	if sub.Job.Spec.User != "bob" || sub.Job.Spec.Owner != "bob" {
+		t.Errorf("bob's job: user %q, owner %q; want bob, bob", sub.Job.Spec.User, sub.Job.Spec.Owner)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !sub.Job.State.Final() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		status, b := e.do("bob", "GET", "/api/2.0/lode/jobs/get", qv("id", sub.Job.ID), nil)
+		if status != http.StatusOK || json.Unmarshal(b, &sub) != nil {
+			t.Fatalf("jobs/get as bob: %d %s", status, b)
+		}
+	}
+	if sub.Job.State != jobs.Succeeded {
+		t.Errorf("bob's job %s: %s (%s); want SUCCEEDED, with a token", sub.Job.ID, sub.Job.State, sub.Job.Reason)
+	}
+	var run struct {
+		Run struct {
+			Info struct {
+				UserID string `json:"user_id"`
+			} `json:"info"`
+			Data struct {
+				Tags []struct{ Key, Value string } `json:"tags"`
+			} `json:"data"`
+		} `json:"run"`
+	}
+	status, b := e.do("bob", "GET", "/api/2.0/mlflow/runs/get", qv("run_id", sub.Job.RunID), nil)
+	if status != http.StatusOK || json.Unmarshal(b, &run) != nil {
+		t.Fatalf("the job's run: %d %s", status, b)
+	}
+	if run.Run.Info.UserID != "bob" {
+		t.Errorf("the job's run's user_id: %q, want bob", run.Run.Info.UserID)
+	}
+	for _, tag := range run.Run.Data.Tags {
+		if tag.Key == "mlflow.user" && tag.Value != "bob" {
+			t.Errorf("the job's run's mlflow.user tag: %q, want bob", tag.Value)
+		}
+	}
+
+	// Two jobs in alice's experiment, which bob may read: one stored with
+	// bob as its user only (as the server stored it while open), one with
+	// bob as its owner.
+	if err := e.auth.Grant(ctx, "bob", auth.Experiment, fx.exp, auth.Read, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, owner := range []string{"", "bob"} {
+		id := "job-owned-by-" + owner
+		if err := e.db.CreateJob(ctx, &jobs.Job{ID: id, State: jobs.Succeeded, Submitted: time.Now().UnixMilli(),
+			Spec: jobs.Spec{Name: "j", Command: "true", User: "bob", Owner: owner, ExperimentID: fx.exp, Env: map[string]string{"SECRET": "s3cr3t"}}}); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Job jobs.Job `json:"job"`
+		}
+		e.must("bob", "GET", "/api/2.0/lode/jobs/get?id="+id, nil, &got)
+		wantEnv := map[bool]string{true: "s3cr3t", false: mlflowapi.Redacted}[owner == "bob"]
+		if got.Job.Spec.Env["SECRET"] != wantEnv {
+			t.Errorf("job with owner %q as bob: env %v, want SECRET=%s", owner, got.Job.Spec.Env, wantEnv)
+		}
+		// Cancelling an ended job is refused by the handler (409) once
+		// the guard lets the caller through.
+		status, b := e.do("bob", "POST", "/api/2.0/lode/jobs/cancel", nil, map[string]string{"id": id})
+		if want := map[bool]int{true: http.StatusConflict, false: http.StatusForbidden}[owner == "bob"]; status != want {
+			t.Errorf("bob cancels the job with owner %q: %d %s, want %d", owner, status, b, want)
+		}
+	}
+
+	// The token an attempt gets is its owner's; a job with no owner gets
+	// none, whoever its user names.
+	creds := &jobCredentials{auth: e.auth, ttl: time.Hour, logger: slog.New(slog.DiscardHandler)}
+	env, err := creds.Issue(ctx, &jobs.Job{ID: "open", Attempt: 1, Spec: jobs.Spec{User: "admin"}})
+	if err != nil || len(env) != 0 {
+		t.Errorf("a job without an owner, user admin: env %v, %v; want no token", env, err)
+	}
+	env, err = creds.Issue(ctx, &jobs.Job{ID: "owned", Attempt: 1, Spec: jobs.Spec{User: "admin", Owner: "bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.auth.Authenticate(ctx, env["MLFLOW_TRACKING_TOKEN"])
+	if err != nil || id.Name() != "bob" || id.Job() != "owned" {
+		t.Errorf("the token of bob's job: %v %v; want a job token of bob's", id, err)
 	}
 }

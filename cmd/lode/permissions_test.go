@@ -166,7 +166,7 @@ func (e *matrixEnv) newFixture() *fixture {
 	e.must("alice", "POST", "/api/2.0/mlflow/registered-models/alias", map[string]string{"name": fx.model, "alias": "champion", "version": "1"}, nil)
 	fx.job = fmt.Sprintf("job-%d", e.n)
 	if err := e.db.CreateJob(ctx, &jobs.Job{ID: fx.job, State: jobs.Succeeded, Submitted: time.Now().UnixMilli(),
-		Spec: jobs.Spec{Name: "j", Command: "true", User: "alice", ExperimentID: fx.exp, Env: map[string]string{"SECRET": "s3cr3t"}}}); err != nil {
+		Spec: jobs.Spec{Name: "j", Command: "true", User: "alice", Owner: "alice", ExperimentID: fx.exp, Env: map[string]string{"SECRET": "s3cr3t"}}}); err != nil {
 		e.t.Fatal(err)
 	}
 	alice, _ := e.auth.User(ctx, "alice")
@@ -732,7 +732,7 @@ func newMatrixEnv(t *testing.T) (*matrixEnv, []mlflowapi.Route) {
 	srv := httptest.NewUnstartedServer(nil)
 	js := &jobs.Service{Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(dir, "jobs"), KillGrace: time.Second, Logger: logger}),
 		Nodes: []jobs.Node{jobs.LocalNode("local", 2, 4<<30, nil)}, TrackingURI: "http://" + srv.Listener.Addr().String(),
-		Tick: 50 * time.Millisecond, Logger: logger, Readable: guard.Readable,
+		Tick: 50 * time.Millisecond, Logger: logger, Readable: guard.Readable, Tracker: &jobTracker{tracking: tr, artifacts: store},
 		Credentials: &jobCredentials{auth: authSvc, ttl: time.Hour, logger: logger}}
 	if err := js.Start(ctx); err != nil {
 		t.Fatal(err)
