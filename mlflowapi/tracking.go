@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/lode-ml/lode"
@@ -28,6 +29,9 @@ func (s *Server) routeTracking() {
 			return nil, err
 		}
 		if err := s.checkCreate(ctx, auth.Experiment, ""); err != nil {
+			return nil, err
+		}
+		if err := s.checkLocation(ctx, req.ArtifactLocation); err != nil {
 			return nil, err
 		}
 		id, err := t.CreateExperiment(ctx, req.Name, req.ArtifactLocation, tagsIn(req.Tags))
@@ -464,6 +468,34 @@ func (s *Server) routeTracking() {
 		}
 		return empty{}, t.RecordLoggedModel(ctx, req.RunID, req.ModelJSON)
 	})
+}
+
+// checkLocation refuses a new experiment's artifact location under the
+// proxy whose first segment names an experiment (a number, as the proxy's
+// checks read it) the caller may not change: its runs' artifacts, and the
+// logs the server itself writes there for their jobs, would land in that
+// experiment's tree. Other custom locations are left to the default and
+// wildcard grants, as the proxy leaves them.
+func (s *Server) checkLocation(ctx context.Context, location string) error {
+	if s.Guard.Open() {
+		return nil
+	}
+	scheme, rest, ok := strings.Cut(location, ":")
+	if !ok || !strings.EqualFold(scheme+":", ArtifactScheme) {
+		return nil
+	}
+	p, _ := proxiedPath(ArtifactScheme + rest)
+	first, _, _ := strings.Cut(p, "/")
+	if _, err := strconv.ParseInt(first, 10, 64); err != nil {
+		return nil
+	}
+	if err := s.Guard.CheckArtifact(ctx, p, auth.NeedUpdate); err != nil {
+		if lode.ErrorCode(err) != lode.EPermission {
+			return err
+		}
+		return auth.Denied("user '%s' may not keep artifacts in experiment %s's folder (artifact_location).", auth.FromContext(ctx).Name(), first)
+	}
+	return nil
 }
 
 // checkLoggedModels checks need on each logged model a request names

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -350,5 +351,53 @@ func TestPermissionJobOwner(t *testing.T) {
 	id, err := e.auth.Authenticate(ctx, env["MLFLOW_TRACKING_TOKEN"])
 	if err != nil || id.Name() != "bob" || id.Job() != "owned" {
 		t.Errorf("the token of bob's job: %v %v; want a job token of bob's", id, err)
+	}
+}
+
+// A new experiment's artifact location under the proxy may name another
+// experiment's folder only for a caller who may change that experiment:
+// else its runs' files, and the logs the server writes for their jobs,
+// land in a tree its owner never opened to them (review L5).
+func TestPermissionArtifactLocationInAnotherExperiment(t *testing.T) {
+	e, _ := newMatrixEnv(t)
+	ctx := context.Background()
+	alice := e.newFixture()
+	bobExp, _ := e.bobsRun("bob's")
+	n := 0
+	create := func(user, location string) (int, []byte) {
+		t.Helper()
+		n++
+		return e.do(user, "POST", "/api/2.0/mlflow/experiments/create", nil, map[string]string{
+			"name": fmt.Sprintf("at-%d", n), "artifact_location": location})
+	}
+	into := []string{
+		"mlflow-artifacts:/" + alice.exp,
+		"mlflow-artifacts:/" + alice.exp + "/" + alice.run + "/artifacts",
+		"MLflow-Artifacts:/" + alice.exp + "/x",
+		"mlflow-artifacts:/" + alice.exp + "//x",
+	}
+	for _, loc := range into {
+		if status, b := create("bob", loc); status != http.StatusForbidden {
+			t.Errorf("bob makes an experiment at %s: %d %.200s, want 403", loc, status, b)
+		}
+	}
+	// Anything else is his to choose: his own experiment's folder, a
+	// folder no experiment's id names, another store.
+	for _, loc := range []string{"mlflow-artifacts:/" + bobExp + "/more", "mlflow-artifacts:/team-b/x", "s3://bucket/" + alice.exp} {
+		if status, b := create("bob", loc); status != http.StatusOK {
+			t.Errorf("bob makes an experiment at %s: %d %.200s, want 200", loc, status, b)
+		}
+	}
+	// EDIT on alice's experiment, or being an admin, opens her folder.
+	for _, loc := range into[:2] {
+		if status, b := create("admin", loc); status != http.StatusOK {
+			t.Errorf("the admin makes an experiment at %s: %d %.200s", loc, status, b)
+		}
+	}
+	if err := e.auth.Grant(ctx, "bob", auth.Experiment, alice.exp, auth.Edit, true); err != nil {
+		t.Fatal(err)
+	}
+	if status, b := create("bob", into[1]); status != http.StatusOK {
+		t.Errorf("bob with EDIT on alice's experiment makes one at %s: %d %.200s", into[1], status, b)
 	}
 }
