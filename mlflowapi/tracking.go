@@ -181,6 +181,14 @@ func (s *Server) routeTracking() {
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
+		if !s.Guard.Open() {
+			// A run is its creator's: the UI and audits read user_id as who
+			// made it. Only admins may record someone else (a service
+			// account importing runs, say).
+			if id := auth.FromContext(ctx); !id.Admin() || req.UserID == "" {
+				req.UserID = id.Name()
+			}
+		}
 		run, err := t.CreateRun(ctx, tracking.CreateRunRequest{
 			ExperimentID: string(req.ExperimentID), UserID: req.UserID, StartTime: req.StartTime.V,
 			Tags: tagsIn(req.Tags), RunName: req.RunName,

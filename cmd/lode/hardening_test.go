@@ -401,3 +401,45 @@ func TestPermissionArtifactLocationInAnotherExperiment(t *testing.T) {
 		t.Errorf("bob with EDIT on alice's experiment makes one at %s: %d %.200s", into[1], status, b)
 	}
 }
+
+// With authentication on, a run's user_id is its creator's name whatever
+// the request says; an admin may record another user (review L7).
+func TestPermissionRunUserIsItsCreator(t *testing.T) {
+	e, _ := newMatrixEnv(t)
+	bobExp, _ := e.bobsRun("bob's")
+	for _, c := range []struct{ caller, asked, want string }{
+		{"bob", "admin", "bob"},
+		{"bob", "", "bob"},
+		{"bob", "bob", "bob"},
+		{"admin", "service-account", "service-account"},
+		{"admin", "", "admin"},
+	} {
+		body := map[string]string{"experiment_id": bobExp}
+		if c.asked != "" {
+			body["user_id"] = c.asked
+		}
+		var out struct {
+			Run struct {
+				Info struct {
+					RunID  string `json:"run_id"`
+					UserID string `json:"user_id"`
+				} `json:"info"`
+			} `json:"run"`
+		}
+		e.must(c.caller, "POST", "/api/2.0/mlflow/runs/create", body, &out)
+		if out.Run.Info.UserID != c.want {
+			t.Errorf("%s creates a run with user_id %q: user_id %q, want %q", c.caller, c.asked, out.Run.Info.UserID, c.want)
+		}
+		var got struct {
+			Run struct {
+				Info struct {
+					UserID string `json:"user_id"`
+				} `json:"info"`
+			} `json:"run"`
+		}
+		e.must("admin", "GET", "/api/2.0/mlflow/runs/get?run_id="+out.Run.Info.RunID, nil, &got)
+		if got.Run.Info.UserID != c.want {
+			t.Errorf("the stored run's user_id: %q, want %q", got.Run.Info.UserID, c.want)
+		}
+	}
+}
