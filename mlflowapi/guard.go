@@ -135,11 +135,7 @@ func (f ServiceFinder) RunExperiment(ctx context.Context, runID string) (string,
 }
 
 func (f ServiceFinder) LoggedModelExperiment(ctx context.Context, id string) (string, error) {
-	m, err := f.Tracking.GetLoggedModel(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	return m.ExperimentID, nil
+	return f.Tracking.LoggedModelExperiment(ctx, id)
 }
 
 func (f ServiceFinder) ExperimentID(ctx context.Context, name string) (string, error) {
