@@ -76,7 +76,17 @@ type Spec struct {
 	Priority int `json:"priority"`
 	// Queue groups jobs for fair sharing ("default" when empty).
 	Queue string `json:"queue"`
-	User  string `json:"user,omitempty"`
+	// User is who the job says it is for, shown in listings and used for
+	// fair sharing; without authentication it is whatever the submitter
+	// wrote.
+	User string `json:"user,omitempty"`
+	// Owner is the signed-in user who submitted the job, set by the server
+	// only when it authenticates (never from a request): the job's
+	// permissions (cancelling it, seeing its env values) and the token
+	// each attempt gets are theirs. A job submitted while the server ran
+	// open has none, and runs without a token once authentication is on:
+	// its user is a name anyone could have written.
+	Owner string `json:"owner,omitempty"`
 	// MaxRetries is how many times a failed job is run again.
 	MaxRetries int `json:"max_retries"`
 	// Timeout bounds each attempt (0: none).

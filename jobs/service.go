@@ -165,6 +165,11 @@ func (s *Service) Submit(ctx context.Context, spec Spec) (*Job, error) {
 		for k, v := range spec.Tags {
 			tags[k] = v
 		}
+		if spec.Owner != "" {
+			// The run (its user_id comes from this tag) is its owner's,
+			// whatever the job's user or tags say.
+			tags["mlflow.user"] = spec.Owner
+		}
 		runID, err := s.Tracker.CreateRun(ctx, spec.ExperimentID, spec.Name, tags, spec.Params)
 		if err != nil {
 			return nil, err

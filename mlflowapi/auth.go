@@ -703,6 +703,31 @@ func (s *Server) routeAuth() {
 // DefaultTokenDays is how long a token lives when its maker does not say.
 const DefaultTokenDays = 90
 
+// childTokenTTL is how long a token asked to live ttl (0: for ever) may
+// live when the caller signed in with parent (nil for Basic). A token made
+// with an API token expires no later than that token: else a short-lived
+// or stolen token would turn into a permanent one, which outlives the
+// victim's revoking it. A session or a password proves more and may make
+// any (the account page's flow); a job's token makes none (handleAccount).
+func childTokenTTL(parent *auth.Token, ttl time.Duration, now func() time.Time) (time.Duration, error) {
+	if parent == nil || parent.Kind != auth.TokenAPI || parent.ExpiresMs == 0 {
+		return ttl, nil
+	}
+	t := time.Now()
+	if now != nil {
+		t = now()
+	}
+	left := time.UnixMilli(parent.ExpiresMs).Sub(t)
+	if left <= 0 {
+		// 0 would mean "never": an expired parent makes nothing.
+		return 0, lode.Errorf(lode.EUnauthenticated, "The token this request was made with has expired.")
+	}
+	if ttl == 0 || ttl > left {
+		ttl = left
+	}
+	return ttl, nil
+}
+
 // routeTokens serves Lode's tokens API.
 func (s *Server) routeTokens() {
 	a := s.Auth
@@ -752,7 +777,11 @@ func (s *Server) routeTokens() {
 		if days < 0 || days > int64(auth.MaxTokenTTL/(24*time.Hour)) {
 			return nil, lode.Errorf(lode.EInvalid, "Invalid value %d for parameter 'expires_in_days': it must be between 0 (no expiry) and %d.", days, int64(auth.MaxTokenTTL/(24*time.Hour)))
 		}
-		secret, t, err := a.CreateToken(ctx, u, req.Name, auth.TokenAPI, time.Duration(days)*24*time.Hour, "")
+		ttl, err := childTokenTTL(auth.FromContext(ctx).Token, time.Duration(days)*24*time.Hour, a.Now)
+		if err != nil {
+			return nil, err
+		}
+		secret, t, err := a.CreateToken(ctx, u, req.Name, auth.TokenAPI, ttl, "")
 		if err != nil {
 			return nil, err
 		}

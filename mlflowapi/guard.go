@@ -135,11 +135,7 @@ func (f ServiceFinder) RunExperiment(ctx context.Context, runID string) (string,
 }
 
 func (f ServiceFinder) LoggedModelExperiment(ctx context.Context, id string) (string, error) {
-	m, err := f.Tracking.GetLoggedModel(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	return m.ExperimentID, nil
+	return f.Tracking.LoggedModelExperiment(ctx, id)
 }
 
 func (f ServiceFinder) ExperimentID(ctx context.Context, name string) (string, error) {
@@ -155,7 +151,7 @@ func (f ServiceFinder) JobOwner(ctx context.Context, id string) (string, string,
 	if err != nil {
 		return "", "", err
 	}
-	return j.Spec.Experiment(), j.Spec.User, nil
+	return j.Spec.Experiment(), j.Spec.Owner, nil
 }
 
 var _ Finder = ServiceFinder{}

@@ -192,6 +192,7 @@ func (s *Server) routeJobs() {
 			}
 			// A job belongs to whoever submitted it, whatever the request says.
 			sp.User = id.Name()
+			sp.Owner = id.Name()
 		}
 		j, err := s.Jobs.Submit(ctx, sp)
 		if err != nil {
@@ -282,10 +283,12 @@ func (s *Server) routeJobs() {
 const Redacted = "[redacted]"
 
 // jobOut is a job as its caller may see it: the values of its environment
-// variables (which may hold credentials) only for its owner and admins.
+// variables (which may hold credentials) only for its owner and admins
+// (its user, a name anyone could write while the server ran open, is no
+// owner).
 func (s *Server) jobOut(ctx context.Context, j *jobs.Job) *jobs.Job {
 	id := auth.FromContext(ctx)
-	if s.Guard.Open() || id.Admin() || len(j.Spec.Env) == 0 || (j.Spec.User != "" && j.Spec.User == id.Name()) {
+	if s.Guard.Open() || id.Admin() || len(j.Spec.Env) == 0 || (j.Spec.Owner != "" && j.Spec.Owner == id.Name()) {
 		return j
 	}
 	c := *j

@@ -149,7 +149,9 @@ func TestJobsSubmitGetLogs(t *testing.T) {
 		"priority":        3,
 		"timeout_seconds": 30,
 		"user":            "alice",
-		"tags":            map[string]string{"team": "ml"},
+		// An owner is the server's to set, with authentication only.
+		"owner": "admin",
+		"tags":  map[string]string{"team": "ml"},
 	})
 	if j.ID == "" || j.State != jobs.Queued || j.Attempt != 0 {
 		t.Fatalf("submitted job: %+v", j)
@@ -157,7 +159,7 @@ func TestJobsSubmitGetLogs(t *testing.T) {
 	sp := j.Spec
 	if sp.Name != "echo" || sp.Queue != jobs.DefaultQueue || sp.Replicas != 1 || sp.ExperimentID != "0" || sp.Priority != 3 ||
 		sp.Timeout != 30*time.Second || sp.User != "alice" || sp.Resources.MilliCPU != 500 || sp.Resources.MemoryBytes != 1<<20 ||
-		sp.Env["GREETING"] != "hello" || sp.WorkDir != work || sp.Tags["team"] != "ml" {
+		sp.Env["GREETING"] != "hello" || sp.WorkDir != work || sp.Tags["team"] != "ml" || sp.Owner != "" {
 		t.Errorf("spec as stored: %+v", sp)
 	}
 

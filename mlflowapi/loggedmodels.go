@@ -77,6 +77,13 @@ func (s *Server) routeLoggedModels() {
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
+		// The model records the run it came from: the caller must be able
+		// to read that run, as MLflow 3 asks.
+		if req.SourceRunID != "" {
+			if err := s.Guard.CheckTarget(ctx, TargetRun, req.SourceRunID, auth.NeedRead, false); err != nil {
+				return nil, err
+			}
+		}
 		return modelResp(t.CreateLoggedModel(ctx, tracking.CreateLoggedModelRequest{
 			ExperimentID: string(req.ExperimentID), Name: req.Name, ModelType: req.ModelType,
 			SourceRunID: req.SourceRunID, Params: paramsIn(req.Params), Tags: tagsIn(req.Tags),

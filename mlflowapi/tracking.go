@@ -3,6 +3,8 @@ package mlflowapi
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/lode-ml/lode"
@@ -27,6 +29,9 @@ func (s *Server) routeTracking() {
 			return nil, err
 		}
 		if err := s.checkCreate(ctx, auth.Experiment, ""); err != nil {
+			return nil, err
+		}
+		if err := s.checkLocation(ctx, req.ArtifactLocation); err != nil {
 			return nil, err
 		}
 		id, err := t.CreateExperiment(ctx, req.Name, req.ArtifactLocation, tagsIn(req.Tags))
@@ -176,6 +181,14 @@ func (s *Server) routeTracking() {
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
+		if !s.Guard.Open() {
+			// A run is its creator's: the UI and audits read user_id as who
+			// made it. Only admins may record someone else (a service
+			// account importing runs, say).
+			if id := auth.FromContext(ctx); !id.Admin() || req.UserID == "" {
+				req.UserID = id.Name()
+			}
+		}
 		run, err := t.CreateRun(ctx, tracking.CreateRunRequest{
 			ExperimentID: string(req.ExperimentID), UserID: req.UserID, StartTime: req.StartTime.V,
 			Tags: tagsIn(req.Tags), RunName: req.RunName,
@@ -255,6 +268,9 @@ func (s *Server) routeTracking() {
 		}
 		if !req.Timestamp.Set {
 			return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'timestamp'.")
+		}
+		if err := s.checkLoggedModels(ctx, auth.NeedUpdate, 1, func(int) string { return req.ModelID }); err != nil {
+			return nil, err
 		}
 		return empty{}, t.LogMetric(ctx, id, req.metric())
 	})
@@ -337,6 +353,9 @@ func (s *Server) routeTracking() {
 			}
 			metrics[i] = m.metric()
 		}
+		if err := s.checkLoggedModels(ctx, auth.NeedUpdate, len(metrics), func(i int) string { return metrics[i].ModelID }); err != nil {
+			return nil, err
+		}
 		return empty{}, t.LogBatch(ctx, req.RunID, metrics, paramsIn(req.Params), tagsIn(req.Tags))
 	})
 	s.handle("POST", "runs/log-inputs", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
@@ -361,6 +380,9 @@ func (s *Server) routeTracking() {
 		for i, m := range req.Models {
 			models[i] = tracking.ModelInput{ModelID: m.ModelID}
 		}
+		if err := s.checkLoggedModels(ctx, auth.NeedRead, len(models), func(i int) string { return models[i].ModelID }); err != nil {
+			return nil, err
+		}
 		return empty{}, t.LogInputs(ctx, req.RunID, inputs, models)
 	})
 	s.handle("POST", "runs/outputs", runRule(auth.NeedUpdate), func(ctx context.Context, r *http.Request) (any, error) {
@@ -380,6 +402,9 @@ func (s *Server) routeTracking() {
 		models := make([]tracking.ModelOutput, len(req.Models))
 		for i, m := range req.Models {
 			models[i] = tracking.ModelOutput{ModelID: m.ModelID, Step: m.Step.V}
+		}
+		if err := s.checkLoggedModels(ctx, auth.NeedUpdate, len(models), func(i int) string { return models[i].ModelID }); err != nil {
+			return nil, err
 		}
 		return empty{}, t.LogOutputs(ctx, req.RunID, models)
 	})
@@ -451,6 +476,57 @@ func (s *Server) routeTracking() {
 		}
 		return empty{}, t.RecordLoggedModel(ctx, req.RunID, req.ModelJSON)
 	})
+}
+
+// checkLocation refuses a new experiment's artifact location under the
+// proxy whose first segment names an experiment (a number, as the proxy's
+// checks read it) the caller may not change: its runs' artifacts, and the
+// logs the server itself writes there for their jobs, would land in that
+// experiment's tree. Other custom locations are left to the default and
+// wildcard grants, as the proxy leaves them.
+func (s *Server) checkLocation(ctx context.Context, location string) error {
+	if s.Guard.Open() {
+		return nil
+	}
+	scheme, rest, ok := strings.Cut(location, ":")
+	if !ok || !strings.EqualFold(scheme+":", ArtifactScheme) {
+		return nil
+	}
+	p, _ := proxiedPath(ArtifactScheme + rest)
+	first, _, _ := strings.Cut(p, "/")
+	if _, err := strconv.ParseInt(first, 10, 64); err != nil {
+		return nil
+	}
+	if err := s.Guard.CheckArtifact(ctx, p, auth.NeedUpdate); err != nil {
+		if lode.ErrorCode(err) != lode.EPermission {
+			return err
+		}
+		return auth.Denied("user '%s' may not keep artifacts in experiment %s's folder (artifact_location).", auth.FromContext(ctx).Name(), first)
+	}
+	return nil
+}
+
+// checkLoggedModels checks need on each logged model a request names
+// besides its run (model(i) for i < n, "" for none): the route's rule
+// covers the run only, and a metric or an output written onto a model is
+// a change to that model, which may live in an experiment the caller may
+// not touch. Each model is checked once.
+func (s *Server) checkLoggedModels(ctx context.Context, need auth.Need, n int, model func(int) string) error {
+	if s.Guard.Open() {
+		return nil
+	}
+	var checked []string
+	for i := 0; i < n; i++ {
+		id := model(i)
+		if id == "" || slices.Contains(checked, id) {
+			continue
+		}
+		if err := s.Guard.CheckTarget(ctx, TargetLoggedModel, id, need, false); err != nil {
+			return err
+		}
+		checked = append(checked, id)
+	}
+	return nil
 }
 
 // positive refuses a max_results given as zero or less; leaving it out

@@ -71,6 +71,20 @@ func (s *Service) GetLoggedModel(ctx context.Context, id string) (*LoggedModel, 
 	return s.Store.GetLoggedModel(ctx, id)
 }
 
+// LoggedModelExperiment returns the id of the experiment an active logged
+// model belongs to, without reading the model's data: permission checks
+// ask it on every metric batch that names a model.
+func (s *Service) LoggedModelExperiment(ctx context.Context, id string) (string, error) {
+	if id == "" {
+		return "", lode.Errorf(lode.EInvalid, "Missing value for required parameter 'model_id'.")
+	}
+	m, err := s.Store.GetLoggedModelInfo(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return m.ExperimentID, nil
+}
+
 // FinalizeLoggedModel sets a logged model's final status.
 func (s *Service) FinalizeLoggedModel(ctx context.Context, id, status string) (*LoggedModel, error) {
 	switch status {

@@ -252,6 +252,10 @@ type Store interface {
 
 	CreateLoggedModel(ctx context.Context, m LoggedModel) (*LoggedModel, error)
 	GetLoggedModel(ctx context.Context, id string) (*LoggedModel, error)
+	// GetLoggedModelInfo is GetLoggedModel without the model's tags,
+	// params and metrics (a model's metrics grow with every step logged
+	// to it).
+	GetLoggedModelInfo(ctx context.Context, id string) (*LoggedModel, error)
 	// FinalizeLoggedModel sets a model's status.
 	FinalizeLoggedModel(ctx context.Context, id, status string) (*LoggedModel, error)
 	DeleteLoggedModel(ctx context.Context, id string) error

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -34,14 +35,47 @@ type loginData struct {
 
 // safeNext is where to go after signing in: a path on this server, never
 // another site (an open redirect would make the sign-in page a phishing
-// tool).
+// tool). Browsers read a backslash as a slash and drop tabs and newlines,
+// and http.Redirect cleans the path it is given, so a check of the raw
+// string is not enough ("/a/../\evil.example" becomes "/\evil.example",
+// which is https://evil.example/): backslashes and control characters,
+// plain or percent-encoded, are refused, and the path is cleaned here, so
+// that what is checked is what the browser gets.
 func safeNext(next string) string {
-	u, err := url.Parse(next)
-	if err != nil || next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
-		strings.HasPrefix(next, "/\\") || u.Scheme != "" || u.Host != "" || strings.HasPrefix(u.Path, "/login") {
-		return "/experiments"
+	const home = "/experiments"
+	if next == "" || next[0] != '/' || badInPath(next) {
+		return home
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || badInPath(u.Path) {
+		return home
+	}
+	// The escaped path is cleaned: decoding first would turn an encoded
+	// slash into a real one.
+	p := path.Clean(u.EscapedPath())
+	if strings.HasSuffix(u.EscapedPath(), "/") && p != "/" {
+		p += "/" // as http.Redirect keeps it
+	}
+	// The sign-in page leading back to itself would be a loop; the
+	// server routes by the decoded path.
+	lp := path.Clean(u.Path)
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || lp == "/login" || strings.HasPrefix(lp, "/login/") {
+		return home
+	}
+	if u.RawQuery != "" {
+		p += "?" + u.RawQuery
+	}
+	return p
+}
+
+// badInPath reports a backslash or a control character.
+func badInPath(s string) bool {
+	for _, r := range s {
+		if r == '\\' || r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {

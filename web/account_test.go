@@ -646,3 +646,91 @@ func TestEndedSessionSignsInAgain(t *testing.T) {
 		}
 	}
 }
+
+// After signing in, the browser goes to a path on this server and never
+// to another site, whatever next says: the attacks browsers turn into
+// another host (backslashes, doubled slashes, paths that clean into one,
+// control characters they drop), plain or percent-encoded, and loops
+// back to the sign-in page.
+func TestSafeNext(t *testing.T) {
+	const home = "/experiments"
+	for _, c := range []struct{ next, want string }{
+		{"/experiments?q=wine", "/experiments?q=wine"},
+		{"/runs/abc/artifacts?path=a%2Fb", "/runs/abc/artifacts?path=a%2Fb"},
+		{"/models/a%2Fb", "/models/a%2Fb"},
+		{"/experiments/1/", "/experiments/1/"},
+		{"/a/./b/../c", "/a/c"},
+		{"/a/../experiments", "/experiments"},
+		{"/x//y", "/x/y"},
+		{"/", "/"},
+		{"/#frag", "/"},
+		{"", home},
+		{"experiments", home},
+		{"https://evil.example/", home},
+		{"http:/evil.example", home},
+		{"javascript:alert(1)", home},
+		{"//evil.example", home},
+		{"///evil.example", "/evil.example"},
+		{"/\\evil.example", home},
+		{"\\\\evil.example", home},
+		{"/a/../\\evil.example", home},
+		{"/a/..\\evil.example", home},
+		{"/x/..%2f\\evil.example", home},
+		{"/%5Cevil.example", home},
+		{"/%5cevil.example", home},
+		{"/a/../%5Cevil.example", home},
+		{"/%5C%5Cevil.example", home},
+		{"/a/../%2F%2Fevil.example", "/%2F%2Fevil.example"},
+		{"/a/..//evil.example", "/evil.example"},
+		{"/a/../../..//evil.example", "/evil.example"},
+		{"/.//evil.example", "/evil.example"},
+		{"/\t/evil.example", home},
+		{"/\n/evil.example", home},
+		{"/\r\nSet-Cookie: x=y", home},
+		{"/%09/evil.example", home},
+		{"/%0d%0aSet-Cookie:%20x=y", home},
+		{"/\x00", home},
+		{"/\u0085/evil.example", home},
+		{"/x?\n", home},
+		{"/login", home},
+		{"/login?next=/experiments", home},
+		{"/login/", home},
+		{"/a/../login", home},
+		{"/%6Cogin", home},
+		{"//login", home},
+		{"/logins", "/logins"},
+		{"/%", home},
+	} {
+		if got := safeNext(c.next); got != c.want {
+			t.Errorf("safeNext(%q) = %q, want %q", c.next, got, c.want)
+		}
+		if got := safeNext(c.next); strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\r\n\t") || !strings.HasPrefix(got, "/") {
+			t.Errorf("safeNext(%q) = %q leaves this server", c.next, got)
+		}
+	}
+}
+
+// The sign-in form's next is where the browser goes, cleaned as safeNext
+// cleans it: Location never names another host.
+func TestSignInRedirectStaysHere(t *testing.T) {
+	s := newAuthSite(t, siteOptions{})
+	for next, want := range map[string]string{
+		"/a/../\\evil.example":      "/experiments",
+		"/x/..%2f\\evil.example":    "/experiments",
+		"//evil.example":            "/experiments",
+		"/%5Cevil.example":          "/experiments",
+		"/a/..//evil.example":       "/evil.example",
+		"/experiments/0?view=table": "/experiments/0?view=table",
+	} {
+		form := url.Values{"username": {"alice"}, "password": {alicePassword}, "next": {next}}.Encode()
+		res, body := s.call(t, "POST", "/login", "", form, nil)
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want {
+			t.Errorf("sign in with next=%q: %d Location %q, want 303 %q\n%.300s", next, res.StatusCode, res.Header.Get("Location"), want, body)
+		}
+	}
+	// The sign-in page carries the cleaned next into its form.
+	res, body := s.call(t, "GET", "/login?next="+url.QueryEscape("/a/../\\evil.example"), "", "", nil)
+	if res.StatusCode != http.StatusOK || strings.Contains(body, "evil.example") {
+		t.Errorf("GET /login with a hostile next: %d, the page still holds it", res.StatusCode)
+	}
+}

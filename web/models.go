@@ -131,8 +131,10 @@ func (s *Server) serveModel(w http.ResponseWriter, r *http.Request) {
 }
 
 // modelVersionRuns looks up each version's run and experiment, once per run.
-// A run that cannot be read (deleted for good, or from another server)
-// just goes without links.
+// A run that cannot be read (deleted for good, from another server, or in
+// an experiment the viewer may not read: reading the model opens nothing
+// of the runs its versions came from) just goes without links, its id
+// alone shown.
 func (s *Server) modelVersionRuns(ctx context.Context, vs []*registry.Version) []modelVersionRow {
 	runs := map[string]*tracking.RunInfo{}
 	exps := map[string]string{}
@@ -144,8 +146,10 @@ func (s *Server) modelVersionRuns(ctx context.Context, vs []*registry.Version) [
 		}
 		info, seen := runs[v.RunID]
 		if !seen {
-			if run, err := s.Tracking.GetRun(ctx, v.RunID); err == nil {
-				info = &run.Info
+			if s.Guard.CheckTarget(ctx, mlflowapi.TargetRun, v.RunID, auth.NeedRead, false) == nil {
+				if run, err := s.Tracking.GetRun(ctx, v.RunID); err == nil {
+					info = &run.Info
+				}
 			}
 			runs[v.RunID] = info
 		}

@@ -171,8 +171,11 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 			p.Tags = append(p.Tags, t)
 		}
 	}
+	// The tag is anyone's to set who may edit the run: the job it names is
+	// shown only when it is this run's own job, else the page would tell
+	// the state of any job to whoever names it.
 	if p.JobID != "" && s.Jobs != nil {
-		if j, err := s.Jobs.Get(ctx, p.JobID); err == nil {
+		if j, err := s.Jobs.Get(ctx, p.JobID); err == nil && j.RunID == run.Info.RunID {
 			p.Job = j
 		}
 	}

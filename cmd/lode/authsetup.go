@@ -154,15 +154,16 @@ type jobCredentials struct {
 }
 
 func (c *jobCredentials) Issue(ctx context.Context, j *jobs.Job) (map[string]string, error) {
-	if j.Spec.User == "" {
-		// Submitted while the server ran open: it runs without a token, and
-		// its calls are anonymous.
-		c.logger.Warn("a job without a submitter runs without a token", "job", j.ID)
+	if j.Spec.Owner == "" {
+		// Submitted while the server ran open (its user is a name anyone
+		// could have written): it runs without a token, and its calls are
+		// anonymous.
+		c.logger.Warn("a job without an owner runs without a token", "job", j.ID, "user", j.Spec.User)
 		return nil, nil
 	}
-	u, err := c.auth.Store.GetUser(ctx, j.Spec.User)
+	u, err := c.auth.Store.GetUser(ctx, j.Spec.Owner)
 	if err != nil {
-		return nil, fmt.Errorf("its submitter %q: %s", j.Spec.User, lode.ErrorMessage(err))
+		return nil, fmt.Errorf("its owner %q: %s", j.Spec.Owner, lode.ErrorMessage(err))
 	}
 	ttl := c.ttl
 	if j.Spec.Timeout > 0 && j.Spec.Timeout+time.Hour < ttl {

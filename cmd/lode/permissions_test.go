@@ -166,7 +166,7 @@ func (e *matrixEnv) newFixture() *fixture {
 	e.must("alice", "POST", "/api/2.0/mlflow/registered-models/alias", map[string]string{"name": fx.model, "alias": "champion", "version": "1"}, nil)
 	fx.job = fmt.Sprintf("job-%d", e.n)
 	if err := e.db.CreateJob(ctx, &jobs.Job{ID: fx.job, State: jobs.Succeeded, Submitted: time.Now().UnixMilli(),
-		Spec: jobs.Spec{Name: "j", Command: "true", User: "alice", ExperimentID: fx.exp, Env: map[string]string{"SECRET": "s3cr3t"}}}); err != nil {
+		Spec: jobs.Spec{Name: "j", Command: "true", User: "alice", Owner: "alice", ExperimentID: fx.exp, Env: map[string]string{"SECRET": "s3cr3t"}}}); err != nil {
 		e.t.Fatal(err)
 	}
 	alice, _ := e.auth.User(ctx, "alice")
@@ -732,7 +732,7 @@ func newMatrixEnv(t *testing.T) (*matrixEnv, []mlflowapi.Route) {
 	srv := httptest.NewUnstartedServer(nil)
 	js := &jobs.Service{Store: db, Exec: localexec.New(localexec.Options{BaseDir: filepath.Join(dir, "jobs"), KillGrace: time.Second, Logger: logger}),
 		Nodes: []jobs.Node{jobs.LocalNode("local", 2, 4<<30, nil)}, TrackingURI: "http://" + srv.Listener.Addr().String(),
-		Tick: 50 * time.Millisecond, Logger: logger, Readable: guard.Readable,
+		Tick: 50 * time.Millisecond, Logger: logger, Readable: guard.Readable, Tracker: &jobTracker{tracking: tr, artifacts: store},
 		Credentials: &jobCredentials{auth: authSvc, ttl: time.Hour, logger: logger}}
 	if err := js.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -952,16 +952,17 @@ func TestArtifactLocationsStayInTheirExperiment(t *testing.T) {
 	e, _ := newMatrixEnv(t)
 	ctx := context.Background()
 	alice := e.newFixture()
-	// Bob may make experiments (any signed-in user may) and nothing else.
+	// Bob may not make such an experiment himself
+	// (TestPermissionArtifactLocationInAnotherExperiment); an admin may,
+	// and bob may edit it, and nothing else.
 	var exp struct {
 		ExperimentID string `json:"experiment_id"`
 	}
-	status, b := e.do("bob", "POST", "/api/2.0/mlflow/experiments/create", nil, map[string]string{
-		"name": "bob's", "artifact_location": "mlflow-artifacts:/" + alice.exp})
-	if status != 200 {
-		t.Skipf("the artifact location is refused outright (%d %s): nothing to reach", status, b)
+	e.must("admin", "POST", "/api/2.0/mlflow/experiments/create", map[string]string{
+		"name": "bob's", "artifact_location": "mlflow-artifacts:/" + alice.exp}, &exp)
+	if err := e.auth.Grant(ctx, "bob", auth.Experiment, exp.ExperimentID, auth.Edit, true); err != nil {
+		t.Fatal(err)
 	}
-	json.Unmarshal(b, &exp)
 	var run struct {
 		Run struct {
 			Info struct {

@@ -73,13 +73,23 @@ func setModelParams(ctx context.Context, tx *conn, id string, params []tracking.
 
 // GetLoggedModel implements tracking.Store; deleted models are not found.
 func (db *Store) GetLoggedModel(ctx context.Context, id string) (*tracking.LoggedModel, error) {
+	m, err := db.GetLoggedModelInfo(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return m, db.dbErr(db.loadModelData(ctx, []*tracking.LoggedModel{m}))
+}
+
+// GetLoggedModelInfo implements tracking.Store; deleted models are not
+// found.
+func (db *Store) GetLoggedModelInfo(ctx context.Context, id string) (*tracking.LoggedModel, error) {
 	m, err := scanModel(db.r.QueryRow(ctx, `SELECT `+modelColumns+` FROM logged_models lm WHERE lm.model_id = ? AND lm.lifecycle_stage = 'active'`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, modelNotFound(id)
 	} else if err != nil {
 		return nil, db.dbErr(err)
 	}
-	return m, db.dbErr(db.loadModelData(ctx, []*tracking.LoggedModel{m}))
+	return m, nil
 }
 
 func (db *Store) loadModelData(ctx context.Context, models []*tracking.LoggedModel) error {

@@ -161,13 +161,13 @@ func testUpdateClears(e *env) {
 // keep filtering and ordering on them.
 func testUpdateKeepsSpec(e *env) {
 	orig := queued("j", base+5)
-	orig.Spec.Queue, orig.Spec.User, orig.Spec.Priority = "q1", "alice", 3
+	orig.Spec.Queue, orig.Spec.User, orig.Spec.Owner, orig.Spec.Priority = "q1", "alice", "alice", 3
 	orig.Spec.Env = map[string]string{"A": "1"}
 	e.create(clone(orig))
 	e.create(queued("k", base+1))
 
 	j := clone(orig)
-	j.Spec = jobs.Spec{Name: "changed", Command: "rm -rf /", Queue: "q2", User: "mallory", Priority: 99}
+	j.Spec = jobs.Spec{Name: "changed", Command: "rm -rf /", Queue: "q2", User: "mallory", Owner: "mallory", Priority: 99}
 	j.Submitted = base
 	e.must(j.Move(jobs.Scheduled, base+6, "placed"), "Move")
 	e.update(j)

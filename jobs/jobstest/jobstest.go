@@ -343,6 +343,7 @@ func full(id string, submitted int64) *jobs.Job {
 			Priority:     -3,
 			Queue:        "research",
 			User:         "alice@example.com",
+			Owner:        "alice",
 			MaxRetries:   2,
 			Timeout:      90*time.Minute + 1,
 			ExperimentID: "42",

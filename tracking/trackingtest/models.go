@@ -76,6 +76,15 @@ func testLoggedModelLifecycle(e *env) {
 		got.ArtifactURI != lm.ArtifactURI || got.CreationTime != lm.CreationTime || tagMap(got.Tags) != "k=v" {
 		e.Errorf("GetLoggedModel %+v, want %+v", got, lm)
 	}
+	info, err := e.store.GetLoggedModelInfo(e.ctx, lm.ModelID)
+	e.must(err, "GetLoggedModelInfo")
+	if info.ModelID != lm.ModelID || info.ExperimentID != x || info.Name != lm.Name || info.SourceRunID != run ||
+		info.ArtifactURI != lm.ArtifactURI || len(info.Tags)+len(info.Params)+len(info.Metrics) != 0 {
+		e.Errorf("GetLoggedModelInfo %+v, want the model without its data", info)
+	}
+	if exp, err := e.svc.LoggedModelExperiment(e.ctx, lm.ModelID); err != nil || exp != x {
+		e.Errorf("LoggedModelExperiment: %q %v, want %q", exp, err, x)
+	}
 
 	fin, err := e.svc.FinalizeLoggedModel(e.ctx, lm.ModelID, tracking.ModelReady)
 	e.must(err, "FinalizeLoggedModel")
@@ -107,6 +116,8 @@ func testLoggedModelLifecycle(e *env) {
 	e.must(e.svc.DeleteLoggedModel(e.ctx, lm.ModelID), "DeleteLoggedModel")
 	_, err = e.svc.GetLoggedModel(e.ctx, lm.ModelID)
 	e.wantCode(err, lode.ENotFound, "GetLoggedModel after delete")
+	_, err = e.store.GetLoggedModelInfo(e.ctx, lm.ModelID)
+	e.wantCode(err, lode.ENotFound, "GetLoggedModelInfo after delete")
 	e.wantCode(e.svc.DeleteLoggedModel(e.ctx, lm.ModelID), lode.ENotFound, "DeleteLoggedModel twice")
 	e.wantCode(e.svc.SetLoggedModelTags(e.ctx, lm.ModelID, []tracking.Tag{{Key: "a", Value: "b"}}), lode.ENotFound, "SetLoggedModelTags after delete")
 	_, err = e.svc.FinalizeLoggedModel(e.ctx, lm.ModelID, tracking.ModelReady)
@@ -131,6 +142,10 @@ func testLoggedModelErrors(e *env) {
 	e.wantCode(err, lode.ENotFound, "GetLoggedModel unknown")
 	_, err = e.store.GetLoggedModel(e.ctx, unknown)
 	e.wantCode(err, lode.ENotFound, "Store.GetLoggedModel unknown")
+	_, err = e.store.GetLoggedModelInfo(e.ctx, unknown)
+	e.wantCode(err, lode.ENotFound, "Store.GetLoggedModelInfo unknown")
+	_, err = e.svc.LoggedModelExperiment(e.ctx, unknown)
+	e.wantCode(err, lode.ENotFound, "LoggedModelExperiment unknown")
 	_, err = e.svc.FinalizeLoggedModel(e.ctx, unknown, tracking.ModelReady)
 	e.wantCode(err, lode.ENotFound, "FinalizeLoggedModel unknown")
 	e.wantCode(e.svc.DeleteLoggedModel(e.ctx, unknown), lode.ENotFound, "DeleteLoggedModel unknown")
