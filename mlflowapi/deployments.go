@@ -49,7 +49,7 @@ func (s *Server) routeDeployments() {
 		}
 		_, err := s.Deployments.Get(req.Name)
 		exists := err == nil
-		if err := s.checkDeploy(ctx, req.Name, req.ModelURI, exists); err != nil {
+		if err := s.checkDeploy(ctx, req.Name, req.ModelURI, req.Runtime, exists); err != nil {
 			return nil, err
 		}
 		st, err := s.Deployments.Create(ctx, serving.Deployment{Name: req.Name, ModelURI: req.ModelURI, Runtime: req.Runtime,
@@ -105,8 +105,13 @@ func (s *Server) routeDeployments() {
 
 // checkDeploy checks that the caller may deploy a model: replace the
 // deployment (when it exists) and edit what it serves, as they must to
-// submit a job to an experiment.
-func (s *Server) checkDeploy(ctx context.Context, name, modelURI string, exists bool) error {
+// submit a job to an experiment. Loading a Python model runs its code
+// (its loader, code/, the packages pip installs for it) as the server's
+// OS user, so, like a job, only admins may deploy one unless the server
+// lets users run code. A deployment forced onto ONNX Runtime runs none:
+// the runtime reads the graph in this process and refuses every version
+// without an onnx flavor, also those an alias moves to later.
+func (s *Server) checkDeploy(ctx context.Context, name, modelURI, runtime string, exists bool) error {
 	if s.Guard.Open() {
 		return nil
 	}
@@ -121,11 +126,19 @@ func (s *Server) checkDeploy(ctx context.Context, name, modelURI string, exists 
 	}
 	switch ref.Kind {
 	case serving.RefRegistry:
-		return s.Guard.CheckTarget(ctx, TargetModel, ref.Name, auth.NeedUpdate, false)
+		err = s.Guard.CheckTarget(ctx, TargetModel, ref.Name, auth.NeedUpdate, false)
 	case serving.RefRun:
-		return s.Guard.CheckTarget(ctx, TargetRun, ref.RunID, auth.NeedUpdate, false)
+		err = s.Guard.CheckTarget(ctx, TargetRun, ref.RunID, auth.NeedUpdate, false)
 	}
-	return nil // the server refuses other sources itself
+	if err != nil {
+		return err // other sources the server refuses itself
+	}
+	if runtime != "onnx" && !s.UserCode && !auth.FromContext(ctx).Admin() {
+		return auth.Denied("only admins may deploy models that run Python on this server: a Python model's code runs as the server's operating-system user. " +
+			"Deploy it with runtime onnx (lode deploy create --runtime onnx) if it has an onnx flavor, ask an admin to deploy it, " +
+			"or to start the server with --allow-user-code.")
+	}
+	return nil
 }
 
 // CreateDeployment creates a deployment.

@@ -131,7 +131,7 @@ func TestAuthModes(t *testing.T) {
 func TestTokenCommandAndJobTokens(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("LODE_ADMIN_PASSWORD", "")
-	s := startServer(t, dir, "--admin-user", "admin", "--job-cpus", "1")
+	s := startServer(t, dir, "--admin-user", "admin", "--job-cpus", "1", "--allow-user-code") // alice submits a job
 	pwRE := regexp.MustCompile(`Its password, shown only this once:\s+(\S+)`)
 	m := pwRE.FindStringSubmatch(s.log.String())
 	if m == nil {

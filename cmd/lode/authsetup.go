@@ -29,7 +29,7 @@ type authFlags struct {
 	cacheTTL          time.Duration
 	sessionTTL        time.Duration
 	jobTokenTTL       time.Duration
-	jobsAdminOnly     bool
+	allowUserCode     bool
 	secureCookies     bool
 }
 
@@ -42,7 +42,7 @@ func (f *authFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.sessionTTL, "session-ttl", web.DefaultSessionTTL, "how long a sign-in to the web UI lasts")
 	fs.DurationVar(&f.jobTokenTTL, "job-token-ttl", 7*24*time.Hour, "longest life of the token each job attempt gets in MLFLOW_TRACKING_TOKEN (an attempt with a timeout gets that plus an hour); it is revoked when the attempt ends")
 	fs.BoolVar(&f.secureCookies, "secure-cookies", false, "mark the web UI's session cookie Secure (sent over https only): on by itself with --tls-cert; set it when a proxy in front of Lode serves https")
-	fs.BoolVar(&f.jobsAdminOnly, "jobs-admin-only", false, "only admins may submit jobs (jobs run as this server's OS user, so a job can read what the server can)")
+	fs.BoolVar(&f.allowUserCode, "allow-user-code", false, "let users (not only admins) run code on this machine: submit jobs (EDIT on the job's experiment) and deploy models that run Python (EDIT on the model); their code runs as this server's OS user and can do whatever the server can, so give it only to people you would make admins")
 }
 
 // isLoopback reports whether host names only this machine.
