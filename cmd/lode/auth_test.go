@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lode-ml/lode/sqlite"
 )
 
 // authCall sends a request as user (Basic, "user:password") or with a
@@ -121,6 +124,32 @@ func TestAuthModes(t *testing.T) {
 	}
 	if strings.Contains(s.log.String(), "shown only this once") {
 		t.Errorf("a password was printed although $LODE_ADMIN_PASSWORD gave one")
+	}
+}
+
+// The admin's password leaves the server's environment once read, so
+// that nothing the server starts inherits it, also when the admin exists
+// already and it is not used.
+func TestAdminPasswordLeavesTheEnvironment(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "lode.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	f := authFlags{adminUser: "root", defaultPermission: "READ", sessionTTL: time.Hour, jobTokenTTL: time.Hour}
+	for _, when := range []string{"creating the admin", "with the admin there"} {
+		t.Setenv("LODE_ADMIN_PASSWORD", "root's long password")
+		svc, err := setupAuth(ctx, f, db, "127.0.0.1", io.Discard, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := os.LookupEnv("LODE_ADMIN_PASSWORD"); ok {
+			t.Errorf("%s: $LODE_ADMIN_PASSWORD is still %q", when, v)
+		}
+		if _, err := svc.Login(ctx, "root", "root's long password", "test"); err != nil {
+			t.Errorf("%s: the admin signs in with the password: %v", when, err)
+		}
 	}
 }
 

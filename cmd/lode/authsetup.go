@@ -62,6 +62,15 @@ func isLoopback(host string) bool {
 // $LODE_ADMIN_USER) and $LODE_ADMIN_PASSWORD, or gets a generated password
 // printed once to stderr, never a fixed one.
 func setupAuth(ctx context.Context, f authFlags, store auth.Store, host string, stderr io.Writer, logger *slog.Logger) (*auth.Service, error) {
+	// The admin's password serves once, to create the admin. Out of the
+	// environment, it is not handed on to the processes the server starts
+	// (their environments are allow-listed anyway). It still shows in
+	// /proc/<pid>/environ, to this OS user and root: Unsetenv changes the
+	// process's copy, not the block the kernel keeps from its start.
+	// Changing the admin's password after the first start makes that copy
+	// worthless.
+	adminPassword := os.Getenv("LODE_ADMIN_PASSWORD")
+	os.Unsetenv("LODE_ADMIN_PASSWORD")
 	def, err := auth.ParsePermission(strings.ToUpper(f.defaultPermission))
 	if err != nil || def == auth.Deny {
 		return nil, fmt.Errorf("--auth-default-permission %q: want READ, USE, EDIT, MANAGE or NO_PERMISSIONS", f.defaultPermission)
@@ -103,7 +112,7 @@ func setupAuth(ctx context.Context, f authFlags, store auth.Store, host string, 
 		admin = "admin"
 	}
 	if admin != "" {
-		if err := bootstrapAdmin(ctx, svc, admin, stderr, logger); err != nil {
+		if err := bootstrapAdmin(ctx, svc, admin, adminPassword, stderr, logger); err != nil {
 			return nil, err
 		}
 	}
@@ -111,8 +120,9 @@ func setupAuth(ctx context.Context, f authFlags, store auth.Store, host string, 
 	return svc, nil
 }
 
-// bootstrapAdmin creates the admin named name unless they exist.
-func bootstrapAdmin(ctx context.Context, svc *auth.Service, name string, stderr io.Writer, logger *slog.Logger) error {
+// bootstrapAdmin creates the admin named name unless they exist, with
+// password pw, or a generated one when it is empty.
+func bootstrapAdmin(ctx context.Context, svc *auth.Service, name, pw string, stderr io.Writer, logger *slog.Logger) error {
 	u, err := svc.Store.GetUser(ctx, name)
 	if err == nil {
 		if !u.IsAdmin {
@@ -123,7 +133,7 @@ func bootstrapAdmin(ctx context.Context, svc *auth.Service, name string, stderr 
 	if lode.ErrorCode(err) != lode.ENotFound {
 		return err
 	}
-	pw, generated := os.Getenv("LODE_ADMIN_PASSWORD"), false
+	generated := false
 	if pw == "" {
 		var b [18]byte
 		rand.Read(b[:])
