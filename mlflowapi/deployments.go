@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/auth"
@@ -139,6 +141,32 @@ func (s *Server) checkDeploy(ctx context.Context, name, modelURI, runtime string
 			"or to start the server with --allow-user-code.")
 	}
 	return nil
+}
+
+// checkNotServed refuses to delete or rename (doing) a registered model
+// that a deployment serves by name: the name would be free, and whoever
+// created a model under it, with a version and the alias the deployment
+// follows, would choose what it serves (and, in Python, the code it runs).
+// MLflow has no deployments and so no such rule; its clients take
+// INVALID_PARAMETER_VALUE as a refusal without retrying.
+func (s *Server) checkNotServed(doing, name string) error {
+	if s.Deployments == nil {
+		return nil
+	}
+	var names []string
+	for _, d := range s.Deployments.List() {
+		if ref, err := serving.ParseModelURI(d.ModelURI); err == nil && ref.Kind == serving.RefRegistry && ref.Name == name {
+			names = append(names, "'"+d.Name+"'")
+		}
+	}
+	switch len(names) {
+	case 0:
+		return nil
+	case 1:
+		return lode.Errorf(lode.EInvalid, "Cannot %s registered model '%s': deployment %s serves it. Delete the deployment first.", doing, name, names[0])
+	}
+	slices.Sort(names)
+	return lode.Errorf(lode.EInvalid, "Cannot %s registered model '%s': deployments %s serve it. Delete the deployments first.", doing, name, strings.Join(names, ", "))
 }
 
 // CreateDeployment creates a deployment.
