@@ -117,6 +117,9 @@ func setupAuth(ctx context.Context, f authFlags, store auth.Store, host string, 
 		}
 	}
 	logger.Info("authentication is on", "default_permission", def)
+	if f.allowUserCode {
+		logger.Warn("--allow-user-code: users who may edit an experiment or a model run code as this server's OS user (jobs, Python models), and can so make themselves admins")
+	}
 	return svc, nil
 }
 
