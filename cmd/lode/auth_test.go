@@ -130,7 +130,7 @@ func TestAuthModes(t *testing.T) {
 // The admin's password leaves the server's environment once read, so
 // that nothing the server starts inherits it, also when the admin exists
 // already and it is not used.
-func TestAdminPasswordLeavesTheEnvironment(t *testing.T) {
+func TestAuthSetupUnsetsAdminPassword(t *testing.T) {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "lode.db"), sqlite.Options{})
 	if err != nil {

@@ -1013,7 +1013,7 @@ func mustUser(t *testing.T, e *matrixEnv, name string) *auth.User {
 // Without --allow-user-code only admins run code on the server: a user
 // who manages an experiment and a model may neither submit a job nor
 // deploy a model that runs Python, only one forced onto ONNX Runtime.
-func TestUserCodeIsForAdmins(t *testing.T) {
+func TestUserCodePermission(t *testing.T) {
 	e, _ := newMatrixEnvWith(t, false)
 	ctx := context.Background()
 	fx := e.newFixture()
