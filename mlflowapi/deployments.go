@@ -131,9 +131,9 @@ func (s *Server) checkDeploy(ctx context.Context, name, modelURI, runtime string
 		err = s.Guard.CheckTarget(ctx, TargetModel, ref.Name, auth.NeedUpdate, false)
 	case serving.RefRun:
 		err = s.Guard.CheckTarget(ctx, TargetRun, ref.RunID, auth.NeedUpdate, false)
-	}
+	} // the server refuses other sources itself
 	if err != nil {
-		return err // other sources the server refuses itself
+		return err
 	}
 	if runtime != "onnx" && !s.UserCode && !auth.FromContext(ctx).Admin() {
 		return auth.Denied("only admins may deploy models that run Python on this server: a Python model's code runs as the server's operating-system user. " +
