@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/auth"
@@ -49,7 +51,7 @@ func (s *Server) routeDeployments() {
 		}
 		_, err := s.Deployments.Get(req.Name)
 		exists := err == nil
-		if err := s.checkDeploy(ctx, req.Name, req.ModelURI, exists); err != nil {
+		if err := s.checkDeploy(ctx, req.Name, req.ModelURI, req.Runtime, exists); err != nil {
 			return nil, err
 		}
 		st, err := s.Deployments.Create(ctx, serving.Deployment{Name: req.Name, ModelURI: req.ModelURI, Runtime: req.Runtime,
@@ -105,8 +107,13 @@ func (s *Server) routeDeployments() {
 
 // checkDeploy checks that the caller may deploy a model: replace the
 // deployment (when it exists) and edit what it serves, as they must to
-// submit a job to an experiment.
-func (s *Server) checkDeploy(ctx context.Context, name, modelURI string, exists bool) error {
+// submit a job to an experiment. Loading a Python model runs its code
+// (its loader, code/, the packages pip installs for it) as the server's
+// OS user, so, like a job, only admins may deploy one unless the server
+// lets users run code. A deployment forced onto ONNX Runtime runs none:
+// the runtime reads the graph in this process and refuses every version
+// without an onnx flavor, also those an alias moves to later.
+func (s *Server) checkDeploy(ctx context.Context, name, modelURI, runtime string, exists bool) error {
 	if s.Guard.Open() {
 		return nil
 	}
@@ -121,11 +128,45 @@ func (s *Server) checkDeploy(ctx context.Context, name, modelURI string, exists 
 	}
 	switch ref.Kind {
 	case serving.RefRegistry:
-		return s.Guard.CheckTarget(ctx, TargetModel, ref.Name, auth.NeedUpdate, false)
+		err = s.Guard.CheckTarget(ctx, TargetModel, ref.Name, auth.NeedUpdate, false)
 	case serving.RefRun:
-		return s.Guard.CheckTarget(ctx, TargetRun, ref.RunID, auth.NeedUpdate, false)
+		err = s.Guard.CheckTarget(ctx, TargetRun, ref.RunID, auth.NeedUpdate, false)
+	} // the server refuses other sources itself
+	if err != nil {
+		return err
 	}
-	return nil // the server refuses other sources itself
+	if runtime != "onnx" && !s.UserCode && !auth.FromContext(ctx).Admin() {
+		return auth.Denied("only admins may deploy models that run Python on this server: a Python model's code runs as the server's operating-system user. " +
+			"Deploy it with runtime onnx (lode deploy create --runtime onnx) if it has an onnx flavor, ask an admin to deploy it, " +
+			"or to start the server with --allow-user-code.")
+	}
+	return nil
+}
+
+// checkNotServed refuses to delete or rename (doing) a registered model
+// that a deployment serves by name: the name would be free, and whoever
+// created a model under it, with a version and the alias the deployment
+// follows, would choose what it serves (and, in Python, the code it runs).
+// MLflow has no deployments and so no such rule; its clients take
+// INVALID_PARAMETER_VALUE as a refusal without retrying.
+func (s *Server) checkNotServed(doing, name string) error {
+	if s.Deployments == nil {
+		return nil
+	}
+	var names []string
+	for _, d := range s.Deployments.List() {
+		if ref, err := serving.ParseModelURI(d.ModelURI); err == nil && ref.Kind == serving.RefRegistry && ref.Name == name {
+			names = append(names, "'"+d.Name+"'")
+		}
+	}
+	switch len(names) {
+	case 0:
+		return nil
+	case 1:
+		return lode.Errorf(lode.EInvalid, "Cannot %s registered model '%s': deployment %s serves it. Delete the deployment first.", doing, name, names[0])
+	}
+	slices.Sort(names)
+	return lode.Errorf(lode.EInvalid, "Cannot %s registered model '%s': deployments %s serve it. Delete the deployments first.", doing, name, strings.Join(names, ", "))
 }
 
 // CreateDeployment creates a deployment.

@@ -187,8 +187,9 @@ func (s *Server) routeJobs() {
 		}
 		if !s.Guard.Open() {
 			id := auth.FromContext(ctx)
-			if s.JobsAdminOnly && !id.Admin() {
-				return nil, auth.Denied("only admins may submit jobs on this server (--jobs-admin-only).")
+			if !s.UserCode && !id.Admin() {
+				return nil, auth.Denied("only admins may submit jobs on this server: a job runs as the server's operating-system user, " +
+					"so it could do anything the server can. Ask an admin to run it, or to start the server with --allow-user-code.")
 			}
 			// A job belongs to whoever submitted it, whatever the request says.
 			sp.User = id.Name()

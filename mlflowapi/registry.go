@@ -144,6 +144,9 @@ func (s *Server) routeRegistry() {
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
 		}
+		if err := s.checkNotServed("rename", req.Name); err != nil {
+			return nil, err
+		}
 		m, err := reg.RenameModel(ctx, req.Name, req.NewName)
 		if err == nil && s.Auth != nil {
 			err = s.Auth.Renamed(ctx, auth.RegisteredModel, req.Name, m.Name)
@@ -163,6 +166,9 @@ func (s *Server) routeRegistry() {
 	s.handle("DELETE", "registered-models/delete", modelRule(auth.NeedDelete), func(ctx context.Context, r *http.Request) (any, error) {
 		var req nameReq
 		if err := s.decode(r, &req); err != nil {
+			return nil, err
+		}
+		if err := s.checkNotServed("delete", req.Name); err != nil {
 			return nil, err
 		}
 		if err := reg.DeleteModel(ctx, req.Name); err != nil {

@@ -63,8 +63,11 @@ type Server struct {
 	// Auth, when set, serves the users, roles, permissions and tokens
 	// APIs (MLflow's basic-auth app's and Lode's).
 	Auth *auth.Service
-	// JobsAdminOnly lets only admins submit jobs.
-	JobsAdminOnly bool
+	// UserCode lets users who are not admins run code on the server's
+	// machine (submit jobs, deploy models that run Python); without it,
+	// with authentication on, only admins may. Such code runs as the
+	// server's OS user, so it can do whatever the server can.
+	UserCode bool
 
 	mux    *http.ServeMux
 	routes []Route

@@ -36,6 +36,14 @@ type Builder struct {
 	// its own: for a build that is part of a job, so that killing the job
 	// kills the build too.
 	SameGroup bool
+	// Inherit, when not nil, names the variables of this process's
+	// environment that the builds (the interpreter, venv and pip) get
+	// (see Inherit); nil passes the whole environment, as a job's own
+	// build does, whose environment was chosen for it already. pip
+	// installs what a model's requirements name, and a package's build
+	// runs its code: a server builds with an allow-list, so that its
+	// secrets stay out of reach.
+	Inherit []string
 
 	mu     sync.Mutex
 	base   *Interp
@@ -76,7 +84,9 @@ func (b *Builder) Base(ctx context.Context) (*Interp, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "-c", "import platform; print(platform.python_version())").Output()
+	probe := exec.CommandContext(ctx, path, "-c", "import platform; print(platform.python_version())")
+	probe.Env = b.environ()
+	out, err := probe.Output()
 	if err != nil {
 		return nil, lode.Errorf(lode.EInvalidState, "cannot run Python interpreter %s: %v", path, err)
 	}
@@ -228,7 +238,7 @@ func (b *Builder) build(ctx context.Context, base *Interp, spec *Spec, key, what
 		dir = b.cache
 	}
 	run := func(step string, args ...string) error {
-		if err := runLogged(ctx, log, tail, !b.SameGroup, dir, args[0], args[1:]...); err != nil {
+		if err := runLogged(ctx, log, tail, !b.SameGroup, dir, b.environ(), args[0], args[1:]...); err != nil {
 			if ctx.Err() != nil {
 				return ctxError(ctx, "building the Python environment")
 			}
@@ -329,6 +339,35 @@ func Python(dir string) string {
 	return filepath.Join(dir, "bin", "python")
 }
 
+// environ is the environment of the builds' commands (nil: this
+// process's).
+func (b *Builder) environ() []string {
+	if b.Inherit == nil {
+		return nil
+	}
+	return Inherit(b.Inherit)
+}
+
+// Inherit returns the variables of this process's environment that names
+// lists, as KEY=value strings; a name ending in * stands for every
+// variable it begins (PIP_* for all of pip's settings). It gives the
+// processes that run someone else's code (model workers, builds) what
+// they need and none of the server's own secrets (passwords, storage
+// keys), which live in the same environment.
+func Inherit(names []string) []string {
+	out := []string{} // not nil: a command with a nil Env gets everything
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, n := range names {
+			if prefix, ok := strings.CutSuffix(n, "*"); (ok && strings.HasPrefix(k, prefix)) || k == n {
+				out = append(out, kv)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // Environ is env (KEY=value strings) as activating the environment at dir
 // changes it: its bin folder first on PATH, VIRTUAL_ENV set, PYTHONHOME
 // dropped.
@@ -356,9 +395,9 @@ func Environ(dir string, env []string) []string {
 // runLogged runs a build command, logging its output line by line (pip's
 // progress lines at info, the rest at debug) and keeping the last lines
 // for an error message.
-func runLogged(ctx context.Context, log *slog.Logger, tail *LineTail, ownGroup bool, dir, name string, args ...string) error {
+func runLogged(ctx context.Context, log *slog.Logger, tail *LineTail, ownGroup bool, dir string, env []string, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
+	cmd.Dir, cmd.Env = dir, env
 	if ownGroup {
 		cmd.SysProcAttr = sysProcAttr()
 		cmd.Cancel = func() error { return killGroup(cmd.Process) }

@@ -113,3 +113,25 @@ func TestEnsureFailure(t *testing.T) {
 		t.Fatalf("missing interpreter: %v", err)
 	}
 }
+
+// Inherit passes the names listed, and the variables a PREFIX* begins,
+// and nothing else; with nothing to pass it is empty, not nil (a command
+// with a nil Env would get the whole environment).
+func TestInherit(t *testing.T) {
+	t.Setenv("LODE_T_KEEP", "1")
+	t.Setenv("PIP_T_INDEX", "2")
+	t.Setenv("LODE_T_SECRET", "3")
+	got := Inherit([]string{"LODE_T_KEEP", "PIP_T_*"})
+	want := map[string]bool{"LODE_T_KEEP=1": true, "PIP_T_INDEX=2": true}
+	if len(got) != len(want) {
+		t.Errorf("Inherit: %v", got)
+	}
+	for _, kv := range got {
+		if !want[kv] {
+			t.Errorf("Inherit passed %s", kv)
+		}
+	}
+	if got := Inherit([]string{"LODE_T_NONE"}); got == nil || len(got) != 0 {
+		t.Errorf("Inherit of nothing: %#v", got)
+	}
+}

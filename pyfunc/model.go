@@ -29,7 +29,7 @@ type modelConfig struct {
 	workDir string // the workers' working directory, removed on Close
 	python  string
 	script  string
-	env     []string // nil: Lode's own
+	env     []string // the workers' whole environment
 	workers int
 	timeout time.Duration
 	info    serving.Info

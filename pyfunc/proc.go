@@ -135,11 +135,7 @@ func spawn(ctx context.Context, c *modelConfig) (*proc, error) {
 	}
 	cmd := exec.Command(c.python, c.script, c.dir)
 	cmd.Dir = c.workDir
-	env := c.env
-	if env == nil {
-		env = os.Environ()
-	}
-	cmd.Env = append(slices.Clip(env), "PYTHONUNBUFFERED=1", "PYTHONIOENCODING=utf-8")
+	cmd.Env = append(slices.Clip(c.env), "PYTHONUNBUFFERED=1", "PYTHONIOENCODING=utf-8")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	cmd.SysProcAttr = sysProcAttr()
 	err = cmd.Start()

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -58,7 +59,36 @@ type Options struct {
 	// RequestTimeout, when positive, bounds each prediction on top of the
 	// caller's context.
 	RequestTimeout time.Duration
+	// PassEnv names more variables of Lode's environment that workers and
+	// environment builds get, beyond DefaultInheritEnv (a model's API
+	// key, HF_HOME); a name ending in * stands for every variable it
+	// begins.
+	PassEnv []string
 }
+
+// DefaultInheritEnv names the variables of Lode's environment that model
+// workers get; nothing else of it reaches them. Loading a model runs its
+// code (its loader, code/, what pip installs for it), while Lode's
+// environment may hold its secrets: $LODE_ADMIN_PASSWORD, storage keys
+// (AWS_*), database passwords (PG*), the mlflow client's credentials of
+// lode serve (MLFLOW_TRACKING_*). Besides what any process needs (as jobs
+// get it, see localexec.DefaultInheritEnv), workers get where native
+// libraries and GPUs are, the thread counts of numpy and its kin, and the
+// way to the network (proxies, CA certificates): none is a secret of
+// Lode's, and models fail or crawl without them. No MLFLOW_* variable
+// passes: a worker loads a folder on disk and talks to no tracking server.
+var DefaultInheritEnv = []string{
+	"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "TZ", "TMPDIR",
+	"LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES",
+	"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+	"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+}
+
+// BuildInheritEnv names what virtualenv builds get beyond
+// DefaultInheritEnv: pip's own settings (a private index, its cache) and
+// where its configuration and cache are.
+var BuildInheritEnv = []string{"PIP_*", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"}
 
 // Runtime loads python_function models. It is safe for concurrent use.
 type Runtime struct {
@@ -102,7 +132,9 @@ func New(opts Options) *Runtime {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Runtime{opts: opts, envs: pyenv.NewBuilder(opts.Python, opts.CacheDir)}
+	envs := pyenv.NewBuilder(opts.Python, opts.CacheDir)
+	envs.Inherit = slices.Concat(DefaultInheritEnv, BuildInheritEnv, opts.PassEnv)
+	return &Runtime{opts: opts, envs: envs}
 }
 
 // Name is "python".
@@ -140,7 +172,7 @@ func (r *Runtime) Load(ctx context.Context, dir string, m *mlmodel.Model, opts s
 
 	start := time.Now()
 	var python string
-	var env []string
+	env := pyenv.Inherit(slices.Concat(DefaultInheritEnv, r.opts.PassEnv))
 	switch r.opts.EnvManager {
 	case Local:
 		python = r.opts.Python
@@ -150,7 +182,7 @@ func (r *Runtime) Load(ctx context.Context, dir string, m *mlmodel.Model, opts s
 			return nil, err
 		}
 		python = pyenv.Python(envDir)
-		env = pyenv.Environ(envDir, os.Environ())
+		env = pyenv.Environ(envDir, env)
 	default:
 		return nil, lode.Errorf(lode.EInvalid, "unknown Python environment manager %q (want %q or %q)", r.opts.EnvManager, Virtualenv, Local)
 	}

@@ -74,7 +74,7 @@ class Dict(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         if isinstance(model_input, dict):
             return {k: float(np.asarray(v).sum()) for k, v in model_input.items()}
-        return {"type": type(model_input).__name__, "env": os.environ.get("LODE_TEST_MARK")}
+        return {"type": type(model_input).__name__, "env": os.environ.get("LODE_TEST_MARK"), "names": sorted(os.environ)}
 
 mlflow.pyfunc.save_model(os.path.join(out, "dict"), python_model=Dict(), pip_requirements=reqs)
 
@@ -193,9 +193,16 @@ func readMLmodel(t *testing.T, dir string) *mlmodel.Model {
 // loadLocal loads a test model with the local environment manager.
 func loadLocal(t *testing.T, name string, workers int) *model {
 	t.Helper()
+	return loadLocalWith(t, name, workers, Options{})
+}
+
+// loadLocalWith is loadLocal with more options.
+func loadLocalWith(t *testing.T, name string, workers int, opts Options) *model {
+	t.Helper()
 	dir := modelDir(t, name)
 	log, _ := testLogger(t)
-	rt := New(Options{EnvManager: Local, Python: testPython(t), CacheDir: t.TempDir(), Logger: log})
+	opts.EnvManager, opts.Python, opts.CacheDir, opts.Logger = Local, testPython(t), t.TempDir(), log
+	rt := New(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	m, err := rt.Load(ctx, dir, readMLmodel(t, dir), serving.LoadOptions{Name: name, Version: "1", Workers: workers})
@@ -382,15 +389,46 @@ func TestTensorModels(t *testing.T) {
 	})
 }
 
+// A worker runs the model's code, so it gets none of Lode's secrets:
+// only the variables DefaultInheritEnv names, and those PassEnv adds.
 func TestWorkerEnvironment(t *testing.T) {
-	t.Setenv("LODE_TEST_MARK", "inherited")
-	m := loadLocal(t, "dict", 1)
-	out, err := m.Predict(context.Background(), &serving.Input{Raw: []byte("a\n1\n"), RawType: "text/csv"})
-	if err != nil {
-		t.Fatal(err)
+	secrets := []string{"LODE_ADMIN_PASSWORD", "AWS_SECRET_ACCESS_KEY", "PGPASSWORD", "MLFLOW_TRACKING_TOKEN", "LODE_TEST_MARK"}
+	for _, k := range secrets {
+		t.Setenv(k, "s3cret")
 	}
-	if want := `{"type": "DataFrame", "env": "inherited"}`; string(out.Predictions) != want {
-		t.Fatalf("got %s, want %s", out.Predictions, want)
+	t.Setenv("OMP_NUM_THREADS", "1")
+	type answer struct {
+		Type  string   `json:"type"`
+		Env   *string  `json:"env"`
+		Names []string `json:"names"`
+	}
+	ask := func(m *model) answer {
+		t.Helper()
+		out, err := m.Predict(context.Background(), &serving.Input{Raw: []byte("a\n1\n"), RawType: "text/csv"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a answer
+		if err := json.Unmarshal(out.Predictions, &a); err != nil || a.Type != "DataFrame" {
+			t.Fatalf("answer %s: %v", out.Predictions, err)
+		}
+		return a
+	}
+	a := ask(loadLocal(t, "dict", 1))
+	for _, k := range secrets {
+		if slices.Contains(a.Names, k) {
+			t.Errorf("the worker sees $%s", k)
+		}
+	}
+	for _, k := range []string{"PATH", "OMP_NUM_THREADS", "PYTHONUNBUFFERED"} {
+		if !slices.Contains(a.Names, k) {
+			t.Errorf("the worker lacks $%s: %v", k, a.Names)
+		}
+	}
+	t.Logf("the worker's environment: %v", a.Names)
+	a = ask(loadLocalWith(t, "dict", 1, Options{PassEnv: []string{"LODE_TEST_*"}}))
+	if a.Env == nil || *a.Env != "s3cret" || slices.Contains(a.Names, "LODE_ADMIN_PASSWORD") {
+		t.Errorf("with PassEnv LODE_TEST_*: $LODE_TEST_MARK %v, names %v", a.Env, a.Names)
 	}
 }
 

@@ -398,3 +398,63 @@ func TestManagersShareStore(t *testing.T) {
 		})
 	}
 }
+
+// flavorRuntime stands in for a real runtime by name: it serves models
+// with its flavor and counts what it loads.
+type flavorRuntime struct {
+	name, flavor string
+	loads        atomic.Int64
+}
+
+func (r *flavorRuntime) Name() string                   { return r.name }
+func (r *flavorRuntime) Supports(m *mlmodel.Model) bool { return m.Flavors[r.flavor] != nil }
+func (r *flavorRuntime) Load(context.Context, string, *mlmodel.Model, serving.LoadOptions) (serving.Model, error) {
+	r.loads.Add(1)
+	return &scaleModel{factor: 1, rt: &scaleRuntime{}}, nil
+}
+
+// A deployment forced onto ONNX Runtime never loads a version in Python,
+// also when its alias moves to one that only Python could serve: this is
+// what lets users who may not run code on the server deploy ONNX models.
+func TestForcedONNXNeverRunsPython(t *testing.T) {
+	src := newAliasSource(t, 2)
+	both := "flavors:\n  onnx:\n    data: model.onnx\n  python_function:\n    loader_module: mlflow.onnx\n"
+	pythonOnly := "flavors:\n  python_function:\n    loader_module: evil\n    code: code\n"
+	for v, mlm := range map[string]string{"1": both, "2": pythonOnly} {
+		if err := os.WriteFile(filepath.Join(src.root, v, "MLmodel"), []byte(mlm), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ort := &flavorRuntime{name: "onnxruntime", flavor: "onnx"}
+	py := &flavorRuntime{name: "python", flavor: "python_function"}
+	m := &serving.Manager{Runtimes: []serving.Runtime{ort, py}, Source: src, Poll: time.Hour}
+	ctx := context.Background()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	if _, err := m.Create(ctx, serving.Deployment{Name: "d", ModelURI: "models:/d@champion", Runtime: "onnx"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	src.set("champion", "2")
+	err := m.Load(ctx, "d")
+	if err == nil || lode.ErrorCode(err) != lode.EInvalid {
+		t.Fatalf("loading a Python-only version with runtime onnx: %v", err)
+	}
+	t.Logf("refused: %v", err)
+	if _, err := m.Create(ctx, serving.Deployment{Name: "d2", ModelURI: "models:/d/2", Runtime: "onnx"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(ctx, "d2"); err == nil {
+		t.Fatal("a Python-only version loaded with runtime onnx")
+	}
+	if n := py.loads.Load(); n != 0 {
+		t.Fatalf("the Python runtime loaded %d models", n)
+	}
+	if st, _ := m.Get("d"); st.Version != "1" || ort.loads.Load() != 1 {
+		t.Fatalf("status: %+v, ONNX loads %d", st, ort.loads.Load())
+	}
+}

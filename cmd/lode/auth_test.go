@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lode-ml/lode/sqlite"
 )
 
 // authCall sends a request as user (Basic, "user:password") or with a
@@ -124,6 +127,32 @@ func TestAuthModes(t *testing.T) {
 	}
 }
 
+// The admin's password leaves the server's environment once read, so
+// that nothing the server starts inherits it, also when the admin exists
+// already and it is not used.
+func TestAuthSetupUnsetsAdminPassword(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "lode.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	f := authFlags{adminUser: "root", defaultPermission: "READ", sessionTTL: time.Hour, jobTokenTTL: time.Hour}
+	for _, when := range []string{"creating the admin", "with the admin there"} {
+		t.Setenv("LODE_ADMIN_PASSWORD", "root's long password")
+		svc, err := setupAuth(ctx, f, db, "127.0.0.1", io.Discard, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := os.LookupEnv("LODE_ADMIN_PASSWORD"); ok {
+			t.Errorf("%s: $LODE_ADMIN_PASSWORD is still %q", when, v)
+		}
+		if _, err := svc.Login(ctx, "root", "root's long password", "test"); err != nil {
+			t.Errorf("%s: the admin signs in with the password: %v", when, err)
+		}
+	}
+}
+
 // TestTokenCommandAndJobTokens: `lode token` makes, lists and revokes
 // tokens with the mlflow client's credentials; lode's own commands
 // authenticate with them; a job gets a token of its submitter's that works
@@ -131,7 +160,7 @@ func TestAuthModes(t *testing.T) {
 func TestTokenCommandAndJobTokens(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("LODE_ADMIN_PASSWORD", "")
-	s := startServer(t, dir, "--admin-user", "admin", "--job-cpus", "1")
+	s := startServer(t, dir, "--admin-user", "admin", "--job-cpus", "1", "--allow-user-code") // alice submits a job
 	pwRE := regexp.MustCompile(`Its password, shown only this once:\s+(\S+)`)
 	m := pwRE.FindStringSubmatch(s.log.String())
 	if m == nil {

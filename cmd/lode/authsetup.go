@@ -29,7 +29,7 @@ type authFlags struct {
 	cacheTTL          time.Duration
 	sessionTTL        time.Duration
 	jobTokenTTL       time.Duration
-	jobsAdminOnly     bool
+	allowUserCode     bool
 	secureCookies     bool
 }
 
@@ -42,7 +42,7 @@ func (f *authFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.sessionTTL, "session-ttl", web.DefaultSessionTTL, "how long a sign-in to the web UI lasts")
 	fs.DurationVar(&f.jobTokenTTL, "job-token-ttl", 7*24*time.Hour, "longest life of the token each job attempt gets in MLFLOW_TRACKING_TOKEN (an attempt with a timeout gets that plus an hour); it is revoked when the attempt ends")
 	fs.BoolVar(&f.secureCookies, "secure-cookies", false, "mark the web UI's session cookie Secure (sent over https only): on by itself with --tls-cert; set it when a proxy in front of Lode serves https")
-	fs.BoolVar(&f.jobsAdminOnly, "jobs-admin-only", false, "only admins may submit jobs (jobs run as this server's OS user, so a job can read what the server can)")
+	fs.BoolVar(&f.allowUserCode, "allow-user-code", false, "let users (not only admins) run code on this machine: submit jobs (EDIT on the job's experiment) and deploy models that run Python (EDIT on the model); their code runs as this server's OS user and can do whatever the server can, so give it only to people you would make admins")
 }
 
 // isLoopback reports whether host names only this machine.
@@ -62,6 +62,15 @@ func isLoopback(host string) bool {
 // $LODE_ADMIN_USER) and $LODE_ADMIN_PASSWORD, or gets a generated password
 // printed once to stderr, never a fixed one.
 func setupAuth(ctx context.Context, f authFlags, store auth.Store, host string, stderr io.Writer, logger *slog.Logger) (*auth.Service, error) {
+	// The admin's password serves once, to create the admin. Out of the
+	// environment, it is not handed on to the processes the server starts
+	// (their environments are allow-listed anyway). It still shows in
+	// /proc/<pid>/environ, to this OS user and root: Unsetenv changes the
+	// process's copy, not the block the kernel keeps from its start.
+	// Changing the admin's password after the first start makes that copy
+	// worthless.
+	adminPassword := os.Getenv("LODE_ADMIN_PASSWORD")
+	os.Unsetenv("LODE_ADMIN_PASSWORD")
 	def, err := auth.ParsePermission(strings.ToUpper(f.defaultPermission))
 	if err != nil || def == auth.Deny {
 		return nil, fmt.Errorf("--auth-default-permission %q: want READ, USE, EDIT, MANAGE or NO_PERMISSIONS", f.defaultPermission)
@@ -103,16 +112,20 @@ func setupAuth(ctx context.Context, f authFlags, store auth.Store, host string, 
 		admin = "admin"
 	}
 	if admin != "" {
-		if err := bootstrapAdmin(ctx, svc, admin, stderr, logger); err != nil {
+		if err := bootstrapAdmin(ctx, svc, admin, adminPassword, stderr, logger); err != nil {
 			return nil, err
 		}
 	}
 	logger.Info("authentication is on", "default_permission", def)
+	if f.allowUserCode {
+		logger.Warn("--allow-user-code: users who may edit an experiment or a model run code as this server's OS user (jobs, Python models), and can so make themselves admins")
+	}
 	return svc, nil
 }
 
-// bootstrapAdmin creates the admin named name unless they exist.
-func bootstrapAdmin(ctx context.Context, svc *auth.Service, name string, stderr io.Writer, logger *slog.Logger) error {
+// bootstrapAdmin creates the admin named name unless they exist, with
+// password pw, or a generated one when it is empty.
+func bootstrapAdmin(ctx context.Context, svc *auth.Service, name, pw string, stderr io.Writer, logger *slog.Logger) error {
 	u, err := svc.Store.GetUser(ctx, name)
 	if err == nil {
 		if !u.IsAdmin {
@@ -123,7 +136,7 @@ func bootstrapAdmin(ctx context.Context, svc *auth.Service, name string, stderr 
 	if lode.ErrorCode(err) != lode.ENotFound {
 		return err
 	}
-	pw, generated := os.Getenv("LODE_ADMIN_PASSWORD"), false
+	generated := false
 	if pw == "" {
 		var b [18]byte
 		rand.Read(b[:])

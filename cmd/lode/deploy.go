@@ -94,7 +94,7 @@ func newDeployCreateCmd(o *modelsOpts) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&d.ModelURI, "model-uri", "m", "", "model to serve (required)")
-	f.StringVar(&d.Runtime, "runtime", "", "force a runtime: onnx or python")
+	f.StringVar(&d.Runtime, "runtime", "", "force a runtime: onnx or python (on a server with authentication, users who are not admins deploy with onnx unless it runs with --allow-user-code)")
 	f.IntVarP(&d.Workers, "workers", "w", 0, "requests run at once (Python worker processes or concurrent ONNX runs)")
 	f.IntVar(&d.MaxQueue, "max-queue", 0, "requests that may wait before the server answers 429 (default: 8 per worker for Python models, 64 per concurrent run for ONNX)")
 	f.DurationVarP(&timeout, "timeout", "t", 0, "per-request timeout (default 30s)")

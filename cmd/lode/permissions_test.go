@@ -704,8 +704,15 @@ func expected(spec string, s matrixSample, caller string, level auth.Permission)
 // newMatrixEnv runs lode server's whole handler in this process, with
 // authentication on and NO_PERMISSIONS by default, over real SQLite,
 // artifacts on disk, jobs and deployments; admin, alice, bob (with tokens)
-// and carol exist. It returns the routes with their rules.
+// and carol exist. It returns the routes with their rules. Users may run
+// code (--allow-user-code), so that the matrix tests the permission rules
+// of jobs and deployments.
 func newMatrixEnv(t *testing.T) (*matrixEnv, []mlflowapi.Route) {
+	return newMatrixEnvWith(t, true)
+}
+
+// newMatrixEnvWith is newMatrixEnv, with or without --allow-user-code.
+func newMatrixEnvWith(t *testing.T, userCode bool) (*matrixEnv, []mlflowapi.Route) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "lode.db"), sqlite.Options{DefaultArtifactRoot: mlflowapi.ArtifactScheme, Synchronous: "NORMAL"})
@@ -738,7 +745,8 @@ func newMatrixEnv(t *testing.T) (*matrixEnv, []mlflowapi.Route) {
 		t.Fatal(err)
 	}
 	t.Cleanup(js.Close)
-	api := &mlflowapi.Server{Tracking: tr, Registry: reg, Artifacts: store, Deployments: mgr, Jobs: js, Guard: guard, Auth: authSvc, Logger: logger, Version: "test"}
+	api := &mlflowapi.Server{Tracking: tr, Registry: reg, Artifacts: store, Deployments: mgr, Jobs: js, Guard: guard, Auth: authSvc, Logger: logger, Version: "test",
+		UserCode: userCode}
 	ui := &web.Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Guard: guard, Auth: authSvc, Version: "test", Logger: logger}
 	infer := inferapi.New(inferapi.Options{Catalog: mgr, Logger: logger, NoAccessLog: true, Authorize: func(ctx context.Context, model string, predict bool) error {
 		return guard.CheckTarget(ctx, mlflowapi.TargetDeployment, model, inferNeed(predict), false)
@@ -1001,4 +1009,58 @@ func mustUser(t *testing.T, e *matrixEnv, name string) *auth.User {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// Without --allow-user-code only admins run code on the server: a user
+// who manages an experiment and a model may neither submit a job nor
+// deploy a model that runs Python, only one forced onto ONNX Runtime.
+func TestUserCodePermission(t *testing.T) {
+	e, _ := newMatrixEnvWith(t, false)
+	ctx := context.Background()
+	fx := e.newFixture()
+	for _, g := range []struct {
+		t  auth.ResourceType
+		id string
+	}{{auth.Experiment, fx.exp}, {auth.RegisteredModel, fx.model}} {
+		if err := e.auth.Grant(ctx, "bob", g.t, g.id, auth.Manage, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job := map[string]any{"name": "j", "command": "true", "experiment_id": fx.exp}
+	deploy := func(name, runtime string) map[string]any {
+		return map[string]any{"name": name, "model_uri": "models:/" + fx.model + "@champion", "runtime": runtime}
+	}
+	refused := func(what string, status int, b []byte) {
+		t.Helper()
+		var out struct {
+			ErrorCode string `json:"error_code"`
+			Message   string `json:"message"`
+		}
+		json.Unmarshal(b, &out)
+		if status != 403 || out.ErrorCode != "PERMISSION_DENIED" || !strings.Contains(out.Message, "--allow-user-code") {
+			t.Errorf("%s: %d %s; want 403 PERMISSION_DENIED naming --allow-user-code", what, status, b)
+		}
+	}
+	for _, who := range []string{"bob", "alice"} {
+		status, b := e.do(who, "POST", "/api/2.0/lode/jobs/submit", nil, job)
+		refused("jobs/submit as "+who, status, b)
+		for _, rt := range []string{"", "python"} {
+			status, b = e.do(who, "POST", "/api/2.0/lode/deployments/create", nil, deploy(who+"-py", rt))
+			refused(fmt.Sprintf("deployments/create with runtime %q as %s", rt, who), status, b)
+		}
+		if status, b := e.do(who, "POST", "/api/2.0/lode/deployments/create", nil, deploy(who+"-onnx", "onnx")); status != 200 {
+			t.Errorf("deployments/create with runtime onnx as %s: %d %s", who, status, b)
+		}
+	}
+	// Without EDIT on the experiment the answer is the usual refusal.
+	if status, b := e.do("bob", "POST", "/api/2.0/lode/jobs/submit", nil, map[string]any{"name": "j", "command": "true", "experiment_id": "0"}); status != 403 || strings.Contains(string(b), "--allow-user-code") {
+		t.Errorf("jobs/submit to an experiment bob may not edit: %d %s", status, b)
+	}
+	// An admin may do both.
+	if status, b := e.do("admin", "POST", "/api/2.0/lode/jobs/submit", nil, job); status != 200 {
+		t.Errorf("jobs/submit as admin: %d %s", status, b)
+	}
+	if status, b := e.do("admin", "POST", "/api/2.0/lode/deployments/create", nil, deploy("admins", "")); status != 200 {
+		t.Errorf("deployments/create as admin: %d %s", status, b)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/gate"
@@ -39,15 +40,15 @@ type runtimeFlags struct {
 	envManager string
 	python     string
 	envCache   string
+	modelEnv   []string
 }
 
-func (f *runtimeFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-}, defaultEnvCache string) {
+func (f *runtimeFlags) register(fs *pflag.FlagSet, defaultEnvCache string) {
 	fs.StringVar(&f.onnxLib, "onnxruntime-lib", "", "path of ONNX Runtime's shared library (default: $LODE_ONNXRUNTIME_LIB, then lib/onnxruntime/ next to the binary or in the current directory)")
 	fs.StringVar(&f.envManager, "env-manager", "virtualenv", "environment of Python models: virtualenv (built from the model's requirements, cached) or local (the --python interpreter as it is)")
 	fs.StringVar(&f.python, "python", "python3", "Python interpreter for Python models and, in lode server, project jobs (the base of their virtualenvs)")
 	fs.StringVar(&f.envCache, "env-cache", defaultEnvCache, "where Python environments (of models, and of project jobs in lode server) are cached")
+	fs.StringSliceVar(&f.modelEnv, "model-env", nil, "variables of Lode's environment that Python models also get (NAME, or PREFIX* for all it begins; repeat or separate with commas): their workers and environment builds get only PATH, HOME, USER, the locale, TMPDIR, library paths, GPUs, thread counts, proxies and CA certificates (builds also PIP_*), so that Lode's own secrets stay out of models' reach")
 }
 
 // runtimes builds the model runtimes in order of preference: ONNX Runtime
@@ -65,7 +66,7 @@ func (f *runtimeFlags) runtimes(logger *slog.Logger) []serving.Runtime {
 	} else {
 		ort = &lazyONNX{lib: lib, logger: logger}
 	}
-	py := pyfunc.New(pyfunc.Options{EnvManager: f.envManager, Python: f.python, CacheDir: f.envCache, Logger: logger})
+	py := pyfunc.New(pyfunc.Options{EnvManager: f.envManager, Python: f.python, CacheDir: f.envCache, Logger: logger, PassEnv: f.modelEnv})
 	return []serving.Runtime{ort, py}
 }
 

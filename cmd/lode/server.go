@@ -164,7 +164,7 @@ func runServer(ctx context.Context, c serverConfig) error {
 		MaxArtifactBytes: c.maxArtifactBytes,
 		Guard:            guard,
 		Auth:             authSvc,
-		JobsAdminOnly:    c.auth.jobsAdminOnly,
+		UserCode:         c.auth.allowUserCode,
 	}
 	if authSvc != nil {
 		sctx, stop := context.WithCancel(ctx)

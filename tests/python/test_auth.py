@@ -72,7 +72,8 @@ def _auth_command(port: int, workdir: Path) -> tuple[list[str], dict[str, str]]:
     cmd = _server_command(KIND, port, workdir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
     if KIND == "lode":
-        cmd += ["--admin-user", ADMIN, "--auth-default-permission", "READ"]
+        # --allow-user-code: test_job_runs_as_its_submitter submits a job as a user.
+        cmd += ["--admin-user", ADMIN, "--auth-default-permission", "READ", "--allow-user-code"]
         env["LODE_ADMIN_PASSWORD"] = ADMIN_PASSWORD
         return cmd, env
     config = workdir / "basic_auth.ini"
