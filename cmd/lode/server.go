@@ -89,7 +89,8 @@ else generated and printed once) turns authentication on, as users in its
 database do: clients then sign in as with MLflow's basic-auth app
 (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or a token from
 "lode token create" in MLFLOW_TRACKING_TOKEN), browsers at /login, and each
-request needs MLflow's permission on what it touches. On any other address
+request needs MLflow's permission on what it touches; only admins run code
+(jobs, Python models) unless --allow-user-code. On any other address
 the server refuses to start without authentication unless given
 --insecure-no-auth. See docs/security.md.`,
 		Args: cobra.NoArgs,
