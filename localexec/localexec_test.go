@@ -136,6 +136,21 @@ func waitLive(t *testing.T, h jobs.Handle, n int) {
 	}
 }
 
+// waitFile waits for a file a command writes when it is ready.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // assertGroupGone checks that no live process is left in h's group.
 func assertGroupGone(t *testing.T, h jobs.Handle) {
 	t.Helper()
@@ -504,8 +519,11 @@ func TestAdoptedExitUnknown(t *testing.T) {
 	t.Parallel()
 	base := t.TempDir()
 	e1 := testExecutor(t, base, func(o *Options) { o.KillGrace = 100 * time.Millisecond })
-	h1 := start(t, e1, launch("unknown", `trap "" TERM; sleep 1000`))
-	waitLive(t, h1, 2)
+	// The command says when its trap is set: a SIGTERM that came before
+	// would end it with 143, recorded, and nothing would be unknown.
+	ready := filepath.Join(t.TempDir(), "ready")
+	h1 := start(t, e1, launch("unknown", `trap "" TERM; : > '`+ready+`'; sleep 1000`))
+	waitFile(t, ready)
 	h2, ok, err := testExecutor(t, base).Adopt(context.Background(), h1.ID())
 	if err != nil || !ok {
 		t.Fatalf("Adopt: %v, %v", ok, err)
