@@ -89,6 +89,9 @@ type Token struct {
 	LastUsedMs int64
 	// JobID is the job a job token was made for.
 	JobID string
+	// Username is the name of UserID, as the store reads it with the token
+	// (CreateToken ignores it).
+	Username string
 }
 
 // Store keeps users, roles and tokens. Implementations (internal/sqlstore

@@ -203,13 +203,10 @@ func (s *Service) login(ctx context.Context, username, password string) (*User, 
 	if u != nil {
 		hash = u.PasswordHash
 	}
-	select {
-	case s.hashing <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	good, err := s.verify(ctx, hash, password)
+	if err != nil {
+		return nil, err
 	}
-	good := VerifyPassword(hash, password)
-	<-s.hashing
 	if u == nil || !good {
 		return nil, errBadLogin
 	}
@@ -307,19 +304,38 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, adm
 	return u, err
 }
 
-func (s *Service) hash(ctx context.Context, password string) (string, error) {
+// hashSlot waits for one of the maxHashing slots; release gives it back.
+func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
 	s.init()
 	select {
 	case s.hashing <- struct{}{}:
+		return func() { <-s.hashing }, nil
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return nil, ctx.Err()
 	}
-	defer func() { <-s.hashing }()
+}
+
+func (s *Service) hash(ctx context.Context, password string) (string, error) {
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	h, err := HashPassword(password)
 	if err != nil {
 		return "", lode.Internal(err, "Could not hash the password.")
 	}
 	return h, nil
+}
+
+// verify checks a password against a hash in a hashing slot.
+func (s *Service) verify(ctx context.Context, hash, password string) (bool, error) {
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	return VerifyPassword(hash, password), nil
 }
 
 // User returns a user by name.
@@ -391,13 +407,10 @@ func (s *Service) checkCurrent(ctx context.Context, u *User, password string) er
 	if err := s.fails.check(key, s.now()); err != nil {
 		return err
 	}
-	select {
-	case s.hashing <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	good, err := s.verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		return err
 	}
-	good := VerifyPassword(u.PasswordHash, password)
-	<-s.hashing
 	if !good {
 		s.fails.fail(key, s.now())
 		return lode.Errorf(lode.EInvalid, "Current password does not match.")
@@ -929,7 +942,7 @@ func (s *Service) CreateToken(ctx context.Context, u *User, name string, kind To
 	}
 	secret, id := newSecret()
 	now := s.now()
-	t := Token{ID: id, UserID: u.ID, Name: name, Kind: kind, Hash: HashToken(secret), CreatedMs: now.UnixMilli(), JobID: jobID}
+	t := Token{ID: id, UserID: u.ID, Name: name, Kind: kind, Hash: HashToken(secret), CreatedMs: now.UnixMilli(), JobID: jobID, Username: u.Username}
 	if ttl > 0 {
 		t.ExpiresMs = now.Add(ttl).UnixMilli()
 	}

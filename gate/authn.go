@@ -59,7 +59,7 @@ func (a *Authn) identify(w http.ResponseWriter, r *http.Request) (*auth.Identity
 			if !ok {
 				return nil, lode.Errorf(lode.EUnauthenticated, "Malformed Basic credentials.")
 			}
-			u, err := a.Auth.Login(ctx, user, pass, clientAddr(r))
+			u, err := a.Auth.Login(ctx, user, pass, ClientAddr(r))
 			if err != nil {
 				return nil, err
 			}
@@ -120,9 +120,10 @@ func (a *Authn) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	answer(w, code, msg, onAPI(a.APIPrefixes, r.URL.Path))
 }
 
-// clientAddr is the address a request came from (the peer: a header a
-// client sets could name anyone).
-func clientAddr(r *http.Request) string {
+// ClientAddr is the address a request came from, for throttling failed
+// sign-ins and for logs: the peer's (a header a client sets could name
+// anyone).
+func ClientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

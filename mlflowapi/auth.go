@@ -68,17 +68,6 @@ type wAssignment struct {
 	RoleID int64 `json:"role_id"`
 }
 
-type wToken struct {
-	ID         string `json:"id"`
-	Name       string `json:"name"`
-	Username   string `json:"username"`
-	Kind       string `json:"kind"`
-	CreatedMs  int64  `json:"created_ms"`
-	ExpiresMs  int64  `json:"expires_ms,omitempty"`
-	LastUsedMs int64  `json:"last_used_ms,omitempty"`
-	JobID      string `json:"job_id,omitempty"`
-}
-
 func rolePermOut(p auth.RolePermission) wRolePermission {
 	return wRolePermission{ID: p.ID, RoleID: p.RoleID, ResourceType: string(p.Type), ResourcePattern: p.Pattern, Permission: string(p.Permission)}
 }
@@ -731,15 +720,8 @@ func childTokenTTL(parent *auth.Token, ttl time.Duration, now func() time.Time) 
 // routeTokens serves Lode's tokens API.
 func (s *Server) routeTokens() {
 	a := s.Auth
-	tokenOut := func(ctx context.Context, t *auth.Token, names map[int64]string) wToken {
-		name, ok := names[t.UserID]
-		if !ok {
-			if u, err := a.Store.GetUserByID(ctx, t.UserID); err == nil {
-				name = u.Username
-				names[t.UserID] = name
-			}
-		}
-		return wToken{ID: t.ID, Name: t.Name, Username: name, Kind: string(t.Kind), CreatedMs: t.CreatedMs,
+	tokenOut := func(t *auth.Token) Token {
+		return Token{ID: t.ID, Name: t.Name, Username: t.Username, Kind: string(t.Kind), CreatedMs: t.CreatedMs,
 			ExpiresMs: t.ExpiresMs, LastUsedMs: t.LastUsedMs, JobID: t.JobID}
 	}
 	// owner is the user a token request is about: the caller, or (for
@@ -785,7 +767,7 @@ func (s *Server) routeTokens() {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"token": tokenOut(ctx, t, map[int64]string{}), "secret": secret}, nil
+		return map[string]any{"token": tokenOut(t), "secret": secret}, nil
 	})
 	s.handleAccount("2.0", "GET", "lode/tokens/list", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
 		var req struct {
@@ -811,10 +793,9 @@ func (s *Server) routeTokens() {
 		if err != nil {
 			return nil, err
 		}
-		names := map[int64]string{}
-		out := make([]wToken, len(ts))
+		out := make([]Token, len(ts))
 		for i, t := range ts {
-			out[i] = tokenOut(ctx, t, names)
+			out[i] = tokenOut(t)
 		}
 		return map[string]any{"tokens": out}, nil
 	})

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/auth"
+	"github.com/lode-ml/lode/gate"
 	"github.com/lode-ml/lode/mlflowapi"
 )
 
@@ -101,7 +101,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	d := loginData{Next: safeNext(r.PostForm.Get("next")), Username: r.PostForm.Get("username")}
 	ctx := r.Context()
-	u, err := s.Auth.Login(ctx, d.Username, r.PostForm.Get("password"), clientAddr(r))
+	u, err := s.Auth.Login(ctx, d.Username, r.PostForm.Get("password"), gate.ClientAddr(r))
 	if err != nil {
 		code := lode.ErrorCode(err)
 		if code != lode.EUnauthenticated && code != lode.EOverloaded {
@@ -132,7 +132,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: auth.SessionCookie, Value: secret, Path: "/", MaxAge: int(ttl.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies})
-	s.Logger.Info("signed in", "user", u.Username, "remote", clientAddr(r))
+	s.Logger.Info("signed in", "user", u.Username, "remote", gate.ClientAddr(r))
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
 }
 
@@ -147,16 +147,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: auth.SessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.SecureCookies})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
-// clientAddr is the address a request came from, for throttling failed
-// sign-ins and for the log.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 type tokenRow struct {
@@ -184,17 +174,9 @@ func (s *Server) tokenRows(r *http.Request, userID int64) ([]tokenRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := map[int64]string{}
 	out := make([]tokenRow, 0, len(ts))
 	for _, t := range ts {
-		name, ok := names[t.UserID]
-		if !ok {
-			if u, err := s.Auth.Store.GetUserByID(ctx, t.UserID); err == nil {
-				name = u.Username
-			}
-			names[t.UserID] = name
-		}
-		out = append(out, tokenRow{ID: t.ID, Name: t.Name, User: name, Kind: string(t.Kind), JobID: t.JobID,
+		out = append(out, tokenRow{ID: t.ID, Name: t.Name, User: t.Username, Kind: string(t.Kind), JobID: t.JobID,
 			Created: t.CreatedMs, Expires: t.ExpiresMs, LastUsed: t.LastUsedMs})
 	}
 	return out, nil

@@ -19,7 +19,7 @@
 //   - UserGrants returns the permissions of the user's roles in one
 //     workspace only.
 //   - RenameGrants and DeleteGrants touch users' own roles only.
-//   - Tokens are found by hash and by id, listed by user and kind newest
+//   - Tokens are found by hash and by id (with their user's name), listed by user and kind newest
 //     first, deleted one at a time, by job, or when expired.
 //   - Concurrent adds of one role permission let exactly one through.
 package authtest
@@ -351,6 +351,7 @@ func testTokens(t *testing.T, s auth.Store) {
 		if err := s.CreateToken(ctx, tk); err != nil {
 			t.Fatal(err)
 		}
+		tk.Username = u.Username // read back with the token
 		return tk
 	}
 	t1 := mk("t1", a, auth.TokenAPI, 10, 0, "")

@@ -105,18 +105,8 @@ func runAuth(ctx context.Context, c config) (int, error) {
 		targets = append(targets, ts...)
 	}
 	md := authReport(c, targets, versions, load0, loadAvg())
-	fmt.Println()
-	fmt.Println(md)
-	if c.out != "" {
-		if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil {
-			return 1, err
-		}
-	}
-	if c.doc != "" {
-		if err := updateDoc(c.doc, c.section, md); err != nil {
-			return 1, err
-		}
-		fmt.Fprintf(os.Stderr, "updated %s\n", c.doc)
+	if err := publish(c, md); err != nil {
+		return 1, err
 	}
 	return 0, nil
 }

@@ -191,18 +191,8 @@ func run(ctx context.Context, c config) (int, error) {
 		results[s] = r
 	}
 	md, missed := report(c, results)
-	fmt.Println()
-	fmt.Println(md)
-	if c.out != "" {
-		if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil {
-			return 1, err
-		}
-	}
-	if c.doc != "" {
-		if err := updateDoc(c.doc, c.section, md); err != nil {
-			return 1, err
-		}
-		fmt.Fprintf(os.Stderr, "updated %s\n", c.doc)
+	if err := publish(c, md); err != nil {
+		return 1, err
 	}
 	if missed && c.strict {
 		return 3, nil
@@ -233,6 +223,25 @@ type server struct {
 	exited  chan struct{}
 	exitErr error
 	log     string
+}
+
+// publish prints a report and writes it where c says: -out, and its
+// section of -doc.
+func publish(c config, md string) error {
+	fmt.Println()
+	fmt.Println(md)
+	if c.out != "" {
+		if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil {
+			return err
+		}
+	}
+	if c.doc != "" {
+		if err := updateDoc(c.doc, c.section, md); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "updated %s\n", c.doc)
+	}
+	return nil
 }
 
 func startServer(c config, name string) (*server, error) {

@@ -206,7 +206,7 @@ func TestTokenCommandAndJobTokens(t *testing.T) {
 	if _, errOut, err = lode(alice, "token", "revoke", list.Tokens[0].ID); err != nil {
 		t.Fatalf("lode token revoke: %v %s", err, errOut)
 	}
-	if _, errOut, err = lode(withToken, "models", "list"); err == nil {
+	if _, _, err = lode(withToken, "models", "list"); err == nil {
 		t.Fatalf("a revoked token still works")
 	}
 

@@ -129,7 +129,7 @@ func TestRebindingAndCrossSiteRequestsRunNothing(t *testing.T) {
 	// The legitimate requests: the UI's page and its same-origin fetches
 	// (through 127.0.0.1 and localhost), and the mlflow client's (no
 	// Origin at all).
-	code, h, body = s.raw("GET", "/experiments", self, "", "", nil)
+	code, h, _ = s.raw("GET", "/experiments", self, "", "", nil)
 	if code != 200 || h.Get("X-Frame-Options") != "DENY" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
 		h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "same-origin" {
 		t.Errorf("UI page: %d %v", code, h)

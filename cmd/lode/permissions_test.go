@@ -66,13 +66,12 @@ type fixture struct {
 }
 
 type matrixEnv struct {
-	t       *testing.T
-	url     string
-	auth    *auth.Service
-	db      *sqlite.DB
-	tokens  map[string]string // user → bearer token
-	n       int
-	adminID int64
+	t      *testing.T
+	url    string
+	auth   *auth.Service
+	db     *sqlite.DB
+	tokens map[string]string // user → bearer token
+	n      int
 }
 
 func (e *matrixEnv) do(user, method, path string, q url.Values, body any) (int, []byte) {

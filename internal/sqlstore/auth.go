@@ -387,10 +387,15 @@ func (db *Store) DeleteGrants(ctx context.Context, t auth.ResourceType, id strin
 
 const tokenCols = `id, user_id, name, kind, hash, created_ms, expires_ms, last_used_ms, job_id`
 
+// tokenSelect reads tokens with their user's name (every token has a user:
+// deleting one deletes their tokens).
+const tokenSelect = `SELECT t.id, t.user_id, t.name, t.kind, t.hash, t.created_ms, t.expires_ms, t.last_used_ms, t.job_id, u.username
+	FROM tokens t JOIN users u ON u.id = t.user_id`
+
 func scanToken(row interface{ Scan(...any) error }) (*auth.Token, error) {
 	var t auth.Token
 	var kind string
-	if err := row.Scan(&t.ID, &t.UserID, &t.Name, &kind, &t.Hash, &t.CreatedMs, &t.ExpiresMs, &t.LastUsedMs, &t.JobID); err != nil {
+	if err := row.Scan(&t.ID, &t.UserID, &t.Name, &kind, &t.Hash, &t.CreatedMs, &t.ExpiresMs, &t.LastUsedMs, &t.JobID, &t.Username); err != nil {
 		return nil, err
 	}
 	t.Kind = auth.TokenKind(kind)
@@ -414,7 +419,7 @@ func (db *Store) CreateToken(ctx context.Context, t auth.Token) error {
 
 // GetToken implements auth.Store.
 func (db *Store) GetToken(ctx context.Context, hash string) (*auth.Token, error) {
-	t, err := scanToken(db.r.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, hash))
+	t, err := scanToken(db.r.QueryRow(ctx, tokenSelect+` WHERE t.hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tokenNotFound()
 	}
@@ -423,7 +428,7 @@ func (db *Store) GetToken(ctx context.Context, hash string) (*auth.Token, error)
 
 // GetTokenByID implements auth.Store.
 func (db *Store) GetTokenByID(ctx context.Context, id string) (*auth.Token, error) {
-	t, err := scanToken(db.r.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id))
+	t, err := scanToken(db.r.QueryRow(ctx, tokenSelect+` WHERE t.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tokenNotFound()
 	}
@@ -434,16 +439,16 @@ func (db *Store) GetTokenByID(ctx context.Context, id string) (*auth.Token, erro
 func (db *Store) ListTokens(ctx context.Context, userID int64, kinds ...auth.TokenKind) ([]*auth.Token, error) {
 	var b sqlBuilder
 	if userID != 0 {
-		b.where("user_id = ?", userID)
+		b.where("t.user_id = ?", userID)
 	}
 	if len(kinds) > 0 {
 		ks := make([]string, len(kinds))
 		for i, k := range kinds {
 			ks[i] = string(k)
 		}
-		b.whereIn(&db.d, "kind", col("text", ks))
+		b.whereIn(&db.d, "t.kind", col("text", ks))
 	}
-	out, err := queryAll(ctx, db.r, `SELECT `+tokenCols+` FROM tokens WHERE `+b.cond()+` ORDER BY created_ms DESC, id`, b.args,
+	out, err := queryAll(ctx, db.r, tokenSelect+` WHERE `+b.cond()+` ORDER BY t.created_ms DESC, t.id`, b.args,
 		func(rows Rows) (*auth.Token, error) { return scanToken(rows) })
 	return out, db.dbErr(err)
 }

@@ -149,6 +149,24 @@ def _stop(proc: subprocess.Popen, timeout: float = 15) -> None:
         proc.wait(timeout=timeout)
 
 
+def wait_healthy(srv: Server) -> None:
+    """Waits until a server just started answers GET /health; raises
+    RuntimeError when it exits first or takes longer than
+    LODE_TEST_STARTUP_TIMEOUT seconds (180)."""
+    deadline = time.monotonic() + float(os.environ.get("LODE_TEST_STARTUP_TIMEOUT", "180"))
+    while True:
+        if srv.proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {srv.proc.returncode} during startup")
+        try:
+            if requests.get(f"{srv.url}/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("server did not answer GET /health in time")
+        time.sleep(0.25)
+
+
 @pytest.fixture(scope="session")
 def server():
     """The tracking server under test, started once per session."""
@@ -179,20 +197,8 @@ def server():
     )
     srv = Server(kind=kind, url=f"http://127.0.0.1:{port}", workdir=workdir,
                  log_path=log_path, proc=proc)
-    deadline = time.monotonic() + float(os.environ.get("LODE_TEST_STARTUP_TIMEOUT", "180"))
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with code {proc.returncode} during startup")
-            try:
-                r = requests.get(f"{srv.url}/health", timeout=2)
-                if r.status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not answer GET /health in time")
-            time.sleep(0.25)
+        wait_healthy(srv)
     except Exception as e:
         _stop(proc)
         logf.close()

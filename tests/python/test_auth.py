@@ -52,6 +52,7 @@ from conftest import (
     _server_command,
     _stop,
     unique,
+    wait_healthy,
 )
 
 KIND = os.environ.get("LODE_TEST_SERVER", "lode").strip().lower()
@@ -112,19 +113,8 @@ def auth_server():
                             stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     srv = Server(kind=KIND, url=f"http://127.0.0.1:{port}", workdir=workdir,
                  log_path=log_path, proc=proc)
-    deadline = time.monotonic() + float(os.environ.get("LODE_TEST_STARTUP_TIMEOUT", "180"))
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with code {proc.returncode} during startup")
-            try:
-                if requests.get(f"{srv.url}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not answer GET /health in time")
-            time.sleep(0.25)
+        wait_healthy(srv)
     except Exception as e:
         _stop(proc)
         logf.close()
