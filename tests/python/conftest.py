@@ -167,17 +167,10 @@ def wait_healthy(srv: Server) -> None:
         time.sleep(0.25)
 
 
-@pytest.fixture(scope="session")
-def server():
-    """The tracking server under test, started once per session."""
-    external = os.environ.get("LODE_TEST_URL")
-    if external:
-        srv = Server(kind="external", url=external.rstrip("/"))
-        _set_tracking_uri(srv.url)
-        yield srv
-        return
-
-    kind = os.environ.get("LODE_TEST_SERVER", "lode").strip().lower()
+def _start(kind: str) -> tuple[Server, object]:
+    """Starts a server of the given kind on a free port in a fresh work dir;
+    returns it and the open log file. Exits the session when it does not
+    come up."""
     # LODE_TEST_TMPDIR (or TMPDIR) picks where the store lives; a tmpfs such
     # as /dev/shm makes SQLite commits, and so the reference server, faster.
     workdir = Path(tempfile.mkdtemp(prefix=f"lode-pytest-{kind}-",
@@ -204,17 +197,50 @@ def server():
         logf.close()
         pytest.exit(f"{e}\ncommand: {' '.join(cmd)}\n--- server log ---\n{srv.log_text()}",
                     returncode=3)
+    return srv, logf
 
+
+def _finish(srv: Server, logf) -> None:
+    _stop(srv.proc)
+    logf.close()
+    if os.environ.get("LODE_TEST_KEEP_TMP"):
+        print(f"\nserver work dir kept: {srv.workdir}")
+    else:
+        shutil.rmtree(srv.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """The tracking server under test, started once per session."""
+    external = os.environ.get("LODE_TEST_URL")
+    if external:
+        srv = Server(kind="external", url=external.rstrip("/"))
+        _set_tracking_uri(srv.url)
+        yield srv
+        return
+
+    kind = os.environ.get("LODE_TEST_SERVER", "lode").strip().lower()
+    srv, logf = _start(kind)
     _set_tracking_uri(srv.url)
     try:
         yield srv
     finally:
-        _stop(proc)
-        logf.close()
-        if os.environ.get("LODE_TEST_KEEP_TMP"):
-            print(f"\nserver work dir kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        _finish(srv, logf)
+
+
+@pytest.fixture(scope="session")
+def reference(server):
+    """A real ``mlflow server`` of the installed client's version, beside
+    the server under test, for tests that compare answers side by side.
+    When the server under test is the reference itself, that one server."""
+    if server.kind == "mlflow":
+        yield server
+        return
+    srv, logf = _start("mlflow")
+    try:
+        yield srv
+    finally:
+        _finish(srv, logf)
 
 
 def _set_tracking_uri(url: str) -> None:
