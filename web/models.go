@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 
+	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/auth"
 	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/registry"
@@ -13,7 +15,12 @@ import (
 
 func init() {
 	pageRoutes = append(pageRoutes, func(s *Server) []route {
-		return []route{{"GET /models", s.serveModels, mlflowapi.SignedInRule()}, {"GET /models/{name}", s.serveModel, mlflowapi.On(mlflowapi.TargetModel, auth.NeedRead, "{name}")}}
+		modelRule := mlflowapi.On(mlflowapi.TargetModel, auth.NeedRead, "{name}")
+		return []route{
+			{"GET /models", s.serveModels, mlflowapi.SignedInRule()},
+			{"GET /models/{name}", s.serveModel, modelRule},
+			{"GET /models/{name}/versions/{version}", s.serveModelVersion, modelRule},
+		}
 	})
 	// A model name may hold any character but '/' and ':' ("a b?#%"):
 	// links to it escape it as one path segment.
@@ -86,6 +93,7 @@ type modelPage struct {
 	Versions []modelVersionRow
 	Next     string
 	Page     string
+	Edit     editable
 }
 
 // modelVersionRow is a version with its source run and that run's experiment,
@@ -113,7 +121,7 @@ func (s *Server) serveModel(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p := modelPage{Model: m, Page: r.URL.Query().Get("page")}
+	p := modelPage{Model: m, Page: r.URL.Query().Get("page"), Edit: s.modelEditable(ctx, m.Name, m.Description, m.Tags)}
 	// The store is asked directly, with the name as a value rather than
 	// spliced into a filter string, so that any name matches exactly.
 	vs, next, err := s.Registry.Store.SearchVersions(ctx, registry.Query{
@@ -167,4 +175,95 @@ func (s *Server) modelVersionRuns(ctx context.Context, vs []*registry.Version) [
 		rows[i].Experiment = name
 	}
 	return rows
+}
+
+// versionPage is one model version: where it came from, its state, its
+// signature and how to serve it.
+type versionPage struct {
+	Off        bool
+	V          *registry.Version
+	Row        modelVersionRow
+	Inputs     []loggedModelColumn
+	Outputs    []loggedModelColumn
+	URI        string   // models:/NAME/VERSION
+	AliasURIs  []string // models:/NAME@ALIAS, one per alias
+	// Serve are commands that serve or load the version (shell and
+	// Python), Deploy the one that deploys it on this server.
+	Deploy string
+	Serve  []string
+	Edit   editable
+}
+
+func (s *Server) serveModelVersion(w http.ResponseWriter, r *http.Request) {
+	name, version := r.PathValue("name"), r.PathValue("version")
+	if s.Registry == nil {
+		s.render(w, r, "modelversion", name, "models", versionPage{Off: true})
+		return
+	}
+	ctx := r.Context()
+	v, err := s.Registry.GetVersion(ctx, name, version)
+	if err != nil {
+		if lode.ErrorCode(err) == lode.EInvalid {
+			// A name or number that cannot be is a page that is not there.
+			err = notFound("no version '%s' of registered model '%s'", version, name)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	p := versionPage{V: v, Row: s.modelVersionRuns(ctx, []*registry.Version{v})[0],
+		URI: "models:/" + v.Name + "/" + v.Version,
+		Edit: s.versionEditable(ctx, v.Name, v.Version, v.Description, v.Tags)}
+	p.Inputs = loggedModelColumns(v.Library.SignatureInputs)
+	p.Outputs = loggedModelColumns(v.Library.SignatureOutputs)
+	for _, a := range v.Aliases {
+		p.AliasURIs = append(p.AliasURIs, "models:/"+v.Name+"@"+a)
+	}
+	// A deployment that follows an alias moves with it to the next
+	// version: the hint names the alias when there is one.
+	deployURI := p.URI
+	if len(p.AliasURIs) > 0 {
+		deployURI = p.AliasURIs[0]
+	}
+	p.Deploy = "lode deploy create " + deploymentName(v.Name) + " -m " + shellWord(deployURI) + " --wait"
+	p.Serve = []string{
+		"lode serve -m " + shellWord(p.URI),
+		"mlflow.pyfunc.load_model(" + strconv.Quote(p.URI) + ")",
+	}
+	s.render(w, r, "modelversion", v.Name+" v"+v.Version, "models", p)
+}
+
+// deploymentName suggests a deployment's name for a model: a deployment
+// name is letters, digits, '.', '_' and '-', starting with a letter or
+// digit, where a model's may hold anything but '/' and ':'.
+func deploymentName(model string) string {
+	b := []byte(strings.ToLower(model))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	name := strings.TrimLeft(string(b), "._-")
+	if len(name) > 128 {
+		name = name[:128]
+	}
+	if name == "" {
+		return "model"
+	}
+	return name
+}
+
+// shellWord quotes s for a POSIX shell when it holds more than letters,
+// digits and the punctuation of a model URI.
+func shellWord(s string) string {
+	plain := s != ""
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-/:@", c)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -22,6 +22,9 @@ func init() {
 	pageRoutes = append(pageRoutes, func(s *Server) []route {
 		return []route{
 			{"GET /runs/{id}", s.runPage, runPageRule},
+			// MLflow's UI names a run under its experiment, and links to
+			// it (the client's "View run" without its "#") come here.
+			{"GET /experiments/{experiment}/runs/{id}", s.runPageOfExperiment, runPageRule},
 			// The artifact browser's parts: a file's bytes, the preview
 			// pane of one entry, and a folder's listing (fragments of the
 			// page, fetched by run.js as the user browses).
@@ -73,6 +76,9 @@ type runPageData struct {
 
 	Artifacts artifactBrowser
 	Versions  []*registry.Version
+	// Edit is the description and user tags, with their editors for a
+	// viewer who may edit the run.
+	Edit editable
 }
 
 // artifactBrowser is the artifact section of the run page.
@@ -204,6 +210,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.Versions = s.runModelVersions(ctx, run.Info.RunID)
+	p.Edit = s.runEditable(ctx, run.Info.RunID, p.Note, p.Tags)
 
 	if err := s.loadRunArtifacts(ctx, r, run, &p.Artifacts); err != nil {
 		s.fail(w, r, err)
@@ -214,6 +221,18 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		title = run.Info.RunID
 	}
 	s.render(w, r, "run", title, "experiments", p)
+}
+
+// runPageOfExperiment sends /experiments/{experiment}/runs/{id}, MLflow's
+// UI's path of a run, to the run's page (the run names its experiment).
+func (s *Server) runPageOfExperiment(w http.ResponseWriter, r *http.Request) {
+	run, err := s.runFromPath(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u := url.URL{Path: "/runs/" + run.Info.RunID, RawQuery: r.URL.RawQuery}
+	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
 // loadRunArtifacts fills the page's artifact browser: the tree, the selected

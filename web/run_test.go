@@ -170,7 +170,7 @@ func TestRunPage(t *testing.T) {
 		`href="/jobs/j-0001"`, "python train.py --epochs 200", "3f2c1d0e9b8a", "ada", "5 min 0 s",
 		">optimizer<", ">adam<", ">team<", "mlflow.source.git.commit",
 		`data-key="loss"`, `data-key="accuracy"`, `id="system-charts"`, `data-key="system/cpu_seconds"`,
-		"Baseline &lt;b&gt;not bold&lt;/b&gt;.", "iris-classifier v1", `href="/models/iris-classifier#v1"`,
+		"Baseline &lt;b&gt;not bold&lt;/b&gt;.", "iris-classifier v1", `href="/models/iris-classifier/versions/1"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the run page lacks %q", want)

@@ -151,9 +151,10 @@ var funcs = template.FuncMap{
 }
 
 // parse reads the layout and every page template: a page is
-// templates/<name>.html, rendered inside templates/layout.html.
+// templates/<name>.html, rendered inside templates/layout.html; the parts
+// several pages share (templates/_<name>.html) come with the layout.
 func (s *Server) parse() error {
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html")
 	if err != nil {
 		return err
 	}
@@ -164,7 +165,7 @@ func (s *Server) parse() error {
 	s.pages = map[string]*template.Template{}
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name(), ".html")
-		if name == "layout" || !strings.HasSuffix(e.Name(), ".html") {
+		if name == "layout" || strings.HasPrefix(name, "_") || !strings.HasSuffix(e.Name(), ".html") {
 			continue
 		}
 		t, err := template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+e.Name())

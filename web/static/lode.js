@@ -108,5 +108,74 @@ const Lode = (() => {
     return u;
   }
 
-  return { api, query, setQuery, toast, run, ema, chart, palette };
+  // mlflowRoute maps a route of MLflow's own UI, which lives in the URL's
+  // fragment ("#/experiments/1/runs/<id>", as the mlflow client prints in
+  // "View run … at: …"), to Lode's page of the same thing; null when the
+  // fragment is not one (Lode's pages use fragments only as anchors, #v2,
+  // #charts, never starting with "/").
+  function mlflowRoute(hash) {
+    if (!hash.startsWith("#/")) return null;
+    let u, seg;
+    try {
+      u = new URL(hash.slice(1), location.origin);
+      seg = u.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    } catch (e) {
+      return null;
+    }
+    const p = encodeURIComponent;
+    // MLflow's compare and metric pages name runs as a JSON list.
+    const runsOf = () => {
+      try {
+        const ids = JSON.parse(u.searchParams.get("runs") || "[]");
+        return Array.isArray(ids) ? ids.filter((id) => typeof id === "string" && id) : [];
+      } catch (e) {
+        return [];
+      }
+    };
+    const [top, a, b, c] = seg;
+    switch (top) {
+      case undefined:
+      case "compare-experiments":
+        return "/experiments";
+      case "experiments":
+        if (a === undefined) return "/experiments";
+        if ((b === "runs" || b === "evaluation-runs") && c) {
+          // A run's tab: its artifacts ("artifacts/<path>", or the older
+          // "artifactPath/<path>"), its charts, its system metrics.
+          const rest = seg.slice(4);
+          if ((rest[0] === "artifacts" || rest[0] === "artifactPath") && rest.length > 1) {
+            return "/runs/" + p(c) + "?artifact=" + p(rest.slice(1).join("/"));
+          }
+          const anchor = { "model-metrics": "#charts", "system-metrics": "#system", artifacts: "#artifacts" }[rest[0]] || "";
+          return "/runs/" + p(c) + anchor;
+        }
+        return "/experiments/" + p(a);
+      case "runs":
+        return a ? "/runs/" + p(a) : "/experiments";
+      case "models":
+        if (a === undefined) return "/models";
+        if (b === "versions" && c) return "/models/" + p(a) + "/versions/" + p(c);
+        return "/models/" + p(a);
+      case "compare-runs": {
+        const ids = runsOf();
+        return ids.length ? "/compare?runs=" + ids.map(p).join(",") : "/experiments";
+      }
+      case "metric": {
+        const ids = runsOf();
+        let key = "";
+        try { key = JSON.parse(u.searchParams.get("metric") || '""'); } catch (e) { key = ""; }
+        if (ids.length === 1) return "/runs/" + p(ids[0]) + (typeof key === "string" && key ? "?metric=" + p(key) + "#charts" : "#charts");
+        return ids.length ? "/compare?runs=" + ids.map(p).join(",") : "/experiments";
+      }
+    }
+    return null;
+  }
+
+  // A page opened with one of MLflow's routes in its fragment goes to
+  // Lode's page for it at once (/ leads to /experiments, which keeps the
+  // fragment; so does the sign-in page, which then signs in for it).
+  const mlflowTarget = mlflowRoute(location.hash);
+  if (mlflowTarget) location.replace(mlflowTarget);
+
+  return { api, query, setQuery, toast, run, ema, chart, palette, mlflowRoute };
 })();
