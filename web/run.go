@@ -76,6 +76,8 @@ type runPageData struct {
 
 	Artifacts artifactBrowser
 	Versions  []*registry.Version
+	// LoggedModels are the MLflow 3 logged models the run produced.
+	LoggedModels []*runLoggedModel
 	// Edit is the description and user tags, with their editors for a
 	// viewer who may edit the run.
 	Edit editable
@@ -210,6 +212,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.Versions = s.runModelVersions(ctx, run.Info.RunID)
+	p.LoggedModels = s.runLoggedModels(ctx, run, p.Versions)
 	p.Edit = s.runEditable(ctx, run.Info.RunID, p.Note, p.Tags)
 
 	if err := s.loadRunArtifacts(ctx, r, run, &p.Artifacts); err != nil {

@@ -50,6 +50,7 @@ const (
 //	cols    the params, metrics and tags shown ("params.alpha,metrics.rmse");
 //	        absent: the shown runs' params and metrics; empty: none
 //	sel     the selected runs' ids, kept while paging
+//	expand  the parent runs whose child runs are shown (collapsed by default)
 type runsView struct {
 	Filter     string
 	Sort       string
@@ -61,6 +62,8 @@ type runsView struct {
 	Cols       []runColumn
 	ColsChosen bool
 	Selected   []string
+	// Expanded are the parent runs whose children are shown (expand=).
+	Expanded []string
 }
 
 // runColumn is a param, metric or tag shown as a column.
@@ -127,6 +130,14 @@ func parseRunsView(q url.Values) (runsView, error) {
 		if id != "" && !seen[id] && tracking.ValidateRunID(id, "sel") == nil && len(v.Selected) < maxSelected {
 			seen[id] = true
 			v.Selected = append(v.Selected, id)
+		}
+	}
+	seen = map[string]bool{}
+	for _, id := range strings.Split(q.Get("expand"), ",") {
+		id = strings.TrimSpace(id)
+		if id != "" && !seen[id] && tracking.ValidateRunID(id, "expand") == nil && len(v.Expanded) < maxSelected {
+			seen[id] = true
+			v.Expanded = append(v.Expanded, id)
 		}
 	}
 	order := v.Sort
@@ -273,6 +284,13 @@ type runRow struct {
 	Start, End                                  int64
 	Deleted, Selected                           bool
 	Cells                                       []runCell
+	// Nesting (nestRuns): the run's parent when it is shown under it, how
+	// deep it is, how many runs are shown under it, whether those are
+	// shown (Expanded) and whether the run itself is (not Hidden).
+	ParentID         string // its mlflow.parentRunId tag
+	Parent           string
+	Depth, Children  int
+	Expanded, Hidden bool
 }
 
 type runCell struct {
@@ -360,9 +378,62 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request) {
 		for j, c := range p.Cols {
 			row.Cells[j] = runCellOf(c, vals)
 		}
+		row.ParentID = vals.tags[tracking.TagParentRun]
 		p.Rows[i] = row
 	}
+	p.Rows = nestRuns(p.Rows, v.Expanded)
 	s.render(w, r, "runs", exp.Name, "experiments", p)
+}
+
+// nestRuns shows child runs under their parent, as MLflow's run table
+// does: a run whose parent (its mlflow.parentRunId tag) is on the page
+// follows it, one level deeper, hidden unless the parent is expanded; the
+// others keep their place in the page's order, as do runs whose parent is
+// on another page. Children keep the page's order among themselves. A run
+// in a loop of parents (tags are anyone's to set) is shown at the top.
+func nestRuns(rows []runRow, expanded []string) []runRow {
+	open := make(map[string]bool, len(expanded))
+	for _, id := range expanded {
+		open[id] = true
+	}
+	index := make(map[string]int, len(rows))
+	for i, r := range rows {
+		index[r.ID] = i
+	}
+	children := map[string][]int{}
+	child := make([]bool, len(rows))
+	for i, r := range rows {
+		if _, ok := index[r.ParentID]; ok && r.ParentID != r.ID {
+			children[r.ParentID] = append(children[r.ParentID], i)
+			child[i] = true
+		}
+	}
+	out := make([]runRow, 0, len(rows))
+	placed := make([]bool, len(rows))
+	var place func(i int, parent string, depth int, hidden bool) int
+	place = func(i int, parent string, depth int, hidden bool) int {
+		if placed[i] {
+			return 0
+		}
+		placed[i] = true
+		at := len(out)
+		r := rows[i]
+		r.Parent, r.Depth, r.Hidden, r.Expanded = parent, depth, hidden, open[r.ID]
+		out = append(out, r)
+		for _, c := range children[r.ID] {
+			out[at].Children += place(c, r.ID, depth+1, hidden || !r.Expanded)
+		}
+		return 1
+	}
+	for i := range rows {
+		if !child[i] {
+			place(i, "", 0, false)
+		}
+	}
+	for i := range rows {
+		place(i, "", 0, false)
+	}
+	return out
 }
 
 // runCellOf is a column's value in one run; a run without the key shows a dash.

@@ -10,11 +10,17 @@
   const selected = new Set((Lode.query().get("sel") || "").split(",").filter(Boolean));
   const $ = (id) => document.getElementById(id);
 
-  // withSel is href with sel= set to the selection (or removed).
+  // The parent runs whose child runs are shown (expand= in the URL).
+  const expanded = new Set((Lode.query().get("expand") || "").split(",").filter(Boolean));
+
+  // withSel is href with sel= set to the selection and expand= to the
+  // expanded parents (each removed when empty).
   function withSel(href, ids) {
     const u = new URL(href, location.href);
-    if (ids.length) u.searchParams.set("sel", ids.join(","));
-    else u.searchParams.delete("sel");
+    for (const [k, v] of [["sel", ids], ["expand", [...expanded]]]) {
+      if (v.length) u.searchParams.set(k, v.join(","));
+      else u.searchParams.delete(k);
+    }
     return u.pathname + u.search;
   }
 
@@ -22,7 +28,10 @@
   // view (sorting, paging), the filter form, the rows and the toolbar.
   function sync() {
     const ids = [...selected];
-    Lode.setQuery({ sel: ids });
+    Lode.setQuery({ sel: ids, expand: [...expanded] });
+    const expandInput = $("expand-input");
+    expandInput.value = [...expanded].join(",");
+    expandInput.disabled = expanded.size === 0;
     document.querySelectorAll("a[data-keep]").forEach((a) => { a.href = withSel(a.getAttribute("href"), ids); });
     const input = $("sel-input");
     input.value = ids.join(",");
@@ -50,9 +59,37 @@
     all.indeterminate = n > 0 && n < boxes.length;
   }
 
+  // nest shows a child run when every run above it is expanded (the rows
+  // come parent first).
+  function nest() {
+    const hidden = new Map();
+    for (const tr of table.querySelectorAll("tbody tr")) {
+      const parent = tr.dataset.parent;
+      const hide = !!parent && (hidden.get(parent) || !expanded.has(parent));
+      hidden.set(tr.dataset.id, hide);
+      tr.hidden = hide;
+      const toggle = tr.querySelector(".nest-toggle");
+      if (toggle) {
+        const open = expanded.has(tr.dataset.id);
+        toggle.setAttribute("aria-expanded", String(open));
+        toggle.textContent = open ? "▾" : "▸";
+        toggle.title = toggle.title.replace(/^(Show|Hide)/, open ? "Hide" : "Show");
+      }
+    }
+  }
+
   if (table) {
     let last = null; // the last box clicked, for shift-click ranges
     table.addEventListener("click", (ev) => {
+      const toggle = ev.target.closest(".nest-toggle");
+      if (toggle) {
+        const id = toggle.closest("tr").dataset.id;
+        if (expanded.has(id)) expanded.delete(id);
+        else expanded.add(id);
+        nest();
+        sync();
+        return;
+      }
       const box = ev.target.closest("tbody input[type=checkbox]");
       if (!box) return;
       const boxes = [...table.querySelectorAll("tbody input[type=checkbox]")];
