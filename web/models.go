@@ -180,13 +180,13 @@ func (s *Server) modelVersionRuns(ctx context.Context, vs []*registry.Version) [
 // versionPage is one model version: where it came from, its state, its
 // signature and how to serve it.
 type versionPage struct {
-	Off        bool
-	V          *registry.Version
-	Row        modelVersionRow
-	Inputs     []loggedModelColumn
-	Outputs    []loggedModelColumn
-	URI        string   // models:/NAME/VERSION
-	AliasURIs  []string // models:/NAME@ALIAS, one per alias
+	Off       bool
+	V         *registry.Version
+	Row       modelVersionRow
+	Inputs    []loggedModelColumn
+	Outputs   []loggedModelColumn
+	URI       string   // models:/NAME/VERSION
+	AliasURIs []string // models:/NAME@ALIAS, one per alias
 	// Serve are commands that serve or load the version (shell and
 	// Python), Deploy the one that deploys it on this server.
 	Deploy string
@@ -211,7 +211,7 @@ func (s *Server) serveModelVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := versionPage{V: v, Row: s.modelVersionRuns(ctx, []*registry.Version{v})[0],
-		URI: "models:/" + v.Name + "/" + v.Version,
+		URI:  "models:/" + v.Name + "/" + v.Version,
 		Edit: s.versionEditable(ctx, v.Name, v.Version, v.Description, v.Tags)}
 	p.Inputs = loggedModelColumns(v.Library.SignatureInputs)
 	p.Outputs = loggedModelColumns(v.Library.SignatureOutputs)

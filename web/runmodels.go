@@ -30,7 +30,8 @@ type runLoggedModel struct {
 	Step     *int64   // the step the run logged it at (its outputs)
 	Flavors  []string // from its MLmodel file, when this server holds it
 	Files    []runLoggedModelFile
-	More     int // files not listed
+	More     int  // files not listed
+	Served   bool // its files are on this server, readable by the viewer
 	Versions []*registry.Version
 	Inputs   []loggedModelColumn
 	Outputs  []loggedModelColumn
@@ -103,6 +104,7 @@ func (s *Server) describeLoggedModel(ctx context.Context, lm *runLoggedModel) {
 	if !ok || s.Guard.CheckArtifact(ctx, root, auth.NeedRead) != nil {
 		return
 	}
+	lm.Served = true
 	lib := registry.Describe(ctx, s.Artifacts, mlflowapi.ArtifactScheme, lm.M.ArtifactURI)
 	lm.Flavors = lib.Flavors
 	lm.Inputs, lm.Outputs = loggedModelColumns(lib.SignatureInputs), loggedModelColumns(lib.SignatureOutputs)
