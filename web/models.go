@@ -236,16 +236,19 @@ func (s *Server) serveModelVersion(w http.ResponseWriter, r *http.Request) {
 // name is letters, digits, '.', '_' and '-', starting with a letter or
 // digit, where a model's may hold anything but '/' and ':'.
 func deploymentName(model string) string {
-	b := []byte(strings.ToLower(model))
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			b[i] = '-'
+	var b strings.Builder
+	dash := true // no dash first
+	for _, c := range strings.ToLower(model) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' {
+			b.WriteRune(c)
+			dash = false
+		} else if !dash {
+			b.WriteByte('-')
+			dash = true
 		}
 	}
-	name := strings.TrimLeft(string(b), "._-")
-	if len(name) > 128 {
-		name = name[:128]
-	}
+	name := strings.TrimRight(b.String(), "-")
+	name = strings.TrimLeft(name[:min(len(name), 128)], "._")
 	if name == "" {
 		return "model"
 	}

@@ -91,16 +91,12 @@ func TestRunLoggedModelsAndEditing(t *testing.T) {
 	}
 
 	// The description: edit, save, shown after the reload.
-	b.run(t, chromedp.Click(".note-editor .edit-note"),
-		chromedp.WaitVisible(".note-form textarea"),
-		chromedp.SetValue(".note-form textarea", "Tuned on the **full** data.\n<b>not bold</b>"),
-		chromedp.Click(`.note-form button[type="submit"]`))
+	b.editNote(t, "Tuned on the **full** data.\n<b>not bold</b>")
 	b.waitFor(t, "the saved description", `document.readyState === "complete" && (document.querySelector("#run-note") || {}).textContent === "Tuned on the **full** data.\n<b>not bold</b>"`)
 	// A tag set, one changed, one deleted.
 	setTag := func(key, value string) {
 		t.Helper()
-		b.run(t, chromedp.SetValue(`.tag-form input[name="key"]`, key), chromedp.SetValue(`.tag-form input[name="value"]`, value),
-			chromedp.Click(`.tag-form button[type="submit"]`))
+		b.setTag(t, key, value)
 		b.waitFor(t, "tag "+key, `document.readyState === "complete" && [...document.querySelectorAll("#tags tr[data-key]")].some((tr) => tr.dataset.key === `+strconv.Quote(key)+` && tr.cells[1].textContent === `+strconv.Quote(value)+`)`)
 	}
 	setTag("stage", "candidate")
