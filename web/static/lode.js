@@ -177,5 +177,5 @@ const Lode = (() => {
   const mlflowTarget = mlflowRoute(location.hash);
   if (mlflowTarget) location.replace(mlflowTarget);
 
-  return { api, query, setQuery, toast, run, ema, chart, palette, mlflowRoute };
+  return { api, query, setQuery, toast, run, ema, chart, palette };
 })();
