@@ -28,10 +28,13 @@ type runs struct {
 	status    map[string][]string
 	artifacts map[string]string
 	metrics   map[string]int
+	names     map[string]string  // the name each run was created with
+	starts    map[string][]int64 // the start times each run was moved to
 }
 
 func newRuns() *runs {
-	return &runs{status: map[string][]string{}, artifacts: map[string]string{}, metrics: map[string]int{}}
+	return &runs{status: map[string][]string{}, artifacts: map[string]string{}, metrics: map[string]int{},
+		names: map[string]string{}, starts: map[string][]int64{}}
 }
 
 func (r *runs) CreateRun(_ context.Context, exp, name string, tags, _ map[string]string) (string, error) {
@@ -40,13 +43,17 @@ func (r *runs) CreateRun(_ context.Context, exp, name string, tags, _ map[string
 	r.n++
 	id := fmt.Sprintf("run%d", r.n)
 	r.status[id] = []string{"SCHEDULED"}
+	r.names[id] = name
 	return id, nil
 }
 
-func (r *runs) SetRunStatus(_ context.Context, id, status string, _ int64) error {
+func (r *runs) SetRunStatus(_ context.Context, id, status string, start, _ int64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.status[id] = append(r.status[id], status)
+	if start != 0 {
+		r.starts[id] = append(r.starts[id], start)
+	}
 	return nil
 }
 
@@ -190,6 +197,14 @@ func TestJobSucceedsWithTrackingEnvironment(t *testing.T) {
 	if strings.Join(states, ",") != "QUEUED,SCHEDULED,RUNNING,SUCCEEDED" {
 		t.Fatalf("history %v", j.History)
 	}
+	// The run starts when the job does; a job named by default (its
+	// command's first word) leaves its run to be named by tracking.
+	e.runs.mu.Lock()
+	starts, name := e.runs.starts[j.RunID], e.runs.names[j.RunID]
+	e.runs.mu.Unlock()
+	if len(starts) != 1 || starts[0] != j.History[2].Time || name != "" {
+		t.Fatalf("run moved to start at %v (job started at %d), created with name %q", starts, j.History[2].Time, name)
+	}
 	// The store has it too.
 	got, err := e.store.GetJob(context.Background(), j.ID)
 	if err != nil || got.State != jobs.Succeeded {
@@ -213,6 +228,11 @@ func TestRetriesThenFails(t *testing.T) {
 	}
 	if got := e.runs.statuses(j.RunID); !strings.HasSuffix(got, "FAILED") {
 		t.Fatalf("run statuses %s", got)
+	}
+	e.runs.mu.Lock()
+	defer e.runs.mu.Unlock()
+	if len(e.runs.starts[j.RunID]) != 1 {
+		t.Fatalf("run start moved %d times over 3 attempts, want once (the first start)", len(e.runs.starts[j.RunID]))
 	}
 }
 
