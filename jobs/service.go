@@ -116,6 +116,17 @@ type tracked struct {
 	handles   []Handle
 	notBefore time.Time
 	cancel    bool
+	// waiting is why the job, queued, has not started (Job.Waiting).
+	waiting string
+}
+
+// view is the job as the service answers it: a copy, with why it waits.
+func (t *tracked) view() *Job {
+	j := clone(t.job)
+	if j.State == Queued {
+		j.Waiting = t.waiting
+	}
+	return j
 }
 
 func (s *Service) now() time.Time {
@@ -280,7 +291,7 @@ func clone(j *Job) *Job {
 func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
 	s.mu.Lock()
 	if t, ok := s.active[id]; ok {
-		j := clone(t.job)
+		j := t.view()
 		s.mu.Unlock()
 		return j, nil
 	}
@@ -294,7 +305,18 @@ func (s *Service) List(ctx context.Context, q Query) ([]*Job, string, error) {
 	if q.Experiments, err = s.Readable.Readable(ctx, "experiment"); err != nil {
 		return nil, "", err
 	}
-	return s.Store.ListJobs(ctx, q)
+	js, next, err := s.Store.ListJobs(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	s.mu.Lock()
+	for _, j := range js {
+		if t, ok := s.active[j.ID]; ok && j.State == Queued && t.job.State == Queued {
+			j.Waiting = t.waiting
+		}
+	}
+	s.mu.Unlock()
+	return js, next, nil
 }
 
 // Cancel cancels a job: a queued one at once, a running one by killing its
@@ -476,7 +498,11 @@ func (s *Service) pass() {
 			}
 		case Queued:
 			if now.Before(t.notBefore) {
+				t.waiting = "waiting to retry after a failed attempt, from " + t.notBefore.UTC().Format(time.TimeOnly) + " UTC"
 				continue
+			}
+			if len(s.Nodes) == 0 {
+				t.waiting = "waiting for a node: this server has none to run jobs on"
 			}
 			queued = append(queued, Pending{JobID: j.ID, Queue: j.Spec.Queue, User: j.Spec.User, Priority: j.Spec.Priority,
 				Resources: j.Spec.Resources, Replicas: j.Spec.Replicas, Submitted: j.Submitted})
@@ -487,6 +513,11 @@ func (s *Service) pass() {
 		return
 	}
 	d := Schedule(s.Nodes, running, queued, s.Policy)
+	for _, w := range d.Wait {
+		if t := s.active[w.JobID]; t != nil {
+			t.waiting = w.Reason
+		}
+	}
 	for _, r := range d.Refuse {
 		if t := s.active[r.JobID]; t != nil {
 			s.finishLocked(ctx, t, Failed, "can never run here: "+r.Reason, nil)
@@ -499,6 +530,7 @@ func (s *Service) pass() {
 			continue
 		}
 		p := a.Placement
+		t.waiting = ""
 		t.job.Placement = &p
 		t.job.Attempt++
 		s.moveLocked(ctx, t, Scheduled, fmt.Sprintf("attempt %d placed on %s", t.job.Attempt, placementText(p)))

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -459,6 +460,36 @@ func TestQueueOrder(t *testing.T) {
 	waitState(t, s, blocker.ID, jobs.Running)
 	low, _ := s.Submit(ctx, jobs.Spec{Command: "true", Resources: jobs.Resources{MilliCPU: 1000}, Priority: 0})
 	high, _ := s.Submit(ctx, jobs.Spec{Command: "true", Resources: jobs.Resources{MilliCPU: 1000}, Priority: 10})
+	// While the blocker runs, the queued jobs say why they wait, in Get
+	// and in List; the low one has the high one ahead of it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		j, err := s.Get(ctx, low.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State != jobs.Queued {
+			t.Fatalf("the low-priority job left the queue (%s) before saying why it waited", j.State)
+		}
+		if j.Waiting == "" {
+			if time.Now().After(deadline) {
+				t.Fatal("a queued job never said why it waits")
+			}
+			continue
+		}
+		want := "waiting for CPU (needs 1 core per replica, at most 0 cores free on a node); 1 queued ahead of it"
+		if j.Waiting != want {
+			t.Fatalf("waiting %q, want %q", j.Waiting, want)
+		}
+		listed, _, err := s.List(ctx, jobs.Query{States: []jobs.State{jobs.Queued}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(listed, func(l *jobs.Job) bool { return l.ID == high.ID })
+		if i < 0 || listed[i].Waiting != "waiting for CPU (needs 1 core per replica, at most 0 cores free on a node)" {
+			t.Fatalf("listed queued jobs %+v: the high-priority one should wait for CPU", listed)
+		}
+		break
+	}
 	lj, hj := waitFinal(t, s, low.ID), waitFinal(t, s, high.ID)
 	started := func(j *jobs.Job) int64 {
 		for _, h := range j.History {
