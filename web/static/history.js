@@ -185,5 +185,9 @@ const LodeHistory = (() => {
     return { draw: drawCharts, resize };
   }
 
-  return { mount };
+  // colorOf is run i's colour: the shared palette, then hues spread by the
+  // golden angle for long comparisons.
+  const colorOf = (i) => (i < Lode.palette.length ? Lode.palette[i] : `hsl(${Math.round((i * 137.508) % 360)}, 55%, 42%)`);
+
+  return { mount, colorOf };
 })();
