@@ -10,10 +10,8 @@
   const runs = data.runs || [];
   const paramKeys = data.params || [], metricKeys = data.metrics || [];
 
-  // Each run keeps one colour everywhere on the page: the shared palette,
-  // then hues spread by the golden angle for long comparisons.
-  const colorOf = (i) => (i < Lode.palette.length ? Lode.palette[i] : `hsl(${Math.round((i * 137.508) % 360)}, 55%, 42%)`);
-  runs.forEach((r, i) => { r.color = colorOf(i); });
+  // Each run keeps one colour everywhere on the page.
+  runs.forEach((r, i) => { r.color = LodeHistory.colorOf(i); });
   document.querySelectorAll(".swatch[data-run]").forEach((el) => {
     const r = runs[+el.dataset.run];
     if (r) el.style.background = r.color;
