@@ -155,6 +155,10 @@ type Job struct {
 	// Handles are the executor's IDs of the current attempt's replicas,
 	// by rank, so a restarted server can re-adopt them.
 	Handles []string `json:"handles,omitempty"`
+	// Waiting says why a queued job has not started, as the scheduler's
+	// last pass saw it (short of GPUs, behind other jobs, waiting to
+	// retry). The service fills it in when it answers; it is not stored.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Node is a machine jobs run on, with what it has.

@@ -48,6 +48,15 @@ type Decision struct {
 	Start []Assignment
 	// Refuse lists the jobs that can never run, highest priority first.
 	Refuse []Refusal
+	// Wait lists the jobs that stay queued, in the order the pass took
+	// them (the line), each with why it waits.
+	Wait []Wait
+}
+
+// Wait is a queued job that this pass did not start, and why.
+type Wait struct {
+	JobID  string
+	Reason string
 }
 
 // ShareKey is what fair share is divided between.
@@ -151,6 +160,13 @@ func Schedule(nodes []Node, running []Allocation, queued []Pending, opts Policy)
 		reservationsLeft = 1
 	}
 	reserving := false
+	reservedFor := "" // the first job that reserved, which backfill may not delay
+	wait := func(p Pending, reason string) {
+		if n := len(d.Wait); n > 0 {
+			reason += fmt.Sprintf("; %d queued ahead of it", n)
+		}
+		d.Wait = append(d.Wait, Wait{JobID: p.JobID, Reason: reason})
+	}
 	for len(eligible) > 0 {
 		// One priority level at a time; eligible is sorted by priority.
 		end := 1
@@ -187,13 +203,34 @@ func Schedule(nodes []Node, running []Allocation, queued []Pending, opts Policy)
 				usage[g] = usage[g].Add(p.Resources.Scale(p.Replicas))
 				continue
 			}
+			if fit(ns, p.Resources, p.Replicas, freeLimit) != nil {
+				wait(p, "what it needs is free, but held for job "+reservedFor+", ahead of it in line")
+			} else {
+				wait(p, shortage(ns, p))
+			}
 			if opts.NoBackfill {
+				// The rest of the line waits behind it, in pick order.
+				behind := "behind job " + p.JobID + " (backfill is off)"
+				for {
+					g, ok := pickGroup(keys, groups, usage, total)
+					if !ok {
+						break
+					}
+					wait(groups[g][0], behind)
+					groups[g] = groups[g][1:]
+				}
+				for _, q := range eligible {
+					wait(q, behind)
+				}
 				return d
 			}
 			if reservationsLeft != 0 {
 				if idx := fit(ns, p.Resources, p.Replicas, roomLimit); idx != nil {
 					for _, i := range idx {
 						ns[i].room = ns[i].room.Sub(p.Resources)
+					}
+					if !reserving {
+						reservedFor = p.JobID
 					}
 					reserving = true
 					if reservationsLeft > 0 {
@@ -334,6 +371,9 @@ func dominantShare(held, total Resources) float64 {
 // startLimit is what a job may use on a node to start now.
 func startLimit(n *nodeState) Resources { return minResources(n.free, n.room) }
 
+// freeLimit is what is free on a node now, reservations aside.
+func freeLimit(n *nodeState) Resources { return n.free }
+
 // roomLimit is what a reservation may claim on a node.
 func roomLimit(n *nodeState) Resources { return n.room }
 
@@ -446,6 +486,34 @@ func refusal(ns []*nodeState, p Pending) string {
 		return fmt.Sprintf("needs %d replicas of %s but at most %d fit on these nodes at once", n, describe(r), count)
 	}
 	return strings.Join(short, "; ")
+}
+
+// shortage says what a job that does not fit now waits for: the
+// resources no node has enough of free, or, when each is free somewhere,
+// room for one replica (or all of a gang's) at once.
+func shortage(ns []*nodeState, p Pending) string {
+	var most Resources // the most of each resource free on one node
+	for _, n := range ns {
+		most = maxResources(most, n.free)
+	}
+	r := p.Resources
+	var short []string
+	if r.GPUs > most.GPUs {
+		short = append(short, fmt.Sprintf("GPUs (needs %d per replica, at most %d free on a node)", r.GPUs, most.GPUs))
+	}
+	if r.MilliCPU > most.MilliCPU {
+		short = append(short, fmt.Sprintf("CPU (needs %s per replica, at most %s free on a node)", formatCores(r.MilliCPU), formatCores(most.MilliCPU)))
+	}
+	if r.MemoryBytes > most.MemoryBytes {
+		short = append(short, fmt.Sprintf("memory (needs %s per replica, at most %s free on a node)", formatBytes(r.MemoryBytes), formatBytes(most.MemoryBytes)))
+	}
+	switch {
+	case len(short) > 0:
+		return "waiting for " + strings.Join(short, " and ")
+	case p.Replicas > 1:
+		return fmt.Sprintf("waiting for room for all %d replicas at once (%s each)", p.Replicas, describe(r))
+	}
+	return "waiting for a node with " + describe(r) + " free at once"
 }
 
 // replicasFitting is how many replicas of r fit in capacity, at most limit.

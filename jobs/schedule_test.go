@@ -783,3 +783,71 @@ func TestLocalNode(t *testing.T) {
 		t.Error("LocalNode kept the caller's slice")
 	}
 }
+
+// Every queued job that does not start is told why, in the line's order.
+func TestScheduleWaitReasons(t *testing.T) {
+	waits := func(d Decision) []string {
+		var out []string
+		for _, w := range d.Wait {
+			out = append(out, w.JobID+": "+w.Reason)
+		}
+		return out
+	}
+	nodes := []Node{node("a", 4, 16, 2)}
+	busy := []Allocation{alloc("r", "", res(3, 4, 2), on("a", "0", "1"))}
+	cases := []struct {
+		name   string
+		opts   Policy
+		queued []Pending
+		want   []string
+	}{
+		{
+			name:   "short of GPUs and CPU",
+			queued: []Pending{pend("g", 1, res(2, 1, 1))},
+			want:   []string{"g: waiting for GPUs (needs 1 per replica, at most 0 free on a node) and CPU (needs 2 cores per replica, at most 1 core free on a node)"},
+		},
+		{
+			name: "the head of the line reserves; a job that fits what is free waits behind it",
+			queued: []Pending{
+				pend("big", 1, res(4, 1, 0)),
+				pend("small", 2, res(1, 1, 0)),
+				pend("mem", 3, res(0, 13, 0)),
+			},
+			want: []string{
+				"big: waiting for CPU (needs 4 cores per replica, at most 1 core free on a node)",
+				"small: what it needs is free, but held for job big, ahead of it in line; 1 queued ahead of it",
+				"mem: waiting for memory (needs 13 GiB per replica, at most 12 GiB free on a node); 2 queued ahead of it",
+			},
+		},
+		{
+			name:   "without backfill the rest of the line waits behind the first",
+			opts:   Policy{NoBackfill: true},
+			queued: []Pending{pend("big", 1, res(4, 1, 0)), pend("small", 2, res(1, 1, 0)), pend("low", 0, res(1, 1, 0), prio(-1))},
+			want: []string{
+				"big: waiting for CPU (needs 4 cores per replica, at most 1 core free on a node)",
+				"small: behind job big (backfill is off); 1 queued ahead of it",
+				"low: behind job big (backfill is off); 2 queued ahead of it",
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := Schedule(nodes, busy, c.queued, c.opts)
+			if len(d.Start) != 0 || !reflect.DeepEqual(waits(d), c.want) {
+				t.Errorf("started %v, waits:\n%s\nwant:\n%s", render(d), strings.Join(waits(d), "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+
+	// A gang whose replicas each fit somewhere but not all at once.
+	two := []Node{node("a", 2, 8, 0), node("b", 2, 8, 0)}
+	d := Schedule(two, []Allocation{alloc("r", "", res(1, 1, 0), on("a"))}, []Pending{pend("gang", 1, res(2, 1, 0), replicas(2))}, Policy{})
+	if got := waits(d); len(got) != 1 || got[0] != "gang: waiting for room for all 2 replicas at once (2 cores and 1 GiB of memory each)" {
+		t.Errorf("gang waits: %v", got)
+	}
+	// A job that starts is not waiting.
+	d = Schedule(nodes, nil, []Pending{pend("ok", 1, res(1, 1, 0))}, Policy{})
+	if len(d.Start) != 1 || len(d.Wait) != 0 {
+		t.Errorf("a job that fits: %v, waits %v", render(d), waits(d))
+	}
+}

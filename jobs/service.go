@@ -23,11 +23,13 @@ import (
 // usage recorded on it.
 type Tracker interface {
 	// CreateRun creates a run in SCHEDULED state, with tags and params,
-	// and returns its id.
+	// and returns its id; an empty name gets a generated one.
 	CreateRun(ctx context.Context, experimentID, name string, tags, params map[string]string) (string, error)
-	// SetRunStatus sets a run's status (RUNNING, FINISHED, FAILED, KILLED);
-	// endMs is 0 for a run that has not ended.
-	SetRunStatus(ctx context.Context, runID, status string, endMs int64) error
+	// SetRunStatus sets a run's status (RUNNING, FINISHED, FAILED, KILLED).
+	// startMs, when not 0, moves the run's start time to when its job
+	// started (the run was created at submission); endMs is 0 for a run
+	// that has not ended.
+	SetRunStatus(ctx context.Context, runID, status string, startMs, endMs int64) error
 	// LogMetrics logs metrics at one step and time.
 	LogMetrics(ctx context.Context, runID string, ms, step int64, metrics map[string]float64) error
 	// PutArtifact stores a file under the run's artifacts.
@@ -114,6 +116,17 @@ type tracked struct {
 	handles   []Handle
 	notBefore time.Time
 	cancel    bool
+	// waiting is why the job, queued, has not started (Job.Waiting).
+	waiting string
+}
+
+// view is the job as the service answers it: a copy, with why it waits.
+func (t *tracked) view() *Job {
+	j := clone(t.job)
+	if j.State == Queued {
+		j.Waiting = t.waiting
+	}
+	return j
 }
 
 func (s *Service) now() time.Time {
@@ -136,9 +149,13 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// runNameTag is the run tag MLflow keeps a run's name in.
+const runNameTag = "mlflow.runName"
+
 // Submit validates a job, refuses one that can never fit, creates its run
 // and queues it.
 func (s *Service) Submit(ctx context.Context, spec Spec) (*Job, error) {
+	named := strings.TrimSpace(spec.Name) != "" // before validate gives it a default
 	if err := s.validate(&spec); err != nil {
 		return nil, err
 	}
@@ -170,7 +187,16 @@ func (s *Service) Submit(ctx context.Context, spec Spec) (*Job, error) {
 			// whatever the job's user or tags say.
 			tags["mlflow.user"] = spec.Owner
 		}
-		runID, err := s.Tracker.CreateRun(ctx, spec.ExperimentID, spec.Name, tags, spec.Params)
+		// The run is named by its mlflow.runName tag, else by the name the
+		// submitter gave the job; a job named by default (its command's
+		// first word) leaves its run to get a generated name, as MLflow
+		// names a run created without one, rather than every run of a
+		// command sharing "python".
+		runName := ""
+		if named && tags[runNameTag] == "" {
+			runName = spec.Name
+		}
+		runID, err := s.Tracker.CreateRun(ctx, spec.ExperimentID, runName, tags, spec.Params)
 		if err != nil {
 			return nil, err
 		}
@@ -265,7 +291,7 @@ func clone(j *Job) *Job {
 func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
 	s.mu.Lock()
 	if t, ok := s.active[id]; ok {
-		j := clone(t.job)
+		j := t.view()
 		s.mu.Unlock()
 		return j, nil
 	}
@@ -279,7 +305,18 @@ func (s *Service) List(ctx context.Context, q Query) ([]*Job, string, error) {
 	if q.Experiments, err = s.Readable.Readable(ctx, "experiment"); err != nil {
 		return nil, "", err
 	}
-	return s.Store.ListJobs(ctx, q)
+	js, next, err := s.Store.ListJobs(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	s.mu.Lock()
+	for _, j := range js {
+		if t, ok := s.active[j.ID]; ok && j.State == Queued && t.job.State == Queued {
+			j.Waiting = t.waiting
+		}
+	}
+	s.mu.Unlock()
+	return js, next, nil
 }
 
 // Cancel cancels a job: a queued one at once, a running one by killing its
@@ -461,7 +498,11 @@ func (s *Service) pass() {
 			}
 		case Queued:
 			if now.Before(t.notBefore) {
+				t.waiting = "waiting to retry after a failed attempt, from " + t.notBefore.UTC().Format(time.TimeOnly) + " UTC"
 				continue
+			}
+			if len(s.Nodes) == 0 {
+				t.waiting = "waiting for a node: this server has none to run jobs on"
 			}
 			queued = append(queued, Pending{JobID: j.ID, Queue: j.Spec.Queue, User: j.Spec.User, Priority: j.Spec.Priority,
 				Resources: j.Spec.Resources, Replicas: j.Spec.Replicas, Submitted: j.Submitted})
@@ -472,6 +513,11 @@ func (s *Service) pass() {
 		return
 	}
 	d := Schedule(s.Nodes, running, queued, s.Policy)
+	for _, w := range d.Wait {
+		if t := s.active[w.JobID]; t != nil {
+			t.waiting = w.Reason
+		}
+	}
 	for _, r := range d.Refuse {
 		if t := s.active[r.JobID]; t != nil {
 			s.finishLocked(ctx, t, Failed, "can never run here: "+r.Reason, nil)
@@ -484,6 +530,7 @@ func (s *Service) pass() {
 			continue
 		}
 		p := a.Placement
+		t.waiting = ""
 		t.job.Placement = &p
 		t.job.Attempt++
 		s.moveLocked(ctx, t, Scheduled, fmt.Sprintf("attempt %d placed on %s", t.job.Attempt, placementText(p)))
@@ -556,7 +603,13 @@ func (s *Service) launch(ctx context.Context, t *tracked) {
 	}
 	s.moveLocked(ctx, t, Running, fmt.Sprintf("attempt %d started", t.job.Attempt))
 	if s.Tracker != nil && t.job.RunID != "" {
-		if err := s.Tracker.SetRunStatus(ctx, t.job.RunID, "RUNNING", 0); err != nil {
+		// The run's duration counts from its job's first start, not from
+		// the submission that created it; a retry keeps that start.
+		var start int64
+		if h := t.job.History; t.job.Attempt == 1 && len(h) > 0 && h[len(h)-1].State == Running {
+			start = h[len(h)-1].Time
+		}
+		if err := s.Tracker.SetRunStatus(ctx, t.job.RunID, "RUNNING", start, 0); err != nil {
 			s.log().Warn("cannot mark the job's run running", "job", j.ID, "run", j.RunID, "err", err)
 		}
 	}
@@ -839,7 +892,7 @@ func (s *Service) finishLocked(ctx context.Context, t *tracked, to State, reason
 	delete(s.active, t.job.ID)
 	if s.Tracker != nil && t.job.RunID != "" {
 		status := map[State]string{Succeeded: "FINISHED", Failed: "FAILED", Cancelled: "KILLED"}[to]
-		if err := s.Tracker.SetRunStatus(ctx, t.job.RunID, status, s.now().UnixMilli()); err != nil {
+		if err := s.Tracker.SetRunStatus(ctx, t.job.RunID, status, 0, s.now().UnixMilli()); err != nil {
 			s.log().Warn("cannot end the job's run", "job", t.job.ID, "run", t.job.RunID, "err", err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,10 +29,13 @@ type runs struct {
 	status    map[string][]string
 	artifacts map[string]string
 	metrics   map[string]int
+	names     map[string]string  // the name each run was created with
+	starts    map[string][]int64 // the start times each run was moved to
 }
 
 func newRuns() *runs {
-	return &runs{status: map[string][]string{}, artifacts: map[string]string{}, metrics: map[string]int{}}
+	return &runs{status: map[string][]string{}, artifacts: map[string]string{}, metrics: map[string]int{},
+		names: map[string]string{}, starts: map[string][]int64{}}
 }
 
 func (r *runs) CreateRun(_ context.Context, exp, name string, tags, _ map[string]string) (string, error) {
@@ -40,13 +44,17 @@ func (r *runs) CreateRun(_ context.Context, exp, name string, tags, _ map[string
 	r.n++
 	id := fmt.Sprintf("run%d", r.n)
 	r.status[id] = []string{"SCHEDULED"}
+	r.names[id] = name
 	return id, nil
 }
 
-func (r *runs) SetRunStatus(_ context.Context, id, status string, _ int64) error {
+func (r *runs) SetRunStatus(_ context.Context, id, status string, start, _ int64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.status[id] = append(r.status[id], status)
+	if start != 0 {
+		r.starts[id] = append(r.starts[id], start)
+	}
 	return nil
 }
 
@@ -190,6 +198,14 @@ func TestJobSucceedsWithTrackingEnvironment(t *testing.T) {
 	if strings.Join(states, ",") != "QUEUED,SCHEDULED,RUNNING,SUCCEEDED" {
 		t.Fatalf("history %v", j.History)
 	}
+	// The run starts when the job does; a job named by default (its
+	// command's first word) leaves its run to be named by tracking.
+	e.runs.mu.Lock()
+	starts, name := e.runs.starts[j.RunID], e.runs.names[j.RunID]
+	e.runs.mu.Unlock()
+	if len(starts) != 1 || starts[0] != j.History[2].Time || name != "" {
+		t.Fatalf("run moved to start at %v (job started at %d), created with name %q", starts, j.History[2].Time, name)
+	}
 	// The store has it too.
 	got, err := e.store.GetJob(context.Background(), j.ID)
 	if err != nil || got.State != jobs.Succeeded {
@@ -213,6 +229,11 @@ func TestRetriesThenFails(t *testing.T) {
 	}
 	if got := e.runs.statuses(j.RunID); !strings.HasSuffix(got, "FAILED") {
 		t.Fatalf("run statuses %s", got)
+	}
+	e.runs.mu.Lock()
+	defer e.runs.mu.Unlock()
+	if len(e.runs.starts[j.RunID]) != 1 {
+		t.Fatalf("run start moved %d times over 3 attempts, want once (the first start)", len(e.runs.starts[j.RunID]))
 	}
 }
 
@@ -439,6 +460,34 @@ func TestQueueOrder(t *testing.T) {
 	waitState(t, s, blocker.ID, jobs.Running)
 	low, _ := s.Submit(ctx, jobs.Spec{Command: "true", Resources: jobs.Resources{MilliCPU: 1000}, Priority: 0})
 	high, _ := s.Submit(ctx, jobs.Spec{Command: "true", Resources: jobs.Resources{MilliCPU: 1000}, Priority: 10})
+	// While the blocker runs, the queued jobs say why they wait, in Get
+	// and in List; the low one has the high one ahead of it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		j, err := s.Get(ctx, low.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State != jobs.Queued {
+			t.Fatalf("the low-priority job left the queue (%s) before saying why it waited", j.State)
+		}
+		want := "waiting for CPU (needs 1 core per replica, at most 0 cores free on a node); 1 queued ahead of it"
+		// A pass before the high one was submitted saw the low one alone.
+		if j.Waiting != want && !time.Now().After(deadline) {
+			continue
+		}
+		if j.Waiting != want {
+			t.Fatalf("waiting %q, want %q", j.Waiting, want)
+		}
+		listed, _, err := s.List(ctx, jobs.Query{States: []jobs.State{jobs.Queued}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(listed, func(l *jobs.Job) bool { return l.ID == high.ID })
+		if i < 0 || listed[i].Waiting != "waiting for CPU (needs 1 core per replica, at most 0 cores free on a node)" {
+			t.Fatalf("listed queued jobs %+v: the high-priority one should wait for CPU", listed)
+		}
+		break
+	}
 	lj, hj := waitFinal(t, s, low.ID), waitFinal(t, s, high.ID)
 	started := func(j *jobs.Job) int64 {
 		for _, h := range j.History {

@@ -310,6 +310,33 @@ func (s *Service) UpdateRun(ctx context.Context, id, status string, endTime *int
 	return s.Store.UpdateRun(ctx, id, status, endTime, name)
 }
 
+// StartRunAt moves an active run's start time to ms (ms since the epoch,
+// positive). A job's run is created when the job is submitted, so that the
+// job has its run id at once; its duration counts from when the job
+// started.
+func (s *Service) StartRunAt(ctx context.Context, id string, ms int64) error {
+	if ms <= 0 {
+		return invalidValue("start_time", ms, "")
+	}
+	if _, err := s.activeRun(ctx, id); err != nil {
+		return err
+	}
+	return s.Store.SetRunStartTime(ctx, id, ms)
+}
+
+// CountRuns counts the runs of the experiments named (at most
+// MaxCountExperiments), by lifecycle stage, in one query; the caller has
+// chosen experiments it may read.
+func (s *Service) CountRuns(ctx context.Context, experimentIDs []string) (map[string]RunCount, error) {
+	if len(experimentIDs) > MaxCountExperiments {
+		return nil, lode.Errorf(lode.EInvalid, "Cannot count the runs of more than %d experiments at once (got %d).", MaxCountExperiments, len(experimentIDs))
+	}
+	return s.Store.CountRuns(ctx, experimentIDs)
+}
+
+// MaxCountExperiments bounds CountRuns: a page of the experiment list.
+const MaxCountExperiments = 1000
+
 // DeleteRun marks a run deleted.
 func (s *Service) DeleteRun(ctx context.Context, id string) error {
 	if err := ValidateRunID(id, "run_id"); err != nil {

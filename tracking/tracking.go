@@ -75,6 +75,11 @@ type Experiment struct {
 	Tags             []Tag
 }
 
+// RunCount is how many runs an experiment has, by lifecycle stage.
+type RunCount struct {
+	Active, Deleted int64
+}
+
 // RunInfo is a run's metadata.
 type RunInfo struct {
 	RunID          string
@@ -234,6 +239,12 @@ type Store interface {
 	// UpdateRun changes status, end time and name; zero values are left.
 	UpdateRun(ctx context.Context, id string, status string, endTime *int64, name string) (*RunInfo, error)
 	SetRunStage(ctx context.Context, id, stage string) error
+	// SetRunStartTime moves a run's start time: a job's run is created
+	// when the job is submitted and starts when the job does.
+	SetRunStartTime(ctx context.Context, id string, ms int64) error
+	// CountRuns counts the runs of each experiment named, active and
+	// deleted, in one grouped query; experiments without runs are absent.
+	CountRuns(ctx context.Context, experimentIDs []string) (map[string]RunCount, error)
 	// LogBatch writes metrics, params and tags in one transaction: all or
 	// nothing. A param already logged with another value is EInvalid.
 	LogBatch(ctx context.Context, runID string, metrics []Metric, params []Param, tags []Tag) error

@@ -288,3 +288,99 @@ func TestCompareManyRuns(t *testing.T) {
 	b.screenshot(t, "compare-100")
 	b.noErrors(t)
 }
+
+// Parallel coordinates take categorical params (their categories are the
+// axis's ticks); the scatter's axes go on a log scale, leaving out, with
+// a note, the runs a log scale cannot place.
+func TestCompareCategoricalAndLog(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	exp, err := s.Tracking.CreateExperiment(ctx, "optimizers", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []string{"sgd", "adam", "rmsprop", "adam", "sgd", "lion"}
+	var ids []string
+	for i, o := range opts {
+		run, err := s.Tracking.CreateRun(ctx, tracking.CreateRunRequest{ExperimentID: exp, RunName: fmt.Sprintf("run-%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lr := []string{"0.1", "0.01", "0.001", "0.0001", "1", "0.03"}[i]
+		loss := []float64{0.9, 0.2, 0.05, 0.4, 0, 0.003}[i] // run-4's 0 has no place on a log scale
+		params := []tracking.Param{{Key: "optimizer", Value: o}, {Key: "lr", Value: lr}, {Key: "id", Value: fmt.Sprintf("x-%d", i)}}
+		if err := s.Tracking.LogBatch(ctx, run.Info.RunID, []tracking.Metric{{Key: "loss", Value: loss, Timestamp: 1}}, params, nil); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, run.Info.RunID)
+	}
+	b := newBrowser(t, s)
+	b.visit(t, "/compare?runs="+strings.Join(ids, ",")+"&axes=params.optimizer,params.lr,metrics.loss&sx=params.lr&sy=metrics.loss")
+	b.waitFor(t, "the charts", `window.LodeCompare && LodeCompare.chartsReady`)
+
+	var cols []struct {
+		ID   string
+		Cats []string
+	}
+	b.eval(t, `LodeCompare.columns.map((c) => ({id: c.id, cats: c.cats || []}))`, &cols)
+	var got []string
+	for _, c := range cols {
+		got = append(got, c.ID+"["+strings.Join(c.Cats, " ")+"]")
+	}
+	// Categories in natural order; "id" (6 values) is a category axis too.
+	if want := "params.id[x-0 x-1 x-2 x-3 x-4 x-5],params.lr[],params.optimizer[adam lion rmsprop sgd],metrics.loss[]"; strings.Join(got, ",") != want {
+		t.Errorf("columns %s, want %s", strings.Join(got, ","), want)
+	}
+	var ticks []string
+	b.eval(t, `LodeCompare.parallelTicks["params.optimizer"]`, &ticks)
+	if strings.Join(ticks, ",") != "adam,lion,rmsprop,sgd" {
+		t.Errorf("optimizer axis ticks %v", ticks)
+	}
+	// Each run's line crosses the optimizer axis at its category: adam
+	// (runs 1 and 3) at the same height, below sgd (runs 0 and 4).
+	var ys []float64
+	b.eval(t, `LodeCompare.parallelLines.map((l) => l[0][1])`, &ys)
+	if len(ys) != 6 || ys[1] != ys[3] || ys[0] != ys[4] || !(ys[1] > ys[0]) {
+		t.Errorf("heights on the optimizer axis %v", ys)
+	}
+	if !b.canvasDrawn(t, "#parallel canvas") {
+		t.Error("parallel coordinates blank")
+	}
+	// The scatter offers numbers only.
+	var options []string
+	b.eval(t, `[...document.querySelectorAll("#sx option")].map((o) => o.value)`, &options)
+	if strings.Join(options, ",") != "params.lr,metrics.loss" {
+		t.Errorf("scatter offers %v", options)
+	}
+
+	// Log scales on both axes: run-4 (loss 0) is left out, and said so.
+	b.run(t, chromedp.Click("#slogx"), chromedp.Click("#slogy"))
+	var sc struct {
+		Points  int
+		LeftOut int
+		DistrX  int
+		DistrY  int
+		Note    string
+		Search  string
+	}
+	b.eval(t, `({points: LodeCompare.scatter.data[0].length, leftOut: LodeCompare.scatterLeftOut, distrX: LodeCompare.scatter.scales.x.distr,
+		distrY: LodeCompare.scatter.scales.y.distr, note: document.getElementById("scatter-note").hidden ? "" : document.getElementById("scatter-note").textContent,
+		search: location.search})`, &sc)
+	if sc.Points != 5 || sc.LeftOut != 1 || sc.DistrX != 3 || sc.DistrY != 3 || !strings.Contains(sc.Note, "1 run with a value of zero or less on the log x or y axis is left out") ||
+		!strings.Contains(sc.Search, "slogx=1") || !strings.Contains(sc.Search, "slogy=1") {
+		t.Errorf("log scatter: %+v", sc)
+	}
+	if !b.canvasDrawn(t, "#scatter canvas") {
+		t.Error("log scatter blank")
+	}
+	b.run(t, chromedp.Evaluate(`document.getElementById("scatter-card").scrollIntoView()`, nil))
+	b.screenshot(t, "compare-categorical-log")
+	// Back to a linear y: every run has a positive lr, so none is left out.
+	b.run(t, chromedp.Click("#slogy"))
+	b.eval(t, `({points: LodeCompare.scatter.data[0].length, leftOut: LodeCompare.scatterLeftOut, distrX: LodeCompare.scatter.scales.x.distr,
+		distrY: LodeCompare.scatter.scales.y.distr, note: "", search: location.search})`, &sc)
+	if sc.Points != 6 || sc.LeftOut != 0 || sc.DistrX != 3 || sc.DistrY != 1 || strings.Contains(sc.Search, "slogy") {
+		t.Errorf("log x only: %+v", sc)
+	}
+	b.noErrors(t)
+}

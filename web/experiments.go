@@ -22,8 +22,11 @@ type experimentsPage struct {
 	Query       string
 	View        string
 	Experiments []*tracking.Experiment
-	Next        string
-	Page        string
+	// Runs counts each listed experiment's runs (one grouped query for
+	// the page); an experiment without runs is absent.
+	Runs map[string]tracking.RunCount
+	Next string
+	Page string
 }
 
 const experimentsPerPage = 100
@@ -55,6 +58,14 @@ func (s *Server) experiments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Experiments, p.Next = exps, next
+	ids := make([]string, len(exps))
+	for i, e := range exps {
+		ids[i] = e.ID
+	}
+	if p.Runs, err = s.Tracking.CountRuns(r.Context(), ids); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, "experiments", "Experiments", "experiments", p)
 }
 

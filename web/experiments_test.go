@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/lode-ml/lode/tracking"
 )
 
 func TestExperimentsPage(t *testing.T) {
@@ -52,4 +54,47 @@ func TestExperimentsPage(t *testing.T) {
 		t.Fatalf("after restore: %q", got)
 	}
 	b.noErrors(t)
+}
+
+// The list counts each experiment's runs, active and deleted.
+func TestExperimentsRunCounts(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	wine, err := s.Tracking.CreateExperiment(ctx, "wine", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Tracking.CreateExperiment(ctx, "empty", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 3 {
+		r, err := s.Tracking.CreateRun(ctx, tracking.CreateRunRequest{ExperimentID: wine})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.Info.RunID)
+	}
+	if err := s.Tracking.DeleteRun(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	code, body := s.get(t, "/experiments")
+	if code != 200 {
+		t.Fatalf("experiments: %d", code)
+	}
+	cell := func(name string) string {
+		_, row, ok := strings.Cut(body, `data-name="`+name+`"`)
+		if !ok {
+			t.Fatalf("no row for %s", name)
+		}
+		_, c, _ := strings.Cut(row, `runs-count`)
+		c, _, _ = strings.Cut(c, "</td>")
+		return c
+	}
+	if got := cell("wine"); !strings.Contains(got, ">2 ") || !strings.Contains(got, "+1 deleted") {
+		t.Errorf("wine's run count cell %q, want 2 and +1 deleted", got)
+	}
+	if got := cell("empty"); !strings.Contains(got, ">0") {
+		t.Errorf("empty's run count cell %q, want 0", got)
+	}
 }

@@ -103,6 +103,22 @@ func TestJobsPage(t *testing.T) {
 			}
 		}
 	}
+	// The queued job says why it waits, in the list and on its page.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if j, err := s.Jobs.Get(context.Background(), waiter.ID); err != nil || j.Waiting != "" || time.Now().After(deadline) {
+			break
+		}
+	}
+	why := "waiting for CPU (needs 1.5 cores per replica, at most 0 cores free on a node)"
+	if code, body := s.get(t, "/jobs?state=QUEUED"); code != 200 || !strings.Contains(body, `<div class="job-waiting" title="`+why+`">`) {
+		t.Errorf("the queued job's row does not say why it waits (%q): %d\n%s", why, code, body)
+	}
+	if code, body := s.get(t, "/jobs/"+waiter.ID); code != 200 || !strings.Contains(body, `id="job-waiting"><strong>Why it waits:</strong> `+why+`</p>`) {
+		t.Errorf("the queued job's page does not say why it waits (%q): %d\n%s", why, code, body)
+	}
+	if code, body := s.get(t, "/jobs/"+hog.ID); code != 200 || strings.Contains(body, `id="job-waiting"`) {
+		t.Errorf("a running job's page says it waits: %d", code)
+	}
 	if code, body := s.get(t, "/jobs?state=BOGUS"); code != 400 || !strings.Contains(body, "INVALID_PARAMETER_VALUE") {
 		t.Fatalf("a bad state: %d\n%s", code, body)
 	}

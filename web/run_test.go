@@ -210,8 +210,15 @@ func TestRunPage(t *testing.T) {
 	}
 	var n int
 	b.eval(t, `document.querySelectorAll(".chart[data-key] canvas").length`, &n)
-	if n != 6 {
-		t.Errorf("%d charts drawn, want 6 (four metrics and two system metrics)", n)
+	if n != 5 {
+		t.Errorf("%d charts drawn, want 5 (three metrics and two system metrics; test_f1, logged once, is a number)", n)
+	}
+	// A metric logged once is shown as its value, not as a dot on an axis.
+	if got := b.text(t, "#chart-test_f1 .single-value .value"); got != "0.93" || runTestAttr(t, b, "#chart-test_f1", "data-single") != "1" {
+		t.Errorf("test_f1 shows %q, want the value 0.93 and no chart", got)
+	}
+	if got := b.text(t, "#chart-test_f1 .single-value .where"); !strings.Contains(got, "logged once · step 0") {
+		t.Errorf("test_f1's note %q", got)
 	}
 	// The server sent every point (200 < 1000): the x axis starts at step 1.
 	if got := runTestAttr(t, b, `#chart-loss`, "data-first-x"); got != "1" {

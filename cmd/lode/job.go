@@ -618,6 +618,9 @@ func jobDetail(w io.Writer, j *jobs.Job) error {
 	fmt.Fprintf(tw, "ID:\t%s\n", j.ID)
 	fmt.Fprintf(tw, "Name:\t%s\n", sp.Name)
 	fmt.Fprintf(tw, "State:\t%s\n", state)
+	if j.Waiting != "" {
+		fmt.Fprintf(tw, "Waiting:\t%s\n", j.Waiting)
+	}
 	fmt.Fprintf(tw, "Command:\t%s\n", sp.Command)
 	fmt.Fprintf(tw, "Work dir:\t%s\n", orDash(sp.WorkDir))
 	fmt.Fprintf(tw, "Resources:\t%s per replica, %d replica(s)\n", resourcesText(sp.Resources), max(sp.Replicas, 1))

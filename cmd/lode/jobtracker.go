@@ -52,7 +52,12 @@ func (t *jobTracker) CreateRun(ctx context.Context, experimentID, name string, t
 	return id, nil
 }
 
-func (t *jobTracker) SetRunStatus(ctx context.Context, runID, status string, endMs int64) error {
+func (t *jobTracker) SetRunStatus(ctx context.Context, runID, status string, startMs, endMs int64) error {
+	if startMs > 0 {
+		if err := t.tracking.StartRunAt(ctx, runID, startMs); err != nil {
+			return err
+		}
+	}
 	var end *int64
 	if endMs > 0 {
 		end = &endMs

@@ -436,6 +436,7 @@ func matrixSamples() map[string]matrixSample {
 		"GET /models/{name}":                    sAt("model", func(fx *fixture) string { return "/models/" + fx.model }, nil),
 		"GET /models/{name}/versions/{version}": sAt("model", func(fx *fixture) string { return "/models/" + fx.model + "/versions/1" }, nil),
 		"GET /runs/{id}":                        sAt("exp", func(fx *fixture) string { return "/runs/" + fx.run }, nil),
+		"GET /experiments/{id}/charts":          sAt("exp", func(fx *fixture) string { return "/experiments/" + fx.exp + "/charts" }, nil),
 		"GET /runs/{id}/artifact": {on: "exp", req: func(fx *fixture) (string, url.Values, any) {
 			return "/runs/" + fx.run + "/artifact", qv("path", "f.txt"), nil
 		}},
@@ -500,6 +501,7 @@ var matrixSpec = map[string]string{
 	"GET /experiments/{id}":                                     "read",
 	"GET /experiments/{id}/runs.csv":                            "read",
 	"GET /experiments/{experiment}/runs/{id}":                   "read",
+	"GET /experiments/{id}/charts":                              "read",
 	"GET /favicon.ico":                                          "public",
 	"GET /health":                                               "public",
 	"GET /jobs":                                                 "signed-in",

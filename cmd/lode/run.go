@@ -16,6 +16,7 @@ import (
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/jobs"
 	"github.com/lode-ml/lode/mlproject"
+	"github.com/lode-ml/lode/tracking"
 )
 
 func newRunCmd() *cobra.Command {
@@ -108,9 +109,16 @@ must be on the server's machine (it is snapshotted at submission).`,
 			if manager == "local" {
 				tagManager = "" // MLflow sets no mlflow.project.env for the local manager
 			}
+			// Each run gets its own name, as `mlflow run` gives one: the
+			// job keeps the project's name, the run a generated one
+			// (bold-panda-123) unless --run-name names it.
+			name := runName
+			if name == "" {
+				name = tracking.RandomRunName()
+			}
 			info := mlproject.RunInfo{
 				SourceName: src.sourceName, EntryPoint: entry, User: currentUser(), EnvManager: tagManager,
-				Backend: "lode", GitCommit: src.commit, GitRepoURL: src.repoURL, GitBranch: src.branch, RunName: runName,
+				Backend: "lode", GitCommit: src.commit, GitRepoURL: src.repoURL, GitBranch: src.branch, RunName: name,
 			}
 			spec.Tags = info.Tags()
 			spec.Params = map[string]string{}
@@ -128,7 +136,7 @@ must be on the server's machine (it is snapshotted at submission).`,
 			if spec.Name == "" {
 				spec.Name = filepath.Base(p.Dir)
 			}
-			fmt.Fprintf(status, "lode: running entry point %s of %s: %s\n", entry, src.sourceName, inv.Command)
+			fmt.Fprintf(status, "lode: running entry point %s of %s as run %s: %s\n", entry, src.sourceName, name, inv.Command)
 			j, err := c.SubmitJob(ctx, spec)
 			if err != nil {
 				return err
@@ -150,7 +158,7 @@ must be on the server's machine (it is snapshotted at submission).`,
 	f.StringVar(&expName, "experiment-name", "", "experiment to run in, created if missing (default: $MLFLOW_EXPERIMENT_NAME)")
 	f.StringVar(&expID, "experiment-id", "", "experiment id to run in (default: $MLFLOW_EXPERIMENT_ID, else 0)")
 	f.StringVar(&envManager, "env-manager", "", "virtualenv (default for python_env projects and projects without an environment) or local (the server's environment as it is)")
-	f.StringVar(&runName, "run-name", "", "name of the run and the job (default: the project's name)")
+	f.StringVar(&runName, "run-name", "", "name of the run and the job (default: a generated run name, and the project's name for the job)")
 	f.BoolVarP(&detach, "detach", "d", false, "submit and return without following the job")
 	f.StringVar(&o.trackingURI, "tracking-uri", "", "Lode server URL")
 	f.BoolVar(&o.json, "json", false, "print the submitted job as JSON (implies --detach)")

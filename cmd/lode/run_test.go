@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -71,6 +72,9 @@ func runTags(t *testing.T, s *lodeServer, runID string) (map[string]string, map[
 	return tags, params, get(run, "run", "info", "status").(string)
 }
 
+// generatedRunName is a name the server or `lode run` generates.
+var generatedRunName = regexp.MustCompile(`^[a-z]+-[a-z]+-[0-9]{1,3}$`)
+
 // runID is the run `lode run` reported on stderr.
 func runIDFrom(t *testing.T, stderr string) string {
 	t.Helper()
@@ -120,10 +124,16 @@ func TestRunProject(t *testing.T) {
 		t.Errorf("run status %s", status)
 	}
 	for k, v := range map[string]string{"mlflow.source.type": "PROJECT", "mlflow.project.entryPoint": "main",
-		"mlflow.project.env": "virtualenv", "mlflow.source.name": proj, "mlflow.runName": "probe"} {
+		"mlflow.project.env": "virtualenv", "mlflow.source.name": proj} {
 		if tags[k] != v {
 			t.Errorf("tag %s = %q, want %q", k, tags[k], v)
 		}
+	}
+	// The run gets a generated name of its own, as `mlflow run` gives one,
+	// not the project's name (which every run of it would share).
+	firstName := tags["mlflow.runName"]
+	if !generatedRunName.MatchString(firstName) || !strings.Contains(errOut, "as run "+firstName) {
+		t.Errorf("run name %q, want a generated one (adjective-noun-number) reported on stderr:\n%s", firstName, errOut)
 	}
 	if _, ok := tags["mlflow.source.git.commit"]; ok {
 		t.Errorf("a folder outside git got a commit tag: %v", tags)
@@ -140,12 +150,16 @@ func TestRunProject(t *testing.T) {
 	if code != 0 || strings.Contains(out, "building Python environment") || !strings.Contains(out, "argv ['2e3', 'b']") {
 		t.Errorf("second run: exit %d\n%s\n%s", code, out, errOut)
 	}
-	out, errOut, code = runLode(t, "run", proj, "--tracking-uri", s.url, "-e", "show.py", "--env-manager", "local", "-P", "k=v")
+	tags, _, _ = runTags(t, s, runIDFrom(t, errOut))
+	if name := tags["mlflow.runName"]; !generatedRunName.MatchString(name) || name == firstName {
+		t.Errorf("second run's name %q, want another generated one than %q", name, firstName)
+	}
+	out, errOut, code = runLode(t, "run", proj, "--tracking-uri", s.url, "-e", "show.py", "--env-manager", "local", "-P", "k=v", "--run-name", "mine")
 	if code != 0 || strings.Contains(out, "prefix "+envs) || !strings.Contains(out, "argv ['--k', 'v']") {
 		t.Errorf("local manager: exit %d\n%s\n%s", code, out, errOut)
 	}
 	tags, _, _ = runTags(t, s, runIDFrom(t, errOut))
-	if _, ok := tags["mlflow.project.env"]; ok || tags["mlflow.project.entryPoint"] != "show.py" {
+	if _, ok := tags["mlflow.project.env"]; ok || tags["mlflow.project.entryPoint"] != "show.py" || tags["mlflow.runName"] != "mine" {
 		t.Errorf("local manager tags %v", tags)
 	}
 

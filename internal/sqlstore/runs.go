@@ -607,3 +607,49 @@ func sampleIndexes(n, k int) []int {
 	}
 	return out
 }
+
+// SetRunStartTime implements tracking.Store.
+func (db *Store) SetRunStartTime(ctx context.Context, id string, ms int64) error {
+	return db.tx(ctx, func(tx *conn) error {
+		res, err := tx.Exec(ctx, `UPDATE runs SET start_time = ? WHERE run_uuid = ?`, ms, id)
+		if err != nil {
+			return err
+		}
+		return expectRow(res, "Run with id=%s not found", id)
+	})
+}
+
+// CountRuns implements tracking.Store: one grouped query over the
+// runs_experiment index, however many experiments are named.
+func (db *Store) CountRuns(ctx context.Context, experimentIDs []string) (map[string]tracking.RunCount, error) {
+	out := map[string]tracking.RunCount{}
+	if len(experimentIDs) == 0 {
+		return out, nil
+	}
+	ids, err := parseExperimentIDs(experimentIDs)
+	if err != nil {
+		return nil, err
+	}
+	in, args := db.d.in("experiment_id", col("int8", ids))
+	rows, err := db.r.Query(ctx, `SELECT experiment_id, lifecycle_stage, COUNT(*) FROM runs WHERE `+in+` GROUP BY experiment_id, lifecycle_stage`, args...)
+	if err != nil {
+		return nil, db.dbErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, n int64
+		var stage string
+		if err := rows.Scan(&id, &stage, &n); err != nil {
+			return nil, db.dbErr(err)
+		}
+		key := strconv.FormatInt(id, 10)
+		c := out[key]
+		if stage == tracking.StageDeleted {
+			c.Deleted += n
+		} else {
+			c.Active += n
+		}
+		out[key] = c
+	}
+	return out, db.dbErr(rows.Err())
+}

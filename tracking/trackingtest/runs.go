@@ -19,6 +19,8 @@ var runTests = []test{
 	{"DeleteRestore", testDeleteRestoreRun},
 	{"Tags", testRunTags},
 	{"StoreCreateRun", testStoreCreateRun},
+	{"StartRunAt", testStartRunAt},
+	{"CountRuns", testCountRuns},
 }
 
 var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -288,4 +290,41 @@ func sameInfo(a, b tracking.RunInfo) bool {
 		return false
 	}
 	return ae == nil || *ae == *be
+}
+
+func testStartRunAt(e *env) {
+	x := e.createExperiment("start-at")
+	r := e.createRun(tracking.CreateRunRequest{ExperimentID: x, StartTime: 1000})
+	e.must(e.svc.StartRunAt(e.ctx, r.Info.RunID, 5000), "StartRunAt")
+	if got := e.getRun(r.Info.RunID).Info.StartTime; got != 5000 {
+		e.Errorf("start time %d after StartRunAt, want 5000", got)
+	}
+	e.wantCode(e.svc.StartRunAt(e.ctx, r.Info.RunID, 0), lode.EInvalid, "StartRunAt 0")
+	e.wantCode(e.svc.StartRunAt(e.ctx, unknownRun, 5000), lode.ENotFound, "StartRunAt unknown run")
+	e.wantCode(e.store.SetRunStartTime(e.ctx, unknownRun, 5000), lode.ENotFound, "SetRunStartTime unknown run")
+	e.must(e.svc.DeleteRun(e.ctx, r.Info.RunID), "DeleteRun")
+	e.wantCode(e.svc.StartRunAt(e.ctx, r.Info.RunID, 6000), lode.EInvalid, "StartRunAt deleted run")
+}
+
+func testCountRuns(e *env) {
+	a, b, empty := e.createExperiment("count-a"), e.createExperiment("count-b"), e.createExperiment("count-empty")
+	for range 3 {
+		e.newRun(a, "")
+	}
+	gone := e.newRun(a, "")
+	e.must(e.svc.DeleteRun(e.ctx, gone), "DeleteRun")
+	e.newRun(b, "")
+	got, err := e.svc.CountRuns(e.ctx, []string{a, b, empty})
+	e.must(err, "CountRuns")
+	want := map[string]tracking.RunCount{a: {Active: 3, Deleted: 1}, b: {Active: 1}}
+	if len(got) != len(want) || got[a] != want[a] || got[b] != want[b] {
+		e.Errorf("CountRuns = %v, want %v", got, want)
+	}
+	if got, err := e.svc.CountRuns(e.ctx, nil); err != nil || len(got) != 0 {
+		e.Errorf("CountRuns(nil) = %v, %v; want nothing", got, err)
+	}
+	_, err = e.svc.CountRuns(e.ctx, []string{"x"})
+	e.wantCode(err, lode.EInvalid, "CountRuns malformed id")
+	_, err = e.svc.CountRuns(e.ctx, make([]string, tracking.MaxCountExperiments+1))
+	e.wantCode(err, lode.EInvalid, "CountRuns too many")
 }

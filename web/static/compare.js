@@ -1,17 +1,17 @@
 // The compare view's script: the "only differences" toggle, a parallel
 // coordinates plot (drawn here on a canvas), a scatter plot of two columns
-// and the runs' metric histories overlaid (both with uPlot). Every choice
-// is kept in the URL: diff, axes, sx, sy, metric, x, log, smooth.
+// and the runs' metric histories overlaid (history.js; uPlot). Every choice
+// is kept in the URL: diff, axes, sx, sy, slogx, slogy, metric, x, log,
+// smooth. Parallel coordinates take categorical params too (the
+// categories are an axis's ticks); the scatter plots numbers.
 "use strict";
 (() => {
   const data = JSON.parse(document.getElementById("compare-data").textContent);
   const runs = data.runs || [];
   const paramKeys = data.params || [], metricKeys = data.metrics || [];
 
-  // Each run keeps one colour everywhere on the page: the shared palette,
-  // then hues spread by the golden angle for long comparisons.
-  const colorOf = (i) => (i < Lode.palette.length ? Lode.palette[i] : `hsl(${Math.round((i * 137.508) % 360)}, 55%, 42%)`);
-  runs.forEach((r, i) => { r.color = colorOf(i); });
+  // Each run keeps one colour everywhere on the page.
+  runs.forEach((r, i) => { r.color = LodeHistory.colorOf(i); });
   document.querySelectorAll(".swatch[data-run]").forEach((el) => {
     const r = runs[+el.dataset.run];
     if (r) el.style.background = r.color;
@@ -45,16 +45,31 @@
     Lode.setQuery({ diff: onlyDiff.checked ? "1" : null });
   });
 
-  // ---- Numeric columns: a param is numeric when every run that has it
-  // logged a number; latest metric values are numbers already.
+  // ---- Columns: a param is numeric when every run that has it logged a
+  // number, categorical otherwise (its distinct values, in natural order,
+  // are its ticks; a run's value is its category's index); latest metric
+  // values are numbers already. A param with more distinct values than
+  // MAX_CATEGORIES (an id, a path) makes no readable axis and is left out.
+  const MAX_CATEGORIES = 50;
   const isNum = (s) => typeof s === "string" && s.trim() !== "" && isFinite(Number(s));
+  const natural = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
   const columns = state.columns;
+  state.skippedParams = [];
   for (const key of paramKeys) {
     const vals = runs.map((r) => (key in r.params ? r.params[key] : null));
     const present = vals.filter((v) => v !== null);
-    if (present.length && present.every(isNum)) {
+    if (!present.length) continue;
+    if (present.every(isNum)) {
       columns.push({ id: "params." + key, kind: "param", key, values: vals.map((v) => (v === null ? null : Number(v))) });
+      continue;
     }
+    const cats = [...new Set(present)].sort(natural.compare);
+    if (cats.length > MAX_CATEGORIES) {
+      state.skippedParams.push(key);
+      continue;
+    }
+    const index = new Map(cats.map((c, i) => [c, i]));
+    columns.push({ id: "params." + key, kind: "param", key, cats, values: vals.map((v) => (v === null ? null : index.get(v))) });
   }
   for (const key of metricKeys) {
     const vals = runs.map((r) => (key in r.metrics ? r.metrics[key] : null));
@@ -62,11 +77,20 @@
   }
   const byId = new Map(columns.map((c) => [c.id, c]));
   const columnLabel = (c) => `${c.key} (${c.kind})`;
+  // valueText is a run's value on a column as the reader knows it: the
+  // category itself for a categorical param.
+  const valueText = (c, v) => (v === null || v === undefined ? "–" : c.cats ? c.cats[v] : fmt(v));
+  // The scatter plots numbers: categorical params are for the parallel
+  // coordinates only.
+  const numericColumns = columns.filter((c) => !c.cats);
+  const numericById = new Map(numericColumns.map((c) => [c.id, c]));
 
   // ---- Parallel coordinates.
   const MAX_DEFAULT_AXES = 8;
   function defaultAxes() {
-    const ps = columns.filter((c) => c.kind === "param"), ms = columns.filter((c) => c.kind === "metric");
+    // A categorical param that is the same in every run shows nothing: it
+    // is offered in the picker, not drawn by default.
+    const ps = columns.filter((c) => c.kind === "param" && !(c.cats && c.cats.length < 2)), ms = columns.filter((c) => c.kind === "metric");
     // Params first, then metrics, at most 8, with at least one metric (the
     // last axis colours the lines, and a metric is what one colours by).
     const nm = Math.min(ms.length, Math.max(1, MAX_DEFAULT_AXES - ps.length));
@@ -82,7 +106,7 @@
   function renderAxesPicker() {
     axesList.textContent = "";
     if (!columns.length) {
-      axesList.textContent = "No numeric params or metrics.";
+      axesList.textContent = "No params or metrics.";
       return;
     }
     for (const c of columns) {
@@ -93,9 +117,16 @@
       box.checked = state.axes.includes(c.id);
       const kind = document.createElement("span");
       kind.className = "kind";
-      kind.textContent = " " + c.kind;
+      kind.textContent = " " + c.kind + (c.cats ? ", categorical" : "");
       label.append(box, " " + c.key, kind);
       axesList.append(label);
+    }
+    if (state.skippedParams.length) {
+      const note = document.createElement("p");
+      note.className = "muted";
+      note.id = "axes-skipped";
+      note.textContent = `Left out, with more than ${MAX_CATEGORIES} distinct values: ${state.skippedParams.join(", ")}.`;
+      axesList.append(note);
     }
   }
   axesList.addEventListener("change", (ev) => {
@@ -150,13 +181,16 @@
     if (axes.length < 2) {
       ctx.fillStyle = "#5f6b76";
       ctx.textAlign = "center";
-      ctx.fillText(columns.length < 2 ? "These runs have fewer than two numeric params or metrics." : "Choose at least two axes.", w / 2, h / 2);
+      ctx.fillText(columns.length < 2 ? "These runs have fewer than two params or metrics." : "Choose at least two axes.", w / 2, h / 2);
       return;
     }
     const top = 50, bottom = h - 26, left = 56, right = w - 56;
     const gap = (right - left) / (axes.length - 1);
     const xs = axes.map((_, i) => left + i * gap);
     const ranges = axes.map((a) => {
+      // A categorical axis spans its categories, each in the middle of its
+      // own band: the first at the bottom, the last at the top.
+      if (a.cats) return { lo: -0.5, hi: a.cats.length - 0.5, flat: false };
       const vs = a.values.filter((v) => v !== null);
       let lo = Math.min(...vs), hi = Math.max(...vs);
       return { lo, hi, flat: lo === hi };
@@ -167,10 +201,12 @@
       return bottom - ((v - r.lo) / (r.hi - r.lo)) * (bottom - top);
     };
     const last = axes.length - 1;
+    state.parallelTicks = {};
     const colorOfRun = (i) => {
       const v = axes[last].values[i];
       if (v === null) return "#9aa5ae";
-      const r = ranges[last];
+      const a = axes[last], r = ranges[last];
+      if (a.cats) return ramp(a.cats.length < 2 ? 0.5 : v / (a.cats.length - 1));
       return ramp(r.flat ? 0.5 : (v - r.lo) / (r.hi - r.lo));
     };
     pcLines = runs.map((_, i) => axes.map((a, k) => (a.values[i] === null ? null : [xs[k], yOf(k, a.values[i])])));
@@ -237,13 +273,53 @@
       ctx.fillText(fitText(ctx, a.key, room), tx, 14);
       ctx.font = "11px system-ui, sans-serif";
       ctx.fillStyle = "#5f6b76";
-      ctx.fillText(a.kind, tx, 27);
+      ctx.fillText(a.cats ? a.kind + " · categories" : a.kind, tx, 27);
       ctx.font = "11px system-ui, sans-serif";
       ctx.fillStyle = "#1d2730";
       const r = ranges[k];
+      if (a.cats) {
+        drawCategoryTicks(ctx, a, k, x, k === last, Math.max(40, gap / 2 - 10), (v) => yOf(k, v));
+        return;
+      }
       ctx.fillText(fmt(r.hi), tx, top - 7);
       if (!r.flat) ctx.fillText(fmt(r.lo), tx, bottom + 15);
     });
+  }
+
+  // drawCategoryTicks marks a categorical axis's categories: a tick and the
+  // category beside it (left of the last axis, right of the others), every
+  // one when they have room (14px each), else every n-th, first and last
+  // always. The labels drawn are kept for the tests in state.parallelTicks.
+  function drawCategoryTicks(ctx, a, k, x, onLeft, room, y) {
+    const n = a.cats.length;
+    const band = n > 1 ? Math.abs(y(0) - y(1)) : Infinity;
+    const every = Math.max(1, Math.ceil(14 / band));
+    const shown = [];
+    ctx.textAlign = onLeft ? "right" : "left";
+    ctx.textBaseline = "middle";
+    ctx.lineJoin = "round";
+    for (let i = 0; i < n; i++) {
+      if (i % every !== 0 && i !== n - 1) continue;
+      if (i === n - 1 && i % every !== 0 && n > 1 && Math.abs(y(i) - y(i - (i % every))) < 14) continue;
+      const yy = y(i);
+      ctx.strokeStyle = "#5f6b76";
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      ctx.moveTo(x - 4, yy + 0.5);
+      ctx.lineTo(x + 4, yy + 0.5);
+      ctx.stroke();
+      const label = fitText(ctx, a.cats[i] === "" ? "(empty)" : a.cats[i], room);
+      const lx = onLeft ? x - 7 : x + 7;
+      // A white halo keeps the label readable over the lines.
+      ctx.strokeStyle = "rgba(255,255,255,0.9)";
+      ctx.lineWidth = 3;
+      ctx.strokeText(label, lx, yy);
+      ctx.fillStyle = "#1d2730";
+      ctx.fillText(label, lx, yy);
+      shown.push(a.cats[i]);
+    }
+    ctx.textBaseline = "alphabetic";
+    state.parallelTicks[a.id] = shown;
   }
 
   // distToSegment is how far (px) point p is from the segment a-b.
@@ -271,7 +347,7 @@
     if (i !== pcHover) { pcHover = i; drawParallel(); }
     if (i < 0) { hideTip(); pcCanvas.style.cursor = "crosshair"; return; }
     pcCanvas.style.cursor = "pointer";
-    const lines = state.axes.map((id) => byId.get(id)).filter(Boolean).map((a) => `${a.key}: ${fmt(a.values[i])}`);
+    const lines = state.axes.map((id) => byId.get(id)).filter(Boolean).map((a) => `${a.key}: ${valueText(a, a.values[i])}`);
     showTip(ev, runs[i].name + "\n" + lines.join("\n"));
   });
   pcCanvas.addEventListener("mouseleave", () => {
@@ -283,24 +359,31 @@
   });
 
   // ---- Scatter: one column against another, one dot per run in its colour.
+  // Either axis may be on a log scale (slogx=1, slogy=1 in the URL); a log
+  // scale cannot place zero or less, so those runs are left out, and a
+  // note under the plot says how many.
   const sxSel = document.getElementById("sx"), sySel = document.getElementById("sy");
+  const slogx = document.getElementById("slogx"), slogy = document.getElementById("slogy");
   const scatterBox = document.getElementById("scatter");
+  const scatterNote = document.getElementById("scatter-note");
   for (const sel of [sxSel, sySel]) {
-    for (const c of columns) sel.add(new Option(columnLabel(c), c.id));
-    sel.disabled = !columns.length;
+    for (const c of numericColumns) sel.add(new Option(columnLabel(c), c.id));
+    sel.disabled = !numericColumns.length;
   }
   {
     const q = Lode.query();
-    const firstParam = columns.find((c) => c.kind === "param"), firstMetric = columns.find((c) => c.kind === "metric");
+    const firstParam = numericColumns.find((c) => c.kind === "param"), firstMetric = numericColumns.find((c) => c.kind === "metric");
     let sx = q.get("sx"), sy = q.get("sy");
-    if (!byId.has(sx)) sx = (firstParam || columns[0] || {}).id;
-    if (!byId.has(sy)) sy = (firstMetric && firstMetric.id !== sx ? firstMetric : columns.find((c) => c.id !== sx) || {}).id;
+    if (!numericById.has(sx)) sx = (firstParam || numericColumns[0] || {}).id;
+    if (!numericById.has(sy)) sy = (firstMetric && firstMetric.id !== sx ? firstMetric : numericColumns.find((c) => c.id !== sx) || {}).id;
     if (sx) sxSel.value = sx;
     if (sy) sySel.value = sy;
+    slogx.checked = q.get("slogx") === "1";
+    slogy.checked = q.get("slogy") === "1";
   }
-  for (const sel of [sxSel, sySel]) {
-    sel.addEventListener("change", () => {
-      Lode.setQuery({ sx: sxSel.value, sy: sySel.value });
+  for (const el of [sxSel, sySel, slogx, slogy]) {
+    el.addEventListener("change", () => {
+      Lode.setQuery({ sx: sxSel.value, sy: sySel.value, slogx: slogx.checked ? "1" : null, slogy: slogy.checked ? "1" : null });
       drawScatter();
     });
   }
@@ -308,21 +391,43 @@
   function drawScatter() {
     if (state.scatter) { state.scatter.destroy(); state.scatter = null; }
     scatterBox.textContent = "";
-    const cx = byId.get(sxSel.value), cy = byId.get(sySel.value);
+    scatterNote.hidden = true;
+    state.scatterLeftOut = 0;
+    const cx = numericById.get(sxSel.value), cy = numericById.get(sySel.value);
     if (!cx || !cy) {
       scatterBox.innerHTML = '<div class="empty">These runs have no numeric params or metrics to plot.</div>';
       return;
     }
+    const logX = slogx.checked, logY = slogy.checked;
     // uPlot wants x ascending; each point remembers its run.
-    const pts = runs.map((r, i) => ({ i, x: cx.values[i], y: cy.values[i] }))
-      .filter((p) => p.x !== null && p.y !== null)
-      .sort((a, b) => a.x - b.x);
+    const both = runs.map((r, i) => ({ i, x: cx.values[i], y: cy.values[i] }))
+      .filter((p) => p.x !== null && p.y !== null);
+    const pts = both.filter((p) => (!logX || p.x > 0) && (!logY || p.y > 0)).sort((a, b) => a.x - b.x);
+    const leftOut = both.length - pts.length;
+    state.scatterLeftOut = leftOut;
+    if (leftOut > 0) {
+      const axes = [logX && "x", logY && "y"].filter(Boolean).join(" or ");
+      scatterNote.textContent = `${leftOut} run${leftOut === 1 ? "" : "s"} with a value of zero or less on the log ${axes} axis ${leftOut === 1 ? "is" : "are"} left out.`;
+      scatterNote.hidden = false;
+    }
     if (!pts.length) {
-      scatterBox.innerHTML = `<div class="empty">No run has both ${columnLabel(cx)} and ${columnLabel(cy)}.</div>`;
+      scatterBox.innerHTML = both.length
+        ? '<div class="empty">No run has values above zero to place on the log scale.</div>'
+        : `<div class="empty">No run has both ${columnLabel(cx)} and ${columnLabel(cy)}.</div>`;
       return;
     }
     const xs = pts.map((p) => p.x), ys = pts.map((p) => p.y);
-    const pad = (u, lo, hi) => uPlot.rangeNum(lo, hi, 0.1, true);
+    const padLin = (u, lo, hi) => uPlot.rangeNum(lo, hi, 0.1, true);
+    // On a log scale, a margin of 6% of the decades shown on either side
+    // (a decade either side of a single value), so no dot sits on the edge.
+    const padLog = (u, lo, hi) => {
+      if (lo === hi) return [lo / 10, hi * 10];
+      const m = Math.pow(10, 0.06 * Math.log10(hi / lo));
+      return [lo / m, hi * m];
+    };
+    // A log axis labels its decades (uPlot passes null for the others).
+    const logTicks = (u, splits) => splits.map((v) => (v == null ? "" : Math.abs(v) >= 1e5 || Math.abs(v) < 1e-3 ? v.toExponential(0) : String(parseFloat(v.toPrecision(3)))));
+    const axisOf = (label, log) => (log ? { label: label + ", log", values: logTicks } : { label });
     // The dot nearest the pointer (within 24px), for the hover.
     const nearest = (u, si, closest) => {
       if (si === 0) return closest;
@@ -337,8 +442,11 @@
     };
     const u = new uPlot({
       width: Math.max(280, scatterBox.clientWidth), height: 320,
-      scales: { x: { time: false, range: pad }, y: { range: pad } },
-      axes: [{ label: columnLabel(cx) }, { label: columnLabel(cy) }],
+      scales: {
+        x: { time: false, distr: logX ? 3 : 1, log: 10, range: logX ? padLog : padLin },
+        y: { distr: logY ? 3 : 1, log: 10, range: logY ? padLog : padLin },
+      },
+      axes: [axisOf(columnLabel(cx), logX), axisOf(columnLabel(cy), logY)],
       legend: { show: false },
       cursor: { dataIdx: nearest, drag: { x: false, y: false }, points: { size: 14, width: 2, fill: "transparent" } },
       series: [{}, {
@@ -385,172 +493,9 @@
   // Capture: the pointer is known before uPlot moves its cursor.
   scatterBox.addEventListener("mousemove", (ev) => { lastMouse = ev; }, true);
 
-  // ---- Metric histories: a chart per metric (or the one chosen), a series
-  // per run, from get-history-bulk-interval (downsampled by the server).
-  const MAX_CHARTS = 24;
-  const chartsBox = document.getElementById("metric-charts");
-  const metricSel = document.getElementById("metric");
-  const xSel = document.getElementById("xaxis"), logBox = document.getElementById("logy");
-  const smoothIn = document.getElementById("smooth"), smoothOut = document.getElementById("smooth-value");
-  const opts = { metric: "", x: "step", log: false, smooth: 0 };
-  if (metricSel) {
-    const q = Lode.query();
-    opts.metric = metricKeys.includes(q.get("metric")) ? q.get("metric") : "";
-    opts.x = ["step", "relative", "wall"].includes(q.get("x")) ? q.get("x") : "step";
-    opts.log = q.get("log") === "1";
-    const sm = parseFloat(q.get("smooth"));
-    opts.smooth = isFinite(sm) ? Math.min(0.99, Math.max(0, sm)) : 0;
-    metricSel.value = opts.metric;
-    xSel.value = opts.x;
-    logBox.checked = opts.log;
-    smoothIn.value = opts.smooth;
-    smoothOut.textContent = opts.smooth;
-    metricSel.addEventListener("change", () => {
-      opts.metric = metricSel.value;
-      Lode.setQuery({ metric: opts.metric });
-      drawCharts();
-    });
-    xSel.addEventListener("change", () => {
-      opts.x = xSel.value;
-      Lode.setQuery({ x: opts.x === "step" ? null : opts.x });
-      drawCharts();
-    });
-    logBox.addEventListener("change", () => {
-      opts.log = logBox.checked;
-      Lode.setQuery({ log: opts.log ? "1" : null });
-      drawCharts();
-    });
-    smoothIn.addEventListener("input", () => { smoothOut.textContent = smoothIn.value; });
-    smoothIn.addEventListener("change", () => {
-      opts.smooth = parseFloat(smoothIn.value) || 0;
-      Lode.setQuery({ smooth: opts.smooth || null });
-      drawCharts();
-    });
-  }
-
-  // Enough points per run for a smooth line, fewer when many runs share a
-  // chart (the server caps one request at 2500 per run).
-  const perRun = Math.max(100, Math.min(1000, Math.floor(20000 / Math.max(1, runs.length))));
-  const histories = new Map(); // metric key → Promise of its metrics
-  function history(key) {
-    if (!histories.has(key)) {
-      const p = Lode.api("GET", "mlflow/metrics/get-history-bulk-interval", {
-        run_ids: runs.map((r) => r.id), metric_key: key, max_results: perRun,
-      }).then((d) => d.metrics || []);
-      p.catch(() => histories.delete(key)); // a failure is retried next draw
-      histories.set(key, p);
-    }
-    return histories.get(key);
-  }
-
-  // seriesFor turns a metric's points into one chart series per run, on the
-  // chosen x axis. Runs sampled at different steps or times make a long
-  // union of x values (uPlot aligns every series on it): past 4000, x is
-  // snapped to a grid of 2000 so that a 100-run chart stays light.
-  function seriesFor(metrics) {
-    const byRun = new Map();
-    for (const m of metrics) {
-      if (!byRun.has(m.run_id)) byRun.set(m.run_id, []);
-      byRun.get(m.run_id).push(m);
-    }
-    let scale = 1, xLabel = "Step";
-    if (opts.x === "relative") {
-      let maxS = 0;
-      for (const r of runs) for (const m of byRun.get(r.id) || []) maxS = Math.max(maxS, (m.timestamp - r.start) / 1000);
-      [scale, xLabel] = maxS > 7200 ? [3600, "Relative time (h)"] : maxS > 120 ? [60, "Relative time (min)"] : [1, "Relative time (s)"];
-    } else if (opts.x === "wall") {
-      xLabel = "Time";
-    }
-    const xOf = (m, r) => (opts.x === "step" ? m.step : opts.x === "wall" ? m.timestamp / 1000 : (m.timestamp - r.start) / 1000 / scale);
-    const yOf = (v) => (typeof v === "number" && (!opts.log || v > 0) ? v : null); // "NaN", "Infinity" arrive as strings
-    let series = [];
-    runs.forEach((r) => {
-      const ms = byRun.get(r.id);
-      if (!ms) return;
-      const pts = ms.map((m) => [xOf(m, r), yOf(m.value)]).sort((a, b) => a[0] - b[0]);
-      series.push({ label: r.name, color: r.color, pts });
-    });
-    const all = new Set();
-    series.forEach((s) => s.pts.forEach((p) => all.add(p[0])));
-    if (all.size > 4000) {
-      const xs = [...all];
-      let q = (Math.max(...xs) - Math.min(...xs)) / 2000;
-      if (opts.x === "step") q = Math.max(1, Math.ceil(q));
-      series.forEach((s) => s.pts.forEach((p) => { p[0] = Math.round(p[0] / q) * q; }));
-    }
-    series = series.map((s) => {
-      // One value per x (the last), as uPlot's aligned data holds one.
-      const x = [], y = [];
-      for (const [px, py] of s.pts) {
-        if (x.length && x[x.length - 1] === px) y[y.length - 1] = py;
-        else { x.push(px); y.push(py); }
-      }
-      return { label: s.label, color: s.color, x, y: Lode.ema(y, opts.smooth) };
-    });
-    return { series, xLabel };
-  }
-
-  let chartGen = 0;
-  async function drawCharts() {
-    if (!chartsBox) { state.chartsReady = true; return; } // no metrics at all
-    const gen = ++chartGen, began = performance.now();
-    state.chartsReady = false;
-    for (const u of Object.values(state.charts)) if (u) u.destroy();
-    state.charts = {};
-    chartsBox.textContent = "";
-    const keys = opts.metric ? [opts.metric] : metricKeys.slice(0, MAX_CHARTS);
-    if (!opts.metric && metricKeys.length > MAX_CHARTS) {
-      const note = document.createElement("p");
-      note.className = "muted";
-      note.style.gridColumn = "1 / -1";
-      note.textContent = `Showing the first ${MAX_CHARTS} of ${metricKeys.length} metrics: choose one above to see another.`;
-      chartsBox.append(note);
-    }
-    const cards = new Map();
-    for (const key of keys) {
-      const card = document.createElement("div");
-      card.className = "chart";
-      card.dataset.metric = key;
-      const h = document.createElement("h3");
-      h.textContent = key;
-      const plot = document.createElement("div");
-      plot.className = "plot";
-      plot.innerHTML = '<div class="empty">Loading…</div>';
-      card.append(h, plot);
-      chartsBox.append(card);
-      cards.set(key, plot);
-    }
-    // A few requests at a time: many metrics must not flood the server.
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length && gen === chartGen) {
-        const key = keys[next++];
-        const plot = cards.get(key);
-        try {
-          const metrics = await history(key);
-          if (gen !== chartGen) return;
-          const { series, xLabel } = seriesFor(metrics);
-          if (series.length && series.every((sr) => sr.y.every((v) => v === null))) {
-            plot.innerHTML = `<div class="empty">No ${opts.log ? "positive" : "finite"} values to draw.</div>`;
-            state.charts[key] = null;
-            continue;
-          }
-          state.charts[key] = Lode.chart(plot, series, { xLabel, time: opts.x === "wall", log: opts.log, height: 240, legend: true });
-        } catch (e) {
-          plot.innerHTML = "";
-          const msg = document.createElement("div");
-          msg.className = "empty error-message";
-          msg.textContent = e.message;
-          plot.append(msg);
-        }
-      }
-    };
-    await Promise.all([worker(), worker(), worker(), worker()]);
-    if (gen === chartGen) {
-      state.chartsMs = Math.round(performance.now() - began); // fetches and drawing, for the tests' figures
-      state.chartsReady = true;
-    }
-  }
+  // ---- Metric histories: a chart per metric (or the one chosen), a line
+  // per run (history.js, shared with an experiment's chart view).
+  const charts = LodeHistory.mount({ runs, metricKeys, state, chartsBox: document.getElementById("metric-charts") });
 
   // Charts are drawn at the width they had: redraw after a resize.
   let resizeTimer;
@@ -559,15 +504,12 @@
     resizeTimer = setTimeout(() => {
       drawParallel();
       if (state.scatter) state.scatter.setSize({ width: Math.max(280, scatterBox.clientWidth), height: 320 });
-      for (const [key, u] of Object.entries(state.charts)) {
-        const el = chartsBox.querySelector(`.chart[data-metric="${CSS.escape(key)}"] .plot`);
-        if (u && el) u.setSize({ width: Math.max(280, el.clientWidth - 8), height: 240 });
-      }
+      charts.resize();
     }, 150);
   });
 
   renderAxesPicker();
   drawParallel();
   drawScatter();
-  drawCharts();
+  charts.draw();
 })();

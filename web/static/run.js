@@ -66,7 +66,13 @@
     if (old) { old.destroy(); plots.delete(key); }
     const points = histories.get(key) || [];
     const s = series(points);
-    if (state.log && points.length && s.raw.every((v) => v === null)) {
+    box.dataset.single = points.length === 1 ? "1" : "0";
+    if (points.length === 1) {
+      // One value (a final accuracy, a test score): a line chart would put
+      // a lone dot mid-way up an axis made up around it. Show the number.
+      plotEl.textContent = "";
+      plotEl.append(singleValue(points[0]));
+    } else if (state.log && points.length && s.raw.every((v) => v === null)) {
       plotEl.innerHTML = '<div class="empty">No values above zero to show on a log scale.</div>';
     } else {
       const color = Lode.palette[0];
@@ -84,6 +90,31 @@
     box.dataset.log = state.log ? "1" : "0";
     box.dataset.firstX = s.x.length ? String(s.x[0]) : "";
     box.dataset.points = String(s.x.length);
+  }
+
+  // singleValue is a metric logged once, shown as its number with its
+  // step and time.
+  function singleValue(p) {
+    const wrap = document.createElement("div");
+    wrap.className = "single-value";
+    const value = document.createElement("div");
+    value.className = "value";
+    value.textContent = formatValue(p.v);
+    value.title = String(p.v);
+    const where = document.createElement("div");
+    where.className = "where";
+    where.textContent = `logged once · step ${p.step} · ${new Date(p.ts).toLocaleString()}`;
+    wrap.append(value, where);
+    return wrap;
+  }
+
+  // formatValue writes a number as a reader takes it in: up to 6
+  // significant digits, exponents only for the very large or small.
+  function formatValue(v) {
+    if (!isFinite(v)) return String(v); // NaN, Infinity, -Infinity
+    const a = Math.abs(v);
+    if (a !== 0 && (a >= 1e9 || a < 1e-4)) return v.toExponential(4).replace(/\.?0+e/, "e");
+    return String(parseFloat(v.toPrecision(6)));
   }
 
   function drawAll() {
