@@ -210,10 +210,10 @@ type LoggedModelQuery struct {
 	Filter        []Comparison
 	// Datasets, when not empty, keeps the models with a metric on one of
 	// them, and narrows every metric comparison to metrics on them.
-	Datasets []DatasetFilter
-	OrderBy       []OrderBy
-	MaxResults    int
-	PageToken     string
+	Datasets   []DatasetFilter
+	OrderBy    []OrderBy
+	MaxResults int
+	PageToken  string
 }
 
 // Store persists tracking data. Implementations (sqlite, postgres) pass the
