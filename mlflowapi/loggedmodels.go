@@ -141,16 +141,24 @@ func (s *Server) routeLoggedModels() {
 				DatasetDigest string `json:"dataset_digest"`
 			} `json:"order_by"`
 			PageToken string `json:"page_token"`
+			Datasets  []struct {
+				DatasetName   string `json:"dataset_name"`
+				DatasetDigest string `json:"dataset_digest"`
+			} `json:"datasets"`
 		}
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
+		}
+		var datasets []tracking.DatasetFilter
+		for _, d := range req.Datasets {
+			datasets = append(datasets, tracking.DatasetFilter{Name: d.DatasetName, Digest: d.DatasetDigest})
 		}
 		var order []tracking.LoggedModelOrder
 		for _, o := range req.OrderBy {
 			asc := o.Ascending == nil || *o.Ascending
 			order = append(order, tracking.LoggedModelOrder{FieldName: o.FieldName, Ascending: asc, DatasetName: o.DatasetName, DatasetDigest: o.DatasetDigest})
 		}
-		models, next, err := t.SearchLoggedModels(ctx, req.ExperimentIDs, req.Filter, order, int(req.MaxResults.V), req.PageToken)
+		models, next, err := t.SearchLoggedModels(ctx, req.ExperimentIDs, req.Filter, datasets, order, int(req.MaxResults.V), req.PageToken)
 		if err != nil {
 			return nil, err
 		}

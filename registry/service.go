@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf16"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
@@ -265,6 +267,14 @@ type CreateVersionRequest struct {
 }
 
 // CreateVersion registers a new version of a model from a safe source.
+//
+// As in MLflow 3, the run a version comes from need not exist: a runs:/
+// source naming an unknown run is recorded unresolved (its storage
+// location empty; the client resolves runs:/ when it downloads, with its
+// own rights), and so is a run_id no run has. A runs:/ source's run_id, if
+// given, must be the run it names. A version from a logged model (model_id,
+// or a models:/m-... source) takes the model's source run when no run_id
+// is given, and is added to the model's mlflow.modelVersions tag.
 func (s *Service) CreateVersion(ctx context.Context, r CreateVersionRequest) (*Version, error) {
 	if err := ValidateName(r.Name); err != nil {
 		return nil, err
@@ -277,15 +287,32 @@ func (s *Service) CreateVersion(ctx context.Context, r CreateVersionRequest) (*V
 			return nil, err
 		}
 	}
-	location, runID, err := s.resolveSource(ctx, r.Source)
+	location, sourceRun, err := s.resolveSource(ctx, r.Source)
 	if err != nil {
 		return nil, err
 	}
-	if r.RunID == "" {
-		r.RunID = runID
+	if strings.HasPrefix(r.Source, "runs:/") && r.RunID != "" && r.RunID != sourceRun {
+		return nil, lode.Errorf(lode.EInvalid, "Invalid model version source: '%s'. The run_id request parameter must identify the resource that contains the source.", artifact.RedactLocation(r.Source))
 	}
-	if r.RunID != "" {
-		if _, err := s.Tracking.GetRun(ctx, r.RunID); err != nil {
+	if id, ok := strings.CutPrefix(r.Source, "models:/"); ok && r.ModelID == "" {
+		r.ModelID = strings.Trim(id, "/") // resolveSource checked that it names a logged model
+	}
+	var lm *tracking.LoggedModel
+	if r.ModelID != "" {
+		if lm, err = s.Tracking.GetLoggedModel(ctx, r.ModelID); err != nil {
+			return nil, s.missing(ctx, err, "", r.ModelID)
+		}
+	}
+	if r.RunID == "" {
+		r.RunID = sourceRun
+	}
+	if r.RunID == "" && lm != nil {
+		r.RunID = lm.SourceRunID
+	}
+	if r.RunID != "" && r.RunID != sourceRun {
+		// MLflow records a run_id without looking the run up; Lode
+		// still refuses one that is no run id at all.
+		if _, err := s.Tracking.GetRun(ctx, r.RunID); err != nil && lode.ErrorCode(err) != lode.ENotFound {
 			return nil, err
 		}
 	}
@@ -295,11 +322,106 @@ func (s *Service) CreateVersion(ctx context.Context, r CreateVersionRequest) (*V
 		}
 	}
 	now := s.now()
-	return s.Store.CreateVersion(ctx, Version{
+	v, err := s.Store.CreateVersion(ctx, Version{
 		Name: r.Name, Source: r.Source, StorageLocation: location, RunID: r.RunID, RunLink: r.RunLink,
 		Description: r.Description, ModelID: r.ModelID, Tags: r.Tags, CurrentStage: StageNone,
 		Status: StatusReady, CreationTime: now, LastUpdateTime: now, Library: s.describe(ctx, location),
 	})
+	if err != nil {
+		return nil, err
+	}
+	if lm != nil {
+		if err := s.Tracking.SetLoggedModelTags(ctx, lm.ModelID, []tracking.Tag{modelVersionsTag(lm, v)}); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// missing is err, the run or logged model a source names not being found,
+// for a caller who could have read it had it existed; others get
+// CheckSource's refusal, as for an existing one they may not read, so that
+// a refused registration tells nobody what exists.
+func (s *Service) missing(ctx context.Context, err error, runID, modelID string) error {
+	if lode.ErrorCode(err) != lode.ENotFound || s.CheckSource == nil {
+		return err
+	}
+	if cerr := s.CheckSource(ctx, "", runID, modelID); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// ModelVersionsTag is the logged-model tag that lists the registered
+// versions made from the model, as MLflow 3 keeps it: a JSON list of
+// {"name": ..., "version": ...}.
+const ModelVersionsTag = "mlflow.modelVersions"
+
+// modelVersionsTag is lm's mlflow.modelVersions tag with v added, as
+// MLflow's server writes it: Python's json.dumps of a list of {"name": str,
+// "version": int}, v appended unless listed already (the fluent client then
+// appends the same version again with a string number, as it does against
+// MLflow). The entries already there are kept as they were written. The
+// tag is read, changed and written, as in MLflow: two versions registered
+// at once from one model may leave one of them out.
+func modelVersionsTag(lm *tracking.LoggedModel, v *Version) tracking.Tag {
+	number, _ := strconv.ParseInt(v.Version, 10, 64)
+	entry := fmt.Sprintf(`{"name": %s, "version": %d}`, pythonJSONString(v.Name), number)
+	value := "[" + entry + "]"
+	for _, t := range lm.Tags {
+		if t.Key != ModelVersionsTag {
+			continue
+		}
+		var old []struct {
+			Name    *string     `json:"name"`
+			Version json.Number `json:"version"`
+		}
+		if json.Unmarshal([]byte(t.Value), &old) != nil || len(old) == 0 {
+			break // not a list (MLflow fails here): the list starts again
+		}
+		for _, e := range old {
+			if e.Name != nil && *e.Name == v.Name && e.Version.String() == strconv.FormatInt(number, 10) {
+				return t
+			}
+		}
+		value = strings.TrimSuffix(strings.TrimRight(t.Value, " \t\r\n"), "]") + ", " + entry + "]"
+	}
+	return tracking.Tag{Key: ModelVersionsTag, Value: value}
+}
+
+// pythonJSONString quotes s as Python's json.dumps does: besides the
+// quote, the backslash and control characters, every non-ASCII character
+// is escaped (\uXXXX, surrogate pairs above U+FFFF).
+func pythonJSONString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\b':
+			b.WriteString(`\b`)
+		case r == '\f':
+			b.WriteString(`\f`)
+		case r < 0x20 || r > 0x7e && r < 0x10000:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case r >= 0x10000:
+			hi, lo := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04x\u%04x`, hi, lo)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // describe reads the MLmodel file under a version's storage location, when
@@ -368,7 +490,8 @@ func (s *Service) SearchLibrary(ctx context.Context, q LibraryQuery) ([]*Version
 }
 
 // resolveSource checks a model-version source and returns where its files
-// are, and the run it names (for runs:/ sources). Accepted: runs:/<run>/<path>,
+// are, and the run it names (for runs:/ sources; a run that does not exist
+// gives no location, see CreateVersion). Accepted: runs:/<run>/<path>,
 // models:/<logged model id>, the artifact proxy's own URIs, object-store URIs
 // and local paths inside the artifact root; all without traversal in any
 // encoding. Local paths elsewhere, file: URIs and network URIs are refused,
@@ -433,6 +556,11 @@ func (s *Service) locateSource(ctx context.Context, source string) (location, ru
 			return refuse("its path is not a safe artifact path")
 		}
 		run, err := s.Tracking.GetRun(ctx, id)
+		if lode.ErrorCode(err) == lode.ENotFound {
+			// Accepted as MLflow accepts it, and left unresolved: no
+			// location, so nothing in the server reads files for it.
+			return "", id, nil
+		}
 		if err != nil {
 			return "", "", err
 		}
@@ -447,7 +575,7 @@ func (s *Service) locateSource(ctx context.Context, source string) (location, ru
 		}
 		m, err := s.Tracking.GetLoggedModel(ctx, id)
 		if err != nil {
-			return "", "", err
+			return "", "", s.missing(ctx, err, "", id)
 		}
 		return m.ArtifactURI, m.SourceRunID, nil
 	case filepath.IsAbs(source):

@@ -44,6 +44,12 @@ func (s *StoreSource) Resolve(ctx context.Context, ref Ref) (Resolved, error) {
 			return Resolved{}, err
 		}
 		loc := v.StorageLocation
+		if loc == "" && strings.HasPrefix(v.Source, "runs:/") {
+			// Registered while its run did not exist, so nobody's right to
+			// read that run was checked (registry.Service.CreateVersion):
+			// the server does not load it, even once a run of that id exists.
+			return Resolved{}, lode.Errorf(lode.EInvalid, "version %s of model '%s' was registered from %s while that run did not exist; the server does not deploy it: register a new version from the run", v.Version, v.Name, v.Source)
+		}
 		if loc == "" || strings.HasPrefix(loc, "runs:/") {
 			loc = v.Source
 		}

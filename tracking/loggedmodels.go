@@ -134,8 +134,14 @@ type LoggedModelOrder struct {
 	DatasetDigest string
 }
 
-// SearchLoggedModels searches logged models.
-func (s *Service) SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string, orderBy []LoggedModelOrder, maxResults int, pageToken string) ([]*LoggedModel, string, error) {
+// MaxDatasetFilters bounds the datasets of one logged-models search (each
+// is two query parameters; MLflow sets no bound).
+const MaxDatasetFilters = 1000
+
+// SearchLoggedModels searches logged models. With datasets, only models
+// with a metric logged on one of them are found, and a metric comparison
+// in filter holds only for such metrics (see DatasetFilter).
+func (s *Service) SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string, datasets []DatasetFilter, orderBy []LoggedModelOrder, maxResults int, pageToken string) ([]*LoggedModel, string, error) {
 	if len(experimentIDs) == 0 {
 		return nil, "", lode.Errorf(lode.EInvalid, "Missing value for required parameter 'experiment_ids'.")
 	}
@@ -144,7 +150,15 @@ func (s *Service) SearchLoggedModels(ctx context.Context, experimentIDs []string
 			return nil, "", err
 		}
 	}
-	q := LoggedModelQuery{ExperimentIDs: experimentIDs, PageToken: pageToken}
+	if len(datasets) > MaxDatasetFilters {
+		return nil, "", lode.Errorf(lode.EInvalid, "A logged-models search names at most %d datasets, not %d.", MaxDatasetFilters, len(datasets))
+	}
+	for _, d := range datasets {
+		if d.Name == "" {
+			return nil, "", lode.Errorf(lode.EInvalid, "`dataset_name` in the `datasets` clause must be specified.")
+		}
+	}
+	q := LoggedModelQuery{ExperimentIDs: experimentIDs, Datasets: datasets, PageToken: pageToken}
 	var err error
 	if maxResults == 0 {
 		maxResults = 100

@@ -201,13 +201,24 @@ type MetricHistoryQuery struct {
 // longer answers from the store in pages of this size.
 const MetricHistoryPageSize = 25000
 
+// DatasetFilter names a dataset in a logged-models search: a metric is on
+// it when it was logged with this dataset name and digest. An empty Digest
+// matches only metrics logged without one, as on MLflow's server, whose
+// REST handler passes a missing digest to its store as None (SQL IS NULL).
+type DatasetFilter struct {
+	Name, Digest string
+}
+
 // LoggedModelQuery is a search of logged models.
 type LoggedModelQuery struct {
 	ExperimentIDs []string
 	Filter        []Comparison
-	OrderBy       []OrderBy
-	MaxResults    int
-	PageToken     string
+	// Datasets, when not empty, keeps the models with a metric on one of
+	// them, and narrows every metric comparison to metrics on them.
+	Datasets   []DatasetFilter
+	OrderBy    []OrderBy
+	MaxResults int
+	PageToken  string
 }
 
 // Store persists tracking data. Implementations (sqlite, postgres) pass the

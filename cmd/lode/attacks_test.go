@@ -142,3 +142,45 @@ func TestRefusalsAreNoOracle(t *testing.T) {
 		t.Errorf("refusals differ or name the experiment:\n  existing: %s\n  missing:  %s", a.Message, b.Message)
 	}
 }
+
+// A version may come from a run that does not exist (as in MLflow 3); a
+// caller who may not read runs by default is refused it as they are a
+// run they may not read, and a logged model that does not exist is
+// refused to them as one that does: the answer tells nothing.
+func TestVersionSourcesThatDoNotExist(t *testing.T) {
+	e, _ := newMatrixEnv(t)
+	alice := e.newFixture()
+	e.must("bob", "POST", "/api/2.0/mlflow/registered-models/create", map[string]string{"name": "bobs"}, nil)
+	missingRun, missingModel := strings.Repeat("ab", 16), "m-"+strings.Repeat("cd", 16)
+	create := func(body map[string]string) (int, string) {
+		t.Helper()
+		body["name"] = "bobs"
+		status, b := e.do("bob", "POST", "/api/2.0/mlflow/model-versions/create", nil, body)
+		return status, string(b)
+	}
+	for _, c := range []struct{ existing, missing map[string]string }{
+		{map[string]string{"source": "runs:/" + alice.run + "/model", "run_id": alice.run},
+			map[string]string{"source": "runs:/" + missingRun + "/model", "run_id": missingRun}},
+		{map[string]string{"source": "s3://b/k", "run_id": alice.run},
+			map[string]string{"source": "s3://b/k", "run_id": missingRun}},
+		{map[string]string{"source": "models:/" + alice.loggedModel},
+			map[string]string{"source": "models:/" + missingModel}},
+		{map[string]string{"source": "s3://b/k", "model_id": alice.loggedModel},
+			map[string]string{"source": "s3://b/k", "model_id": missingModel}},
+	} {
+		se, be := create(c.existing)
+		sm, bm := create(c.missing)
+		if se != 403 || sm != 403 {
+			t.Errorf("bob registers %v: %d %s; %v: %d %s; want 403 for both", c.existing, se, be, c.missing, sm, bm)
+		}
+	}
+	// Where runs are readable by default, a version from a run that does
+	// not exist is recorded, and one from a missing logged model is 404.
+	e.auth.Default = auth.Read
+	if status, b := create(map[string]string{"source": "runs:/" + missingRun + "/model", "run_id": missingRun}); status != 200 {
+		t.Errorf("bob registers from a run that does not exist (default READ): %d %s, want 200", status, b)
+	}
+	if status, b := create(map[string]string{"source": "models:/" + missingModel}); status != 404 {
+		t.Errorf("bob registers from a logged model that does not exist (default READ): %d %s, want 404", status, b)
+	}
+}

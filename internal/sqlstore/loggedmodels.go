@@ -228,6 +228,19 @@ func (db *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQ
 	var b sqlBuilder
 	b.where("lm.lifecycle_stage = 'active'")
 	b.whereIn(&db.d, "lm.experiment_id", col("int8", exps))
+	// A metric is on one of the datasets asked for when its name and
+	// digest are one of theirs (the digest "" when none was logged).
+	var onDatasets string
+	var datasetArgs []any
+	if len(q.Datasets) > 0 {
+		ors := make([]string, len(q.Datasets))
+		for i, d := range q.Datasets {
+			ors[i] = "(x.dataset_name = ? AND x.dataset_digest = ?)"
+			datasetArgs = append(datasetArgs, d.Name, d.Digest)
+		}
+		onDatasets = "(" + strings.Join(ors, " OR ") + ")"
+	}
+	metricFilters := false
 	for _, c := range q.Filter {
 		var sub sqlBuilder
 		switch c.KeyType {
@@ -240,9 +253,13 @@ func (db *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQ
 				return nil, "", err
 			}
 		case tracking.KeyMetric:
+			metricFilters = true
 			sub.where("x.model_id = lm.model_id AND x.key = ? AND NOT x.is_nan", c.Key)
 			if err := sub.compare(&db.d, "x.value", c.Op, c.Value); err != nil {
 				return nil, "", err
+			}
+			if onDatasets != "" {
+				sub.where(onDatasets, datasetArgs...)
 			}
 			b.where("EXISTS (SELECT 1 FROM logged_model_metrics x WHERE "+sub.cond()+")", sub.args...)
 		case tracking.KeyParam, tracking.KeyTag:
@@ -255,6 +272,11 @@ func (db *Store) SearchLoggedModels(ctx context.Context, q tracking.LoggedModelQ
 		default:
 			return nil, "", lode.Errorf(lode.EInvalid, "Invalid entity type '%s'", c.KeyType)
 		}
+	}
+	if onDatasets != "" && !metricFilters {
+		// Without a metric comparison to narrow, the datasets keep the
+		// models with any metric on them, as in MLflow's store.
+		b.where("EXISTS (SELECT 1 FROM logged_model_metrics x WHERE x.model_id = lm.model_id AND "+onDatasets+")", datasetArgs...)
 	}
 	var joins []string
 	var joinArgs []any

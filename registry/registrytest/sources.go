@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/lode-ml/lode"
@@ -15,6 +16,7 @@ var sourceTests = []test{
 	{"RunsURI", testRunsSource},
 	{"ModelsURI", testModelsSource},
 	{"UnknownRunOrModel", testUnknownSourceRun},
+	{"ModelVersionsTag", testModelVersionsTag},
 	{"Accepted", testAcceptedSources},
 	{"Refused", testRefusedSources},
 }
@@ -103,25 +105,138 @@ func testModelsSource(e *env) {
 	}
 }
 
+// testUnknownSourceRun checks what MLflow 3 accepts: a runs:/ source or a
+// run_id naming a run that does not exist is recorded (the source
+// unresolved, answered as given by get-download-uri), and found by run_id
+// afterwards; a logged model that does not exist is refused.
 func testUnknownSourceRun(e *env) {
 	e.createModel("m")
 	missing := tracking.NewID() // well-formed, never created
-	_, err := e.svc.CreateVersion(e.ctx, registry.CreateVersionRequest{Name: "m", Source: "runs:/" + missing + "/model"})
-	e.wantCode(err, lode.ENotFound, "CreateVersion from a run that does not exist")
-	_, err = e.svc.CreateVersion(e.ctx, registry.CreateVersionRequest{Name: "m", Source: "s3://b/k", RunID: missing})
-	e.wantCode(err, lode.ENotFound, "CreateVersion with a run_id that does not exist")
-	_, err = e.svc.CreateVersion(e.ctx, registry.CreateVersionRequest{Name: "m", Source: "models:/m-" + missing})
-	e.wantCode(err, lode.ENotFound, "CreateVersion from a logged model that does not exist")
-	_, err = e.svc.CreateVersion(e.ctx, registry.CreateVersionRequest{Name: "m", Source: "runs:/not-a-run-id/model"})
-	if err == nil {
-		e.Errorf("CreateVersion from runs:/not-a-run-id/model: no error")
+	source := "runs:/" + missing + "/model"
+	for i, r := range []registry.CreateVersionRequest{
+		{Name: "m", Source: source},
+		{Name: "m", Source: source, RunID: missing},
+		{Name: "m", Source: "s3://b/k", RunID: missing},
+	} {
+		v, err := e.svc.CreateVersion(e.ctx, r)
+		if err != nil {
+			e.Errorf("CreateVersion(%+v): %v", r, err)
+			continue
+		}
+		want := ""
+		if r.Source == "s3://b/k" {
+			want = "s3://b/k"
+		}
+		if v.Version != strconv.Itoa(i+1) || v.Source != r.Source || v.RunID != missing || v.StorageLocation != want {
+			e.Errorf("CreateVersion(%+v) = version %s source %q run %q storage location %q, want storage location %q", r, v.Version, v.Source, v.RunID, v.StorageLocation, want)
+		}
+		uri, err := e.svc.DownloadURI(e.ctx, "m", v.Version)
+		e.must(err, "DownloadURI")
+		if uri != r.Source {
+			e.Errorf("download URI of %+v: %q, want the source", r, uri)
+		}
 	}
-	if got := e.versionNumbers("m"); len(got) != 0 {
-		e.Errorf("versions after refused sources: %v", got)
+	if vs := e.walkVersions(fmt.Sprintf("run_id = '%s'", missing), nil, 100); len(vs) != 3 {
+		e.Errorf("versions of the missing run: %v, want 3", versionKeys(vs))
+	}
+	if vs := e.walkVersions(fmt.Sprintf("source_path = '%s'", source), nil, 100); len(vs) != 2 {
+		e.Errorf("versions with source %s: %v, want 2", source, versionKeys(vs))
+	}
+	if got, err := e.svc.LatestVersions(e.ctx, "m", nil); err != nil || len(got) != 1 || got[0].Version != "3" {
+		e.Errorf("latest versions: %v, %v; want version 3", versionKeys(got), err)
+	}
+
+	// A runs:/ source's run_id must be the run it names, existing or not.
+	other := e.newRun().Info.RunID
+	for _, r := range []registry.CreateVersionRequest{
+		{Name: "m", Source: source, RunID: other},
+		{Name: "m", Source: "runs:/" + other + "/model", RunID: missing},
+	} {
+		_, err := e.svc.CreateVersion(e.ctx, r)
+		e.wantCode(err, lode.EInvalid, fmt.Sprintf("CreateVersion(%+v)", r))
+	}
+	// Refused: a logged model that does not exist, and what is no run id
+	// (MLflow's form: a letter or digit, then word characters and dashes).
+	lm := "m-" + missing
+	for _, r := range []registry.CreateVersionRequest{
+		{Name: "m", Source: "models:/" + lm},
+		{Name: "m", Source: "s3://b/k", ModelID: lm},
+		{Name: "m", Source: "s3://b/k", ModelID: lm, RunID: other},
+	} {
+		_, err := e.svc.CreateVersion(e.ctx, r)
+		e.wantCode(err, lode.ENotFound, fmt.Sprintf("CreateVersion(%+v)", r))
+	}
+	for _, r := range []registry.CreateVersionRequest{
+		{Name: "m", Source: "runs:/not%20a%20run/model"},
+		{Name: "m", Source: "s3://b/k", RunID: "not a run"},
+		{Name: "m", Source: "s3://b/k", RunID: "x'y"},
+	} {
+		_, err := e.svc.CreateVersion(e.ctx, r)
+		e.wantCode(err, lode.EInvalid, fmt.Sprintf("CreateVersion(%+v)", r))
 	}
 	// Refused requests take no number.
-	if v := e.createVersion("m"); v.Version != "1" {
-		e.Errorf("first version after refused sources: %s, want 1", v.Version)
+	if v := e.createVersion("m"); v.Version != "4" {
+		e.Errorf("version after refused sources: %s, want 4", v.Version)
+	}
+}
+
+// testModelVersionsTag checks the mlflow.modelVersions tag a version from a
+// logged model adds to it, byte for byte as MLflow's server writes it.
+func testModelVersionsTag(e *env) {
+	e.createModel("m")
+	e.createModel("ü-model")
+	run := e.newRun()
+	lm := e.newLoggedModel(run.Info.RunID)
+	tag := func() string {
+		e.Helper()
+		got, err := e.track.GetLoggedModel(e.ctx, lm.ModelID)
+		e.must(err, "GetLoggedModel")
+		for _, t := range got.Tags {
+			if t.Key == registry.ModelVersionsTag {
+				return t.Value
+			}
+		}
+		return ""
+	}
+	v := e.createVersionFrom(registry.CreateVersionRequest{Name: "m", Source: "models:/" + lm.ModelID, ModelID: lm.ModelID})
+	if v.ModelID != lm.ModelID || v.RunID != run.Info.RunID {
+		e.Errorf("version from a logged model: model id %q run id %q", v.ModelID, v.RunID)
+	}
+	if got, want := tag(), `[{"name": "m", "version": 1}]`; got != want {
+		e.Errorf("tag after version 1: %s, want %s", got, want)
+	}
+	// model_id with another source: the model's run is taken, and the
+	// version added to the tag.
+	v = e.createVersionFrom(registry.CreateVersionRequest{Name: "m", Source: "s3://b/k", ModelID: lm.ModelID})
+	if v.RunID != run.Info.RunID || v.ModelID != lm.ModelID {
+		e.Errorf("s3 source with model_id: run id %q model id %q", v.RunID, v.ModelID)
+	}
+	// A models:/ source without model_id names the model all the same.
+	v = e.createVersionFrom(registry.CreateVersionRequest{Name: "ü-model", Source: "models:/" + lm.ModelID})
+	if v.ModelID != lm.ModelID {
+		e.Errorf("models:/ source without model_id: model id %q", v.ModelID)
+	}
+	want := `[{"name": "m", "version": 1}, {"name": "m", "version": 2}, {"name": "\u00fc-model", "version": 1}]`
+	if got := tag(); got != want {
+		e.Errorf("tag after three versions: %s, want %s", got, want)
+	}
+	// The fluent client appends a string version; the next version is
+	// appended after it, and a version already listed is not listed again.
+	fluent := `[{"name": "m", "version": 1}, {"name": "m", "version": "1"}]`
+	e.must(e.track.SetLoggedModelTags(e.ctx, lm.ModelID, []tracking.Tag{{Key: registry.ModelVersionsTag, Value: fluent}}), "SetLoggedModelTags")
+	e.createVersionFrom(registry.CreateVersionRequest{Name: "m", Source: "s3://b/k", ModelID: lm.ModelID})
+	if got, want := tag(), `[{"name": "m", "version": 1}, {"name": "m", "version": "1"}, {"name": "m", "version": 3}]`; got != want {
+		e.Errorf("tag after the client's entry: %s, want %s", got, want)
+	}
+	e.must(e.track.SetLoggedModelTags(e.ctx, lm.ModelID, []tracking.Tag{{Key: registry.ModelVersionsTag, Value: "not json"}}), "SetLoggedModelTags")
+	e.createVersionFrom(registry.CreateVersionRequest{Name: "m", Source: "s3://b/k", ModelID: lm.ModelID})
+	if got, want := tag(), `[{"name": "m", "version": 4}]`; got != want {
+		e.Errorf("tag after a value that is no list: %s, want %s", got, want)
+	}
+	// Versions without a logged model leave it alone.
+	e.createVersionFrom(registry.CreateVersionRequest{Name: "m", Source: "runs:/" + run.Info.RunID + "/model"})
+	if got, want := tag(), `[{"name": "m", "version": 4}]`; got != want {
+		e.Errorf("tag after a version from a run: %s, want %s", got, want)
 	}
 }
 

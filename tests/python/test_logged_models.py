@@ -16,6 +16,7 @@ import time
 
 import mlflow
 import pytest
+import requests
 from mlflow.exceptions import MlflowException
 
 from conftest import requires_mlflow3, unique
@@ -211,3 +212,69 @@ def test_logged_models_raw_rest(api, experiment_id):
     assert r.status_code == 200
     r = api.get(f"logged-models/{mid}")
     assert r.status_code == 404
+
+
+def _dataset_search_outcomes(url: str) -> dict:
+    """Logs the same models and metrics on the server at url and returns,
+    for each dataset search, the names of the models found (or the error)."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    c = MlflowClient(tracking_uri=url)
+    exp = c.create_experiment(unique("lm-datasets"))
+    run = c.create_run(exp).info.run_id
+    ids = {n: c.create_logged_model(exp, name=n, source_run_id=run).model_id for n in "abcd"}
+    c.log_batch(run, metrics=[
+        Metric("acc", 0.9, 1000, 0, model_id=ids["a"], run_id=run),
+        Metric("acc", 0.8, 1001, 0, model_id=ids["a"], dataset_name="train", dataset_digest="d1",
+               run_id=run),
+        Metric("acc", 0.3, 1001, 0, model_id=ids["b"], dataset_name="test", dataset_digest="d2",
+               run_id=run),
+        Metric("loss", 0.5, 1001, 0, model_id=ids["b"], dataset_name="train", dataset_digest="d1",
+               run_id=run),
+        Metric("loss", 0.2, 1001, 0, model_id=ids["c"], run_id=run),
+    ])
+    train = {"dataset_name": "train", "dataset_digest": "d1"}
+    test = {"dataset_name": "test", "dataset_digest": "d2"}
+    cases = {
+        "none": ("", None),
+        "train": ("", [train]),
+        "test": ("", [test]),
+        "train or test": ("", [train, test]),
+        "name only": ("", [{"dataset_name": "train"}]),
+        "wrong digest": ("", [{"dataset_name": "train", "dataset_digest": "d2"}]),
+        "unknown": ("", [{"dataset_name": "nope", "dataset_digest": "d1"}]),
+        "acc > 0.6": ("metrics.acc > 0.6", None),
+        "acc > 0.6 on train": ("metrics.acc > 0.6", [train]),
+        "acc > 0.85 on train": ("metrics.acc > 0.85", [train]),
+        "acc > 0.2 on test": ("metrics.acc > 0.2", [test]),
+        "acc > 0.4 on test": ("metrics.acc > 0.4", [test]),
+        "loss < 1 on train": ("metrics.loss < 1", [train]),
+        "name and train": ("name = 'b'", [train]),
+        "name not on train": ("name = 'c'", [train]),
+    }
+    out = {}
+    for label, (flt, datasets) in cases.items():
+        found = c.search_logged_models([exp], filter_string=flt or None, datasets=datasets)
+        out[label] = sorted(m.name for m in found)
+    # a dataset without a name: the client does not send one (KeyError)
+    for label, datasets in {"no name": [{"dataset_digest": "d1"}],
+                            "empty name": [{"dataset_name": "", "dataset_digest": "d1"}]}.items():
+        r = requests.post(f"{url}/api/2.0/mlflow/logged-models/search", timeout=60,
+                          json={"experiment_ids": [exp], "datasets": datasets})
+        out[label] = (r.status_code, r.json().get("error_code"), r.json().get("message"))
+    return out
+
+
+def test_search_logged_models_datasets_as_mlflow(server, reference):
+    """``datasets`` narrows a logged-models search as MLflow's server does:
+    models with a metric on one of the datasets (name and digest; a dataset
+    given without a digest matches only metrics logged without one, since
+    MLflow's handler passes the missing digest on as None, SQL ``IS NULL``),
+    and metric comparisons count only metrics on them."""
+    ours, theirs = _dataset_search_outcomes(server.url), _dataset_search_outcomes(reference.url)
+    assert ours == theirs
+    # the answers themselves, so that a change on both sides shows
+    assert theirs["train"] == ["a", "b"] and theirs["name only"] == []
+    assert theirs["acc > 0.6 on train"] == ["a"] and theirs["acc > 0.4 on test"] == []
+    assert theirs["no name"][:2] == (400, "INVALID_PARAMETER_VALUE")

@@ -2,6 +2,7 @@ package trackingtest
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -14,6 +15,7 @@ var loggedModelTests = []test{
 	{"Errors", testLoggedModelErrors},
 	{"Search", testSearchLoggedModels},
 	{"OrderByLatestMetric", testSearchLoggedModelsLatestMetric},
+	{"SearchDatasets", testSearchLoggedModelsDatasets},
 }
 
 func (e *env) createModel(r tracking.CreateLoggedModelRequest) *tracking.LoggedModel {
@@ -122,7 +124,7 @@ func testLoggedModelLifecycle(e *env) {
 	e.wantCode(e.svc.SetLoggedModelTags(e.ctx, lm.ModelID, []tracking.Tag{{Key: "a", Value: "b"}}), lode.ENotFound, "SetLoggedModelTags after delete")
 	_, err = e.svc.FinalizeLoggedModel(e.ctx, lm.ModelID, tracking.ModelReady)
 	e.wantCode(err, lode.ENotFound, "FinalizeLoggedModel after delete")
-	models, _, err := e.svc.SearchLoggedModels(e.ctx, []string{x}, "", nil, 0, "")
+	models, _, err := e.svc.SearchLoggedModels(e.ctx, []string{x}, "", nil, nil, 0, "")
 	e.must(err, "SearchLoggedModels")
 	if len(models) != 0 {
 		e.Errorf("search finds a deleted model: %+v", models)
@@ -204,7 +206,7 @@ func testSearchLoggedModels(e *env) {
 	x, y, ids := modelFixture(e)
 	search := func(exps []string, filter string, order ...tracking.LoggedModelOrder) []string {
 		e.Helper()
-		models, next, err := e.svc.SearchLoggedModels(e.ctx, exps, filter, order, 0, "")
+		models, next, err := e.svc.SearchLoggedModels(e.ctx, exps, filter, nil, order, 0, "")
 		if err != nil {
 			e.Errorf("SearchLoggedModels(%q, %v): %v", filter, order, err)
 			return nil
@@ -266,7 +268,7 @@ func testSearchLoggedModels(e *env) {
 	for i := range 7 {
 		e.createModel(tracking.CreateLoggedModelRequest{ExperimentID: x, Name: fmt.Sprintf("page-%d", i)})
 	}
-	full, _, err := e.svc.SearchLoggedModels(e.ctx, []string{x, y}, "", nil, 1000, "")
+	full, _, err := e.svc.SearchLoggedModels(e.ctx, []string{x, y}, "", nil, nil, 1000, "")
 	e.must(err, "SearchLoggedModels")
 	var walked []string
 	token := ""
@@ -274,7 +276,7 @@ func testSearchLoggedModels(e *env) {
 		if pages > 20 {
 			e.Fatalf("logged model pagination does not end")
 		}
-		page, next, err := e.svc.SearchLoggedModels(e.ctx, []string{x, y}, "", nil, 3, token)
+		page, next, err := e.svc.SearchLoggedModels(e.ctx, []string{x, y}, "", nil, nil, 3, token)
 		e.must(err, "SearchLoggedModels page")
 		if len(page) > 3 {
 			e.Errorf("page of %d with max_results 3", len(page))
@@ -295,11 +297,11 @@ func testSearchLoggedModels(e *env) {
 		e.Errorf("pages give %d models, one page %d; want the same 11", len(walked), len(full))
 	}
 
-	_, _, err = e.svc.SearchLoggedModels(e.ctx, nil, "", nil, 0, "")
+	_, _, err = e.svc.SearchLoggedModels(e.ctx, nil, "", nil, nil, 0, "")
 	e.wantCode(err, lode.EInvalid, "SearchLoggedModels without experiments")
-	_, _, err = e.svc.SearchLoggedModels(e.ctx, []string{x}, "nope = 'x'", nil, 0, "")
+	_, _, err = e.svc.SearchLoggedModels(e.ctx, []string{x}, "nope = 'x'", nil, nil, 0, "")
 	e.wantCode(err, lode.EInvalid, "SearchLoggedModels with an invalid filter")
-	_, _, err = e.svc.SearchLoggedModels(e.ctx, []string{x}, "", nil, 0, "garbage!")
+	_, _, err = e.svc.SearchLoggedModels(e.ctx, []string{x}, "", nil, nil, 0, "garbage!")
 	e.wantCode(err, lode.EInvalid, "SearchLoggedModels with a bad page token")
 }
 
@@ -310,9 +312,101 @@ func testSearchLoggedModelsLatestMetric(e *env) {
 	run := e.newRun(x, "retrain")
 	// a's latest acc falls from 0.9 to 0.1; b's stays 0.5.
 	e.logBatch(run, []tracking.Metric{{Key: "acc", Value: 0.1, Timestamp: 2, Step: 1, ModelID: ids["a"]}}, nil, nil)
-	models, _, err := e.svc.SearchLoggedModels(e.ctx, []string{x}, "", []tracking.LoggedModelOrder{{FieldName: "metrics.acc", Ascending: false}}, 0, "")
+	models, _, err := e.svc.SearchLoggedModels(e.ctx, []string{x}, "", nil, []tracking.LoggedModelOrder{{FieldName: "metrics.acc", Ascending: false}}, 0, "")
 	e.must(err, "SearchLoggedModels")
 	if got, want := modelNames(models), []string{"b", "a", "c"}; !slices.Equal(got, want) {
 		e.Errorf("order by metrics.acc DESC (latest values a 0.1, b 0.5) = %v, want %v", got, want)
+	}
+}
+
+// testSearchLoggedModelsDatasets checks the datasets of a logged-models
+// search as MLflow's server applies them (recorded from 3.17.2): a model is
+// found when it has a metric on one of the datasets, by name and digest; a
+// dataset given without a digest matches only metrics logged without one;
+// a metric comparison holds only for metrics on those datasets.
+func testSearchLoggedModelsDatasets(e *env) {
+	x, y, ids := modelFixture(e)
+	run := e.newRun(x, "evaluator")
+	// a: acc 0.9 (no dataset, from the fixture), acc 0.8 on train/d1;
+	// b: acc 0.5 (no dataset), acc 0.3 on test/d2, a NaN loss on train/d1;
+	// c: loss 0.2 on "nodigest" logged without a digest; d (experiment y): acc 0.7 on train/d1.
+	e.logBatch(run, []tracking.Metric{
+		{Key: "acc", Value: 0.8, Timestamp: 2, ModelID: ids["a"], DatasetName: "train", DatasetDigest: "d1"},
+		{Key: "acc", Value: 0.3, Timestamp: 2, ModelID: ids["b"], DatasetName: "test", DatasetDigest: "d2"},
+		{Key: "loss", Value: math.NaN(), Timestamp: 2, ModelID: ids["b"], DatasetName: "train", DatasetDigest: "d1"},
+		{Key: "loss", Value: 0.2, Timestamp: 2, ModelID: ids["c"], DatasetName: "nodigest"},
+		{Key: "acc", Value: 0.7, Timestamp: 2, ModelID: ids["d"], DatasetName: "train", DatasetDigest: "d1"},
+	}, nil, nil)
+	train, test := tracking.DatasetFilter{Name: "train", Digest: "d1"}, tracking.DatasetFilter{Name: "test", Digest: "d2"}
+	for _, c := range []struct {
+		exps     []string
+		filter   string
+		datasets []tracking.DatasetFilter
+		want     []string
+	}{
+		{[]string{x}, "", nil, []string{"a", "b", "c"}},
+		{[]string{x}, "", []tracking.DatasetFilter{train}, []string{"a", "b"}}, // b by its NaN loss
+		{[]string{x}, "", []tracking.DatasetFilter{test}, []string{"b"}},
+		{[]string{x}, "", []tracking.DatasetFilter{train, test}, []string{"a", "b"}},
+		{[]string{x, y}, "", []tracking.DatasetFilter{train}, []string{"a", "b", "d"}},
+		{[]string{x}, "", []tracking.DatasetFilter{{Name: "train"}}, nil},
+		{[]string{x}, "", []tracking.DatasetFilter{{Name: "train", Digest: "d2"}}, nil},
+		{[]string{x}, "", []tracking.DatasetFilter{{Name: "nodigest"}}, []string{"c"}},
+		{[]string{x}, "", []tracking.DatasetFilter{{Name: "nope", Digest: "d1"}}, nil},
+		// Metric comparisons look at the metrics on the datasets only.
+		{[]string{x}, "metrics.acc > 0.6", nil, []string{"a"}},
+		{[]string{x}, "metrics.acc > 0.6", []tracking.DatasetFilter{train}, []string{"a"}},
+		{[]string{x}, "metrics.acc > 0.85", []tracking.DatasetFilter{train}, nil},
+		{[]string{x}, "metrics.acc > 0.2", []tracking.DatasetFilter{test}, []string{"b"}},
+		{[]string{x}, "metrics.acc > 0.4", []tracking.DatasetFilter{test}, nil},
+		{[]string{x}, "metrics.acc > 0.2", []tracking.DatasetFilter{train, test}, []string{"a", "b"}},
+		{[]string{x}, "metrics.loss < 1", []tracking.DatasetFilter{train}, nil},
+		// Other comparisons are not narrowed, and the datasets still apply.
+		{[]string{x}, "name = 'b'", []tracking.DatasetFilter{train}, []string{"b"}},
+		{[]string{x}, "name = 'c'", []tracking.DatasetFilter{train}, nil},
+		{[]string{x}, "tags.stage = 'prod'", []tracking.DatasetFilter{train, test}, []string{"a"}},
+	} {
+		models, next, err := e.svc.SearchLoggedModels(e.ctx, c.exps, c.filter, c.datasets, nil, 0, "")
+		if err != nil {
+			e.Errorf("SearchLoggedModels(%q, datasets %v): %v", c.filter, c.datasets, err)
+			continue
+		}
+		if next != "" {
+			e.Errorf("SearchLoggedModels(%q, datasets %v): unexpected next page token", c.filter, c.datasets)
+		}
+		if got := modelNames(models); !sameSet(got, c.want) {
+			e.Errorf("SearchLoggedModels(%q, datasets %v) = %v, want %v", c.filter, c.datasets, got, c.want)
+		}
+	}
+	// Pages over a dataset search hold each model once, however many
+	// metrics it has on the datasets.
+	for i := range 5 {
+		lm := e.createModel(tracking.CreateLoggedModelRequest{ExperimentID: x, Name: fmt.Sprintf("page-%d", i)})
+		e.logBatch(run, []tracking.Metric{
+			{Key: "acc", Value: 0.1, Timestamp: 3, ModelID: lm.ModelID, DatasetName: "train", DatasetDigest: "d1"},
+			{Key: "acc", Value: 0.2, Timestamp: 4, Step: 1, ModelID: lm.ModelID, DatasetName: "train", DatasetDigest: "d1"},
+		}, nil, nil)
+	}
+	var walked []string
+	token := ""
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			e.Fatalf("logged model pagination with datasets does not end")
+		}
+		page, next, err := e.svc.SearchLoggedModels(e.ctx, []string{x}, "metrics.acc >= 0.1", []tracking.DatasetFilter{train}, nil, 2, token)
+		e.must(err, "SearchLoggedModels page")
+		walked = append(walked, modelNames(page)...)
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	if want := []string{"page-4", "page-3", "page-2", "page-1", "page-0", "a"}; !slices.Equal(walked, want) {
+		e.Errorf("pages of a dataset search = %v, want %v", walked, want)
+	}
+
+	for _, bad := range [][]tracking.DatasetFilter{{{Digest: "d1"}}, {train, {}}, make([]tracking.DatasetFilter, tracking.MaxDatasetFilters+1)} {
+		_, _, err := e.svc.SearchLoggedModels(e.ctx, []string{x}, "", bad, nil, 0, "")
+		e.wantCode(err, lode.EInvalid, fmt.Sprintf("SearchLoggedModels with %d datasets, one without a name", len(bad)))
 	}
 }
