@@ -51,8 +51,10 @@ type Server struct {
 	// Deployments, when set, serves the deployments API.
 	Deployments Deployments
 	// Jobs, when set, serves the jobs API.
-	Jobs    Jobs
-	Logger  *slog.Logger
+	Jobs   Jobs
+	Logger *slog.Logger
+	// Version is Lode's own version (GET /api/2.0/lode/version); GET
+	// /version answers MLflowVersion.
 	Version string
 	// MaxBodyBytes bounds JSON bodies (default DefaultMaxBodyBytes);
 	// MaxArtifactBytes bounds one uploaded artifact (0: no bound).
@@ -117,7 +119,7 @@ func (s *Server) Handler() http.Handler {
 		s.Guard.MaxBodyBytes = s.MaxBodyBytes
 	}
 	s.route("GET /health", PublicRule(), func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "OK") })
-	s.route("GET /version", PublicRule(), func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, s.Version) })
+	s.routeVersion()
 	// MLflow 3 clients ask what the server supports before some calls.
 	s.route("GET /api/3.0/mlflow/server-info", PublicRule(), func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{
@@ -129,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	s.routeTracking()
 	s.routeLoggedModels()
+	s.routeOTLP()
 	if s.Registry != nil {
 		s.routeRegistry()
 		s.routeLibrary()
@@ -253,6 +256,10 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allowed) > 0 {
 		methodNotAllowed(w, r, allowed...)
+		return
+	}
+	if genAIPath(r.URL.Path) {
+		s.writeError(w, r, notImplemented(r))
 		return
 	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"error_code": lode.EEndpointNotFound,
