@@ -413,6 +413,9 @@ func (s *Server) decode(r *http.Request, v any) error {
 				return nil
 			}
 		}
+		if werr := wrongType(body, v); werr != nil {
+			return werr
+		}
 		return lode.Errorf(lode.EInvalid, "Malformed JSON in request body: %s", jsonErrorText(err))
 	}
 	return nil
@@ -578,6 +581,9 @@ func decodeQuery(q url.Values, v any) error {
 	}
 	b, _ := json.Marshal(obj)
 	if err := json.Unmarshal(b, v); err != nil {
+		if werr := wrongType(b, v); werr != nil {
+			return werr
+		}
 		return lode.Errorf(lode.EInvalid, "Invalid query parameters: %s", jsonErrorText(err))
 	}
 	return nil
@@ -585,7 +591,7 @@ func decodeQuery(q url.Values, v any) error {
 
 func required(field, value string) error {
 	if value == "" {
-		return lode.Errorf(lode.EInvalid, "Missing value for required parameter '%s'.", field)
+		return lode.Invalid(lode.MsgMissing, field)
 	}
 	return nil
 }
