@@ -156,7 +156,7 @@ func CheckGrant(t ResourceType, pattern string, p Permission) error {
 		return lode.Errorf(lode.EInvalid, "Invalid permission '%s' for resource_type='%s'. Resource-level grants accept only: ('DENY', 'EDIT', 'MANAGE', 'READ', 'USE').", p, t)
 	}
 	if pattern == "" {
-		return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'resource_pattern'.")
+		return lode.Invalid(lode.MsgMissing, "resource_pattern")
 	}
 	return nil
 }

@@ -60,8 +60,12 @@ type Options struct {
 	// serves: it mounts MLflow's /invocations, /ping, /health and /version
 	// at the root, as `mlflow models serve` does.
 	Standalone string
-	// Version is Lode's version, for /version and KServe's server metadata.
+	// Version is Lode's version, for KServe's server metadata.
 	Version string
+	// MLflowVersion is the MLflow version whose scoring protocol the
+	// handler speaks, for /version: `mlflow models serve` answers its
+	// mlflow version there, and clients compare it with theirs.
+	MLflowVersion string
 	// Authorize, when set, decides whether the caller in ctx may use a
 	// model: ask it for a prediction (infer) or read its status and
 	// metadata. nil lets everyone.
@@ -75,6 +79,7 @@ type Handler struct {
 	maxBody    int64
 	standalone string
 	version    string
+	mlflowVer  string
 	accessLog  bool
 	metrics    *metrics
 	authorize  func(ctx context.Context, model string, infer bool) error
@@ -83,7 +88,7 @@ type Handler struct {
 // New returns a handler for o.
 func New(o Options) *Handler {
 	h := &Handler{cat: o.Catalog, log: o.Logger, maxBody: o.MaxBodyBytes, standalone: o.Standalone,
-		version: o.Version, accessLog: !o.NoAccessLog, authorize: o.Authorize}
+		version: o.Version, mlflowVer: o.MLflowVersion, accessLog: !o.NoAccessLog, authorize: o.Authorize}
 	if h.log == nil {
 		h.log = slog.Default()
 	}

@@ -320,7 +320,7 @@ func newFixture(t *testing.T, maxBody int64) *fixture {
 	f.cat.models["loading"].loading = true
 	logger := slog.New(slog.NewJSONHandler(f.log, nil))
 	h := New(Options{Catalog: f.cat, Logger: logger, MaxBodyBytes: maxBody, Registerer: f.reg,
-		Standalone: "half_plus_two", Version: "0.9.0"})
+		Standalone: "half_plus_two", Version: "0.9.0", MLflowVersion: "3.1.0"})
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(func() {
 		select {

@@ -50,7 +50,7 @@ func (h *Handler) routeMLflow(w http.ResponseWriter, r *http.Request, c *call, p
 			return
 		case "/version":
 			if h.allow(w, r, c, http.MethodGet) {
-				writeBody(w, http.StatusOK, typeJSON, []byte(h.version))
+				writeBody(w, http.StatusOK, typeJSON, []byte(h.mlflowVer))
 			}
 			return
 		}

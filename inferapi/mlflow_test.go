@@ -181,7 +181,7 @@ func TestMLflowHealth(t *testing.T) {
 	f := newFixture(t, 0)
 	expect(t, f.get("/ping"), 200, "\n")
 	expect(t, f.get("/health"), 200, "\n")
-	expect(t, f.get("/version"), 200, "0.9.0")
+	expect(t, f.get("/version"), 200, "3.1.0") // the MLflow version, not Lode's
 	expect(t, f.get("/endpoints/half_plus_two/ping"), 200, "\n")
 	expectError(t, f.get("/endpoints/loading/ping"), 503, protoMLflow, "loading")
 	expectError(t, f.get("/endpoints/nope/ping"), 404, protoMLflow, "not served")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -585,8 +586,15 @@ func TestHealthAndVersion(t *testing.T) {
 		t.Errorf("/health: %s", r)
 	}
 	r = e.do("GET", "/version", nil)
-	if r.Status != 200 || string(r.Body) != testVersion {
-		t.Errorf("/version: %s", r)
+	if r.Status != 200 || string(r.Body) != mlflowapi.MLflowVersion {
+		t.Errorf("/version: %s, want the MLflow API version %s", r, mlflowapi.MLflowVersion)
+	}
+	for _, prefix := range []string{"/api/2.0/lode/", "/ajax-api/2.0/lode/"} {
+		r = e.do("GET", prefix+"version", nil)
+		if got := r.JSON; r.Status != 200 || got["lode_version"] != testVersion || got["mlflow_api_version"] != mlflowapi.MLflowVersion ||
+			got["go_version"] != runtime.Version() {
+			t.Errorf("%sversion: %s", prefix, r)
+		}
 	}
 }
 

@@ -204,7 +204,8 @@ func (s *Server) listRunArtifacts(ctx context.Context, r *http.Request) (any, er
 func (s *Server) listUnder(ctx context.Context, rootURI, dir string) (any, error) {
 	rel, err := artifact.CleanPath(dir)
 	if err != nil {
-		return nil, err
+		// MLflow's text, which scripts match on; it does not say why.
+		return nil, lode.Invalid(lode.MsgInvalidPath)
 	}
 	root, ok := proxiedPath(rootURI)
 	if !ok || s.Artifacts == nil {

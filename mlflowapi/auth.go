@@ -110,7 +110,7 @@ func (s *Server) userOut(ctx context.Context, u *auth.User) (wUser, error) {
 // number or as a string of digits.
 func idParam(name string, v jstr) (int64, error) {
 	if v == "" {
-		return 0, lode.Errorf(lode.EInvalid, "Missing value for required parameter '%s'.", name)
+		return 0, lode.Invalid(lode.MsgMissing, name)
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	if err != nil {

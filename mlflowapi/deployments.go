@@ -47,7 +47,7 @@ func (s *Server) routeDeployments() {
 			return nil, err
 		}
 		if req.Name == "" || req.ModelURI == "" {
-			return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter '%s'.", map[bool]string{true: "name", false: "model_uri"}[req.Name == ""])
+			return nil, lode.Invalid(lode.MsgMissing, map[bool]string{true: "name", false: "model_uri"}[req.Name == ""])
 		}
 		_, err := s.Deployments.Get(req.Name)
 		exists := err == nil

@@ -204,7 +204,7 @@ func (s *Server) routeLoggedModels() {
 		}
 		rel, err := artifact.CleanPath(q.Get("artifact_file_path"))
 		if err == nil && rel == "" {
-			err = lode.Errorf(lode.EInvalid, "Missing value for required parameter 'artifact_file_path'.")
+			err = lode.Invalid(lode.MsgMissing, "artifact_file_path")
 		}
 		if err != nil {
 			s.writeError(w, r, err)

@@ -79,9 +79,14 @@ type searchReq struct {
 	PageToken  string `json:"page_token"`
 }
 
-func (s *Server) decodeSearch(r *http.Request) (searchReq, error) {
+// decodeSearch reads a registry search whose max_results MLflow's request
+// schema bounds by limit.
+func (s *Server) decodeSearch(r *http.Request, limit int64) (searchReq, error) {
 	var req searchReq
 	if err := s.decode(r, &req); err != nil {
+		return req, err
+	}
+	if err := overLimit("max_results", req.MaxResults, limit); err != nil {
 		return req, err
 	}
 	return req, positive("max_results", req.MaxResults)
@@ -180,7 +185,7 @@ func (s *Server) routeRegistry() {
 		return empty{}, nil
 	})
 	search := func(ctx context.Context, r *http.Request) (any, error) {
-		req, err := s.decodeSearch(r)
+		req, err := s.decodeSearch(r, registry.MaxResults)
 		if err != nil {
 			return nil, err
 		}
@@ -328,7 +333,7 @@ func (s *Server) routeRegistry() {
 		return empty{}, reg.DeleteVersion(ctx, req.Name, string(req.Version))
 	})
 	s.handle("GET", "model-versions/search", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
-		req, err := s.decodeSearch(r)
+		req, err := s.decodeSearch(r, registry.MaxVersionResults)
 		if err != nil {
 			return nil, err
 		}

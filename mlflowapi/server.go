@@ -51,8 +51,10 @@ type Server struct {
 	// Deployments, when set, serves the deployments API.
 	Deployments Deployments
 	// Jobs, when set, serves the jobs API.
-	Jobs    Jobs
-	Logger  *slog.Logger
+	Jobs   Jobs
+	Logger *slog.Logger
+	// Version is Lode's own version (GET /api/2.0/lode/version); GET
+	// /version answers MLflowVersion.
 	Version string
 	// MaxBodyBytes bounds JSON bodies (default DefaultMaxBodyBytes);
 	// MaxArtifactBytes bounds one uploaded artifact (0: no bound).
@@ -117,7 +119,7 @@ func (s *Server) Handler() http.Handler {
 		s.Guard.MaxBodyBytes = s.MaxBodyBytes
 	}
 	s.route("GET /health", PublicRule(), func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "OK") })
-	s.route("GET /version", PublicRule(), func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, s.Version) })
+	s.routeVersion()
 	// MLflow 3 clients ask what the server supports before some calls.
 	s.route("GET /api/3.0/mlflow/server-info", PublicRule(), func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{
@@ -129,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	s.routeTracking()
 	s.routeLoggedModels()
+	s.routeOTLP()
 	if s.Registry != nil {
 		s.routeRegistry()
 		s.routeLibrary()
@@ -253,6 +256,10 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allowed) > 0 {
 		methodNotAllowed(w, r, allowed...)
+		return
+	}
+	if genAIPath(r.URL.Path) {
+		s.writeError(w, r, notImplemented(r))
 		return
 	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"error_code": lode.EEndpointNotFound,
@@ -405,6 +412,9 @@ func (s *Server) decode(r *http.Request, v any) error {
 			if err2 := json.Unmarshal([]byte(inner), v); err2 == nil {
 				return nil
 			}
+		}
+		if werr := wrongType(body, v); werr != nil {
+			return werr
 		}
 		return lode.Errorf(lode.EInvalid, "Malformed JSON in request body: %s", jsonErrorText(err))
 	}
@@ -571,6 +581,9 @@ func decodeQuery(q url.Values, v any) error {
 	}
 	b, _ := json.Marshal(obj)
 	if err := json.Unmarshal(b, v); err != nil {
+		if werr := wrongType(b, v); werr != nil {
+			return werr
+		}
 		return lode.Errorf(lode.EInvalid, "Invalid query parameters: %s", jsonErrorText(err))
 	}
 	return nil
@@ -578,7 +591,7 @@ func decodeQuery(q url.Values, v any) error {
 
 func required(field, value string) error {
 	if value == "" {
-		return lode.Errorf(lode.EInvalid, "Missing value for required parameter '%s'.", field)
+		return lode.Invalid(lode.MsgMissing, field)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package mlflowapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -116,6 +117,9 @@ func (s *Server) routeTracking() {
 			return nil, err
 		}
 		if err := required("experiment_id", string(req.ExperimentID)); err != nil {
+			return nil, err
+		}
+		if err := required("new_name", req.NewName); err != nil {
 			return nil, err
 		}
 		return empty{}, t.RenameExperiment(ctx, string(req.ExperimentID), req.NewName)
@@ -264,10 +268,10 @@ func (s *Server) routeTracking() {
 			return nil, err
 		}
 		if !req.Value.Set {
-			return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'value'.")
+			return nil, lode.Invalid(lode.MsgMissing, "value")
 		}
 		if !req.Timestamp.Set {
-			return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'timestamp'.")
+			return nil, lode.Invalid(lode.MsgMissing, "timestamp")
 		}
 		if err := s.checkLoggedModels(ctx, auth.NeedUpdate, 1, func(int) string { return req.ModelID }); err != nil {
 			return nil, err
@@ -291,7 +295,7 @@ func (s *Server) routeTracking() {
 			return nil, err
 		}
 		if req.Value == nil {
-			return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'value'.")
+			return nil, lode.Invalid(lode.MsgMissing, "value")
 		}
 		return empty{}, t.LogParam(ctx, id, tracking.Param{Key: req.Key, Value: *req.Value})
 	})
@@ -343,13 +347,27 @@ func (s *Server) routeTracking() {
 		if err := required("run_id", req.RunID); err != nil {
 			return nil, err
 		}
+		// MLflow's request schema wants a key in every item, before
+		// anything else is checked.
+		for i, m := range req.Metrics {
+			if m.Key == "" {
+				return nil, lode.Invalid(lode.MsgMissing, fmt.Sprintf("metrics[%d].key", i))
+			}
+		}
+		for field, items := range map[string][]wTag{"params": req.Params, "tags": req.Tags} {
+			for i, it := range items {
+				if it.Key == "" {
+					return nil, lode.Invalid(lode.MsgMissing, fmt.Sprintf("%s[%d].key", field, i))
+				}
+			}
+		}
 		metrics := make([]tracking.Metric, len(req.Metrics))
 		for i, m := range req.Metrics {
 			if !m.Value.Set {
-				return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'metrics[%d].value'.", i)
+				return nil, lode.Invalid(lode.MsgMissing, fmt.Sprintf("metrics[%d].value", i))
 			}
 			if !m.Timestamp.Set {
-				return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'metrics[%d].timestamp'.", i)
+				return nil, lode.Invalid(lode.MsgMissing, fmt.Sprintf("metrics[%d].timestamp", i))
 			}
 			metrics[i] = m.metric()
 		}
@@ -424,6 +442,11 @@ func (s *Server) routeTracking() {
 		if err != nil {
 			return nil, lode.Errorf(lode.EInvalid, "%v", err)
 		}
+		// MLflow's request schema bounds max_results of runs/search
+		// (experiments/search is bounded by its store, with another text).
+		if err := overLimit("max_results", req.MaxResults, tracking.MaxResultsRuns); err != nil {
+			return nil, err
+		}
 		if err := positive("max_results", req.MaxResults); err != nil {
 			return nil, err
 		}
@@ -451,6 +474,16 @@ func (s *Server) routeTracking() {
 		}
 		if err := s.decode(r, &req); err != nil {
 			return nil, err
+		}
+		// MLflow's request schema, checked before the store's rules.
+		if len(req.RunIDs) == 0 {
+			return nil, lode.Invalid(lode.MsgMissing, "run_ids")
+		}
+		if err := required("metric_key", req.MetricKey); err != nil {
+			return nil, err
+		}
+		if req.MaxResults.Set && (req.MaxResults.V < 1 || req.MaxResults.V > tracking.MaxResultsBulkInterval) {
+			return nil, lode.Invalid(lode.MsgBetween, "max_results", 1, tracking.MaxResultsBulkInterval)
 		}
 		ms, err := t.GetMetricHistoryBulkInterval(ctx, req.RunIDs, req.MetricKey, req.StartStep.ptr(), req.EndStep.ptr(), int(req.MaxResults.V))
 		if err != nil {
@@ -533,7 +566,7 @@ func (s *Server) checkLoggedModels(ctx context.Context, need auth.Need, n int, m
 // means the default.
 func positive(field string, v jint) error {
 	if v.Set && v.V <= 0 {
-		return lode.Errorf(lode.EInvalid, "Invalid value %d for parameter '%s' supplied. It must be a positive integer.", v.V, field)
+		return lode.Invalid(lode.MsgNotPositive, v.V, field)
 	}
 	return nil
 }
@@ -550,7 +583,7 @@ func (r runRef) id() (string, error) {
 		id = r.RunUUID
 	}
 	if id == "" {
-		return "", lode.Errorf(lode.EInvalid, "Missing value for required parameter 'run_id'.")
+		return "", lode.Invalid(lode.MsgMissing, "run_id")
 	}
 	return id, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 
 	"github.com/lode-ml/lode/tracking"
@@ -18,6 +19,25 @@ import (
 type jint struct {
 	V   int64
 	Set bool
+	raw []byte // as sent, for messages that quote it
+}
+
+// typeError is the decoder's error for a JSON value b that does not fit
+// t; the decoder adds where it was, which wrongType reads.
+func typeError(b []byte, t reflect.Type) error {
+	kind := "number"
+	switch b = bytes.TrimSpace(b); {
+	case len(b) == 0:
+	case b[0] == '"':
+		kind = "string"
+	case b[0] == '[':
+		kind = "array"
+	case b[0] == '{':
+		kind = "object"
+	case b[0] == 't' || b[0] == 'f':
+		kind = "bool"
+	}
+	return &json.UnmarshalTypeError{Value: kind, Type: t}
 }
 
 func (j *jint) UnmarshalJSON(b []byte) error {
@@ -38,11 +58,11 @@ func (j *jint) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		f, ferr := strconv.ParseFloat(s, 64)
 		if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<62 {
-			return fmt.Errorf("invalid integer %s", b)
+			return typeError(b, reflect.TypeFor[int64]())
 		}
 		v = int64(f)
 	}
-	j.V, j.Set = v, true
+	j.V, j.Set, j.raw = v, true, bytes.Clone(b)
 	return nil
 }
 
@@ -81,7 +101,7 @@ func (j *jfloat) UnmarshalJSON(b []byte) error {
 	default:
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return fmt.Errorf("invalid number %s", b)
+			return typeError(b, reflect.TypeFor[float64]())
 		}
 		j.V = v
 	}
@@ -127,7 +147,7 @@ func (j *jstr) UnmarshalJSON(b []byte) error {
 	}
 	var n json.Number
 	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("expected a string, got %s", b)
+		return typeError(b, reflect.TypeFor[string]())
 	}
 	*j = jstr(n.String())
 	return nil

@@ -26,6 +26,8 @@ const (
 	MaxTagValueLength = 100000
 	DefaultMaxResults = 100
 	MaxResults        = 1000
+	// MaxVersionResults bounds a page of model-versions/search.
+	MaxVersionResults = 200000
 )
 
 // Service is the registry API: it validates requests as MLflow does, checks
@@ -61,7 +63,7 @@ func (s *Service) now() int64 {
 // ValidateName applies MLflow's rule for registered model names.
 func ValidateName(name string) error {
 	if strings.TrimSpace(name) == "" {
-		return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'name'.")
+		return lode.Invalid(lode.MsgMissing, "name")
 	}
 	if strings.ContainsAny(name, "/:") {
 		return lode.Errorf(lode.EInvalid, "Invalid model name '%s'. Names cannot contain '/' or ':'.", name)
@@ -87,13 +89,13 @@ var (
 func ValidateAlias(alias string) error {
 	switch {
 	case alias == "":
-		return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'alias'.")
+		return lode.Invalid(lode.MsgMissing, "alias")
 	case len(alias) > MaxAliasLength:
 		return lode.Errorf(lode.EInvalid, "'alias' exceeds the maximum length of %d characters", MaxAliasLength)
 	case !aliasPattern.MatchString(alias):
 		return lode.Errorf(lode.EInvalid, "Invalid alias name: '%s'. Names may only contain alphanumerics, underscores (_), and dashes (-).", alias)
 	case aliasVersionPattern.MatchString(alias):
-		return lode.Errorf(lode.EInvalid, "Invalid alias name: '%s'. Alias name cannot be a version alias of the form 'v<number>' (e.g. 'v1', 'V2').", alias)
+		return lode.Invalid(lode.MsgVersionAlias, alias)
 	case strings.EqualFold(alias, "latest"):
 		return lode.Errorf(lode.EInvalid, "'%s' alias name (case insensitive) is reserved.", alias)
 	}
@@ -112,17 +114,19 @@ func CanonicalStage(stage string) (string, error) {
 
 func validateVersion(v string) error {
 	if v == "" {
-		return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'version'.")
+		return lode.Invalid(lode.MsgMissing, "version")
 	}
-	if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 1 {
-		return lode.Errorf(lode.EInvalid, "Parameter 'version' must be a positive integer, got '%s'.", v)
+	// Any integer: as in MLflow, a version below 1 is one that does not
+	// exist.
+	if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+		return lode.Invalid(lode.MsgNotInteger, "version", v)
 	}
 	return nil
 }
 
 func validateTag(t tracking.Tag) error {
 	if t.Key == "" {
-		return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'key'.")
+		return lode.Invalid(lode.MsgMissing, "key")
 	}
 	if len(t.Key) > MaxTagKeyLength {
 		return lode.Errorf(lode.EInvalid, "'key' exceeds the maximum length of %d characters", MaxTagKeyLength)
@@ -161,7 +165,7 @@ func (s *Service) RenameModel(ctx context.Context, name, newName string) (*Model
 		return nil, err
 	}
 	if newName == "" {
-		return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'new_name'.")
+		return nil, lode.Invalid(lode.MsgMissing, "new_name")
 	}
 	if err := ValidateName(newName); err != nil {
 		return nil, err
@@ -238,7 +242,7 @@ func (s *Service) GetVersionByAlias(ctx context.Context, name, alias string) (*V
 		return nil, err
 	}
 	if alias == "" {
-		return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'alias'.")
+		return nil, lode.Invalid(lode.MsgMissing, "alias")
 	}
 	if strings.EqualFold(alias, "latest") {
 		// The reserved alias names the highest version, as in MLflow.
@@ -280,7 +284,7 @@ func (s *Service) CreateVersion(ctx context.Context, r CreateVersionRequest) (*V
 		return nil, err
 	}
 	if r.Source == "" {
-		return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'source'.")
+		return nil, lode.Invalid(lode.MsgMissing, "source")
 	}
 	for _, t := range r.Tags {
 		if err := validateTag(t); err != nil {
@@ -703,8 +707,9 @@ func (s *Service) DeleteVersionTag(ctx context.Context, name, version, key strin
 	return s.Store.DeleteVersionTag(ctx, name, version, key)
 }
 
-// orderBy parses "<key> [ASC|DESC]" clauses against the allowed keys.
-func orderBy(clauses []string, allowed map[string]string) ([]tracking.OrderBy, error) {
+// orderBy parses "<key> [ASC|DESC]" clauses against the allowed keys;
+// badKey is the error for a key not allowed.
+func orderBy(clauses []string, allowed map[string]string, badKey func(key string) error) ([]tracking.OrderBy, error) {
 	var out []tracking.OrderBy
 	for _, c := range clauses {
 		f := strings.Fields(c)
@@ -713,7 +718,7 @@ func orderBy(clauses []string, allowed map[string]string) ([]tracking.OrderBy, e
 		}
 		key, ok := allowed[strings.TrimPrefix(f[0], "attribute.")]
 		if !ok {
-			return nil, lode.Errorf(lode.EInvalid, "Invalid order_by clause '%s': cannot order by '%s'.", c, f[0])
+			return nil, badKey(f[0])
 		}
 		asc := true
 		if len(f) == 2 {
@@ -730,7 +735,7 @@ func orderBy(clauses []string, allowed map[string]string) ([]tracking.OrderBy, e
 	return out, nil
 }
 
-func query(filter string, parse func(string) ([]tracking.Comparison, error), order []string, allowed map[string]string, maxResults, def, limit int, token string) (Query, error) {
+func query(filter string, parse func(string) ([]tracking.Comparison, error), order []string, allowed map[string]string, badKey func(string) error, maxResults, def, limit int, token string) (Query, error) {
 	q := Query{MaxResults: maxResults, PageToken: token}
 	if q.MaxResults == 0 {
 		q.MaxResults = def
@@ -742,7 +747,7 @@ func query(filter string, parse func(string) ([]tracking.Comparison, error), ord
 	if q.Filter, err = parse(filter); err != nil {
 		return q, err
 	}
-	q.OrderBy, err = orderBy(order, allowed)
+	q.OrderBy, err = orderBy(order, allowed, badKey)
 	return q, err
 }
 
@@ -751,6 +756,8 @@ func (s *Service) SearchModels(ctx context.Context, filter string, order []strin
 	q, err := query(filter, tracking.ParseRegisteredModelFilter, order, map[string]string{
 		"name": "name", "timestamp": "last_update_time", "last_updated_timestamp": "last_update_time",
 		"creation_timestamp": "creation_time",
+	}, func(key string) error {
+		return lode.Invalid(lode.MsgOrderByKey, key, lode.PySet("timestamp", "name")) // the keys MLflow names
 	}, maxResults, DefaultMaxResults, MaxResults, token)
 	if err != nil {
 		return nil, "", err
@@ -766,7 +773,9 @@ func (s *Service) SearchVersions(ctx context.Context, filter string, order []str
 	q, err := query(filter, tracking.ParseModelVersionFilter, order, map[string]string{
 		"name": "name", "version_number": "version", "creation_timestamp": "creation_time",
 		"last_updated_timestamp": "last_update_time", "timestamp": "last_update_time",
-	}, maxResults, 10000, 200000, token)
+	}, func(key string) error {
+		return lode.Invalid(lode.MsgAttributeKey, key, lode.PySet("name", "version_number", "creation_timestamp", "last_updated_timestamp"))
+	}, maxResults, 10000, MaxVersionResults, token)
 	if err != nil {
 		return nil, "", err
 	}

@@ -131,7 +131,7 @@ type language struct {
 	entities      map[string]string // entity type as written -> Key* constant
 	entityList    string            // entity types listed in error messages
 	attrs         map[string]attrSpec
-	attrList      string              // attribute names listed in error messages
+	attrList      string              // attribute names listed in error messages (lode.MsgAttributeKey)
 	listAttrs     string              // attributes that accept IN lists, for messages
 	ops           map[string][]string // operators of the non-attribute key types
 	datasetKeys   map[string]bool
@@ -258,7 +258,7 @@ func newLanguage(l language) *language {
 	}
 	sort.Strings(names)
 	sort.Strings(lists)
-	l.attrList = quoteList(names)
+	l.attrList = lode.PySet(names...) // MLflow keeps them in a Python set
 	l.listAttrs = quoteList(lists)
 	return &l
 }
@@ -499,7 +499,13 @@ func (l *language) resolve(id ident) (keyType, key string, spec attrSpec, err er
 		}
 		var ok bool
 		if keyType, ok = l.entities[entity]; !ok {
-			return "", "", spec, invalid("Invalid entity type '%s'. Valid values are %s", clip(entity), l.entityList)
+			// MLflow's experiment and registry searches list their
+			// entity types as a tuple, in other words than runs'.
+			msg := lode.MsgEntityType
+			if strings.HasPrefix(l.entityList, "(") {
+				msg = lode.MsgEntityTypeOf
+			}
+			return "", "", spec, lode.Invalid(msg, clip(entity), l.entityList)
 		}
 		rest := id.parts[1:]
 		if len(rest) == 1 {
@@ -519,7 +525,7 @@ func (l *language) resolve(id ident) (keyType, key string, spec attrSpec, err er
 	case KeyAttribute:
 		var ok bool
 		if spec, ok = l.attrs[key]; !ok {
-			return "", "", spec, invalid("Invalid attribute key '%s' specified. Valid keys are '%s'", clip(key), l.attrList)
+			return "", "", spec, lode.Invalid(lode.MsgAttributeKey, clip(key), l.attrList)
 		}
 		key = spec.canonical
 	case KeyDataset:

@@ -475,12 +475,12 @@ func TestParseExperimentFilter(t *testing.T) {
 
 func TestParseExperimentFilterErrors(t *testing.T) {
 	runErrCases(t, ParseExperimentFilter, []errCase{
-		{"attributes.name = 'x'", "Invalid entity type 'attributes'. Valid values are ('attribute', 'tag', 'tags')"},
+		{"attributes.name = 'x'", "Invalid entity type 'attributes'. Valid entity types are ('attribute', 'tag', 'tags')"},
 		{"attr.name = 'x'", "Invalid entity type 'attr'"},
 		{"params.p = 'x'", "Invalid entity type 'params'"},
 		{"metrics.m > 1", "Invalid entity type 'metrics'"},
 		{"datasets.name = 'x'", "Invalid entity type 'datasets'"},
-		{"lifecycle_stage = 'active'", "Invalid attribute key 'lifecycle_stage' specified. Valid keys are '['creation_time', 'experiment_id', 'last_update_time', 'name']'"},
+		{"lifecycle_stage = 'active'", "Invalid attribute key 'lifecycle_stage' specified. Valid keys are '{'creation_time', 'experiment_id', 'last_update_time', 'name'}'"},
 		{"artifact_location = 'x'", "Invalid attribute key 'artifact_location'"},
 		{"name > 'x'", "Invalid comparator '>'"},
 		{"name IN ('x')", "Only ['experiment_id'] attributes support comparison with a list"},

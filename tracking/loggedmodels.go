@@ -30,7 +30,7 @@ func ValidateLoggedModelName(name string) error {
 // its artifacts live under <experiment location>/models/<id>/artifacts.
 func (s *Service) CreateLoggedModel(ctx context.Context, r CreateLoggedModelRequest) (*LoggedModel, error) {
 	if r.ExperimentID == "" {
-		return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'experiment_id'.")
+		return nil, lode.Invalid(lode.MsgMissing, "experiment_id")
 	}
 	if err := ValidateLoggedModelName(r.Name); err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func (s *Service) CreateLoggedModel(ctx context.Context, r CreateLoggedModelRequ
 // GetLoggedModel returns an active logged model.
 func (s *Service) GetLoggedModel(ctx context.Context, id string) (*LoggedModel, error) {
 	if id == "" {
-		return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'model_id'.")
+		return nil, lode.Invalid(lode.MsgMissing, "model_id")
 	}
 	return s.Store.GetLoggedModel(ctx, id)
 }
@@ -76,7 +76,7 @@ func (s *Service) GetLoggedModel(ctx context.Context, id string) (*LoggedModel, 
 // ask it on every metric batch that names a model.
 func (s *Service) LoggedModelExperiment(ctx context.Context, id string) (string, error) {
 	if id == "" {
-		return "", lode.Errorf(lode.EInvalid, "Missing value for required parameter 'model_id'.")
+		return "", lode.Invalid(lode.MsgMissing, "model_id")
 	}
 	m, err := s.Store.GetLoggedModelInfo(ctx, id)
 	if err != nil {
@@ -143,7 +143,7 @@ const MaxDatasetFilters = 1000
 // in filter holds only for such metrics (see DatasetFilter).
 func (s *Service) SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string, datasets []DatasetFilter, orderBy []LoggedModelOrder, maxResults int, pageToken string) ([]*LoggedModel, string, error) {
 	if len(experimentIDs) == 0 {
-		return nil, "", lode.Errorf(lode.EInvalid, "Missing value for required parameter 'experiment_ids'.")
+		return nil, "", lode.Invalid(lode.MsgMissing, "experiment_ids")
 	}
 	for _, id := range experimentIDs {
 		if err := ValidateExperimentID(id); err != nil {

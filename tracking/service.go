@@ -89,7 +89,7 @@ func (s *Service) GetExperiment(ctx context.Context, id string) (*Experiment, er
 // GetExperimentByName returns the experiment with that name.
 func (s *Service) GetExperimentByName(ctx context.Context, name string) (*Experiment, error) {
 	if name == "" {
-		return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'experiment_name'.")
+		return nil, lode.Invalid(lode.MsgMissing, "experiment_name")
 	}
 	return s.Store.GetExperimentByName(ctx, name)
 }
@@ -459,10 +459,10 @@ func (s *Service) LogOutputs(ctx context.Context, runID string, models []ModelOu
 // one page of q.MaxResults (see Store.GetMetricHistory).
 func (s *Service) GetMetricHistory(ctx context.Context, q MetricHistoryQuery) ([]Metric, string, error) {
 	if q.RunID == "" {
-		return nil, "", lode.Errorf(lode.EInvalid, "Missing value for required parameter 'run_id'.")
+		return nil, "", lode.Invalid(lode.MsgMissing, "run_id")
 	}
 	if q.Key == "" {
-		return nil, "", lode.Errorf(lode.EInvalid, "Missing value for required parameter 'metric_key'.")
+		return nil, "", lode.Invalid(lode.MsgMissing, "metric_key")
 	}
 	if err := ValidateRunID(q.RunID, "run_id"); err != nil {
 		return nil, "", err
@@ -488,7 +488,7 @@ func (s *Service) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []str
 		return nil, lode.Errorf(lode.EInvalid, "GetMetricHistoryBulkInterval request cannot specify more than %d run_ids. Received %d run_ids.", MaxRunsBulkInterval, len(runIDs))
 	}
 	if key == "" {
-		return nil, lode.Errorf(lode.EInvalid, "Missing value for required parameter 'metric_key'.")
+		return nil, lode.Invalid(lode.MsgMissing, "metric_key")
 	}
 	if (startStep == nil) != (endStep == nil) {
 		return nil, lode.Errorf(lode.EInvalid, "Both start_step and end_step must be specified together, or neither may be specified.")

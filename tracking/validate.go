@@ -94,7 +94,7 @@ const badCharsMsg = "Names may only contain alphanumerics, underscores (_), dash
 
 func validateKey(field, key string, missing bool) error {
 	if missing {
-		return lode.Errorf(lode.EInvalid, "Missing value for required parameter '%s'.", field)
+		return lode.Invalid(lode.MsgMissing, field)
 	}
 	if !validName(key) {
 		return invalidValue(field, key, badCharsMsg)
@@ -232,9 +232,9 @@ func ValidateDataset(in DatasetInput) error {
 	d := in.Dataset
 	switch {
 	case d.Name == "":
-		return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'dataset.name'.")
+		return lode.Invalid(lode.MsgMissing, "dataset.name")
 	case d.Digest == "":
-		return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'dataset.digest'.")
+		return lode.Invalid(lode.MsgMissing, "dataset.digest")
 	case len(d.Name) > MaxDatasetNameLength:
 		return tooLong("name", MaxDatasetNameLength)
 	case len(d.Digest) > MaxDatasetDigest:
@@ -248,7 +248,7 @@ func ValidateDataset(in DatasetInput) error {
 	}
 	for _, t := range in.Tags {
 		if t.Key == "" {
-			return lode.Errorf(lode.EInvalid, "Missing value for required parameter 'key'.")
+			return lode.Invalid(lode.MsgMissing, "key")
 		}
 		if len(t.Key) > MaxInputTagKeyLength {
 			return tooLong("key", MaxInputTagKeyLength)

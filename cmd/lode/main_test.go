@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lode-ml/lode/mlflowapi"
 )
 
 const e2eVersion = "9.9.9+e2e" // PEP 440: the mlflow client parses /version
@@ -508,8 +510,16 @@ func TestSIGTERMDrainsInFlightRequest(t *testing.T) {
 	}
 	dir := t.TempDir()
 	s := startServer(t, dir)
-	if _, b, err := s.getBytes("/version"); err != nil || string(b) != e2eVersion {
-		t.Errorf("/version = %q, %v; want %q", b, err, e2eVersion)
+	// /version answers the MLflow API version, for the mlflow client;
+	// every answer names Lode's own in a header.
+	if res, err := s.client.Get(s.url + "/version"); err != nil {
+		t.Errorf("/version: %v", err)
+	} else {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(b) != mlflowapi.MLflowVersion || res.Header.Get(mlflowapi.VersionHeader) != e2eVersion {
+			t.Errorf("/version = %q (%s: %q); want %q (%q)", b, mlflowapi.VersionHeader, res.Header.Get(mlflowapi.VersionHeader), mlflowapi.MLflowVersion, e2eVersion)
+		}
 	}
 	run := get(s.must("POST", "/api/2.0/mlflow/runs/create", map[string]any{"experiment_id": "0"}), "run", "info", "run_id").(string)
 
@@ -614,7 +624,7 @@ func TestVersionCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("lode version: exit %d, stderr %q", code, errOut)
 	}
-	want := fmt.Sprintf("lode %s (%s, %s/%s)\n", e2eVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	want := fmt.Sprintf("lode %s (%s, %s/%s)\nMLflow API %s\n", e2eVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH, mlflowapi.MLflowVersion)
 	if out != want {
 		t.Errorf("lode version = %q, want %q", out, want)
 	}

@@ -260,6 +260,8 @@ func matrixSamples() map[string]matrixSample {
 		"GET /health":            sGet("", func(*fixture) url.Values { return nil }),
 		"GET /version":           sGet("", func(*fixture) url.Values { return nil }),
 		"GET mlflow/server-info": sGet("", func(*fixture) url.Values { return nil }),
+		"GET lode/version":       sGet("", none),
+		"POST /v1/traces":        sAt("", func(*fixture) string { return "/v1/traces" }, func(*fixture) any { return map[string]any{} }),
 		"POST mlflow/experiments/create": sSend("", func(fx *fixture) any {
 			return map[string]string{"name": fmt.Sprintf("new-%s-%d", fx.exp, time.Now().UnixNano())}
 		}),
@@ -526,6 +528,7 @@ var matrixSpec = map[string]string{
 	"GET lode/jobs/logs":                                        "read",
 	"GET lode/model-library/search":                             "signed-in",
 	"GET lode/tokens/list":                                      "signed-in",
+	"GET lode/version":                                          "public",
 	"GET mlflow-artifacts/artifacts":                            "read",
 	"GET mlflow-artifacts/artifacts/{path...}":                  "read",
 	"GET mlflow/artifacts/list":                                 "read",
@@ -572,6 +575,7 @@ var matrixSpec = map[string]string{
 	"PATCH mlflow/users/update-password":                        "self",
 	"POST /login":                                               "public",
 	"POST /logout":                                              "public",
+	"POST /v1/traces":                                           "signed-in",
 	"POST lode/deployments/create":                              "signed-in",
 	"POST lode/jobs/cancel":                                     "manage+owner",
 	"POST lode/jobs/submit":                                     "update",

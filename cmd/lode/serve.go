@@ -238,7 +238,7 @@ func runServe(ctx context.Context, c serveConfig) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := inferapi.New(inferapi.Options{Catalog: mgr, Logger: logger, NoAccessLog: !c.accessLog, MaxBodyBytes: c.maxBodyBytes,
-		Registerer: reg, Standalone: name, Version: version})
+		Registerer: reg, Standalone: name, Version: version, MLflowVersion: mlflowapi.MLflowVersion})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", api)
@@ -298,7 +298,7 @@ func listenAndServe(ctx context.Context, logger *slog.Logger, host string, port 
 // serveOn serves h on ln behind g until ctx ends, then drains in-flight
 // requests for up to grace.
 func serveOn(ctx context.Context, logger *slog.Logger, ln net.Listener, g *gate.Gate, h http.Handler, grace time.Duration, msg string, attrs ...any) error {
-	srv := g.Server(h)
+	srv := g.Server(withVersionHeader(h))
 	logger.Info(msg, append([]any{"url", g.URL(ln.Addr()), "version", version}, attrs...)...)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(srv, ln) }()

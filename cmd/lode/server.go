@@ -321,6 +321,9 @@ func serverHandler(api *mlflowapi.Server, ui *web.Server, metrics, infer http.Ha
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
+	// MLflow's span export shares /v1/ with TF Serving's API; the MLflow
+	// API answers it.
+	mux.Handle("POST "+mlflowapi.OTLPTracesPath, handler)
 	if err := ui.Mount(mux, wrap); err != nil {
 		return nil, nil, fmt.Errorf("web UI: %w", err)
 	}

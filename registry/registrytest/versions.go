@@ -199,13 +199,16 @@ func testUpdateVersion(e *env) {
 func testInvalidVersionNumbers(e *env) {
 	e.createModel("m")
 	e.createVersion("m")
-	for _, bad := range []string{"", "abc", "0", "-1", "1.5", "1 "} {
+	// Not integers are invalid; integers below 1, as in MLflow, are
+	// versions that do not exist.
+	for bad, code := range map[string]string{"": lode.EInvalid, "abc": lode.EInvalid, "1.5": lode.EInvalid, "1 ": lode.EInvalid,
+		"0": lode.ENotFound, "-1": lode.ENotFound} {
 		_, err := e.svc.GetVersion(e.ctx, "m", bad)
-		e.wantCode(err, lode.EInvalid, fmt.Sprintf("GetVersion(%q)", bad))
+		e.wantCode(err, code, fmt.Sprintf("GetVersion(%q)", bad))
 		_, err = e.svc.UpdateVersion(e.ctx, "m", bad, "x")
-		e.wantCode(err, lode.EInvalid, fmt.Sprintf("UpdateVersion(%q)", bad))
-		e.wantCode(e.svc.DeleteVersion(e.ctx, "m", bad), lode.EInvalid, fmt.Sprintf("DeleteVersion(%q)", bad))
-		e.wantCode(e.svc.SetAlias(e.ctx, "m", "al", bad), lode.EInvalid, fmt.Sprintf("SetAlias to version %q", bad))
+		e.wantCode(err, code, fmt.Sprintf("UpdateVersion(%q)", bad))
+		e.wantCode(e.svc.DeleteVersion(e.ctx, "m", bad), code, fmt.Sprintf("DeleteVersion(%q)", bad))
+		e.wantCode(e.svc.SetAlias(e.ctx, "m", "al", bad), code, fmt.Sprintf("SetAlias to version %q", bad))
 	}
 	if got := e.versionNumbers("m"); !slices.Equal(got, []string{"1"}) {
 		e.Errorf("versions: %v", got)
