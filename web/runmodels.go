@@ -75,7 +75,7 @@ func (s *Server) runLoggedModels(ctx context.Context, run *tracking.Run, version
 		}
 	}
 	// The run id is checked to be an id (hex) before this: it is safe to quote.
-	models, _, err := s.Tracking.SearchLoggedModels(ctx, []string{run.Info.ExperimentID}, "source_run_id = '"+run.Info.RunID+"'", nil, runLoggedModelsMax, "")
+	models, _, err := s.Tracking.SearchLoggedModels(ctx, []string{run.Info.ExperimentID}, "source_run_id = '"+run.Info.RunID+"'", nil, nil, runLoggedModelsMax, "")
 	if err != nil {
 		s.Logger.Warn("cannot list a run's logged models", "run", run.Info.RunID, "err", err)
 	}
