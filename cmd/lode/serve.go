@@ -216,7 +216,7 @@ func runServe(ctx context.Context, c serveConfig) error {
 	if name == "" {
 		name = defaultServedName(ref)
 	}
-	src := &clientSource{opts: modelsOpts{trackingURI: c.trackingURI}, cacheDir: defaultCacheDir("models"), progress: os.Stderr}
+	src := &clientSource{opts: modelsOpts{command: "lode serve", trackingURI: c.trackingURI}, cacheDir: defaultCacheDir("models"), progress: os.Stderr}
 	mgr := &serving.Manager{Runtimes: c.rt.runtimes(logger), Source: src, Logger: logger, Poll: c.poll}
 	if err := mgr.Start(ctx); err != nil {
 		return err
