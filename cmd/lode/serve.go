@@ -43,11 +43,17 @@ type runtimeFlags struct {
 	modelEnv   []string
 }
 
-func (f *runtimeFlags) register(fs *pflag.FlagSet, defaultEnvCache string) {
+// defaultEnvCache is --env-cache's default; when it is "", defaultNote
+// says what stands for it.
+func (f *runtimeFlags) register(fs *pflag.FlagSet, defaultEnvCache, defaultNote string) {
 	fs.StringVar(&f.onnxLib, "onnxruntime-lib", "", "path of ONNX Runtime's shared library (default: $LODE_ONNXRUNTIME_LIB, then lib/onnxruntime/ next to the binary or in the current directory)")
 	fs.StringVar(&f.envManager, "env-manager", "virtualenv", "environment of Python models: virtualenv (built from the model's requirements, cached) or local (the --python interpreter as it is)")
 	fs.StringVar(&f.python, "python", "python3", "Python interpreter for Python models and, in lode server, project jobs (the base of their virtualenvs)")
-	fs.StringVar(&f.envCache, "env-cache", defaultEnvCache, "where Python environments (of models, and of project jobs in lode server) are cached")
+	envCacheUsage := "where Python environments (of models, and of project jobs in lode server) are cached"
+	if defaultNote != "" {
+		envCacheUsage += " (default: " + defaultNote + ")"
+	}
+	fs.StringVar(&f.envCache, "env-cache", defaultEnvCache, envCacheUsage)
 	fs.StringSliceVar(&f.modelEnv, "model-env", nil, "variables of Lode's environment that Python models also get (NAME, or PREFIX* for all it begins; repeat or separate with commas): their workers and environment builds get only PATH, HOME, USER, the locale, TMPDIR, library paths, GPUs, thread counts, proxies and CA certificates (builds also PIP_*), so that Lode's own secrets stay out of models' reach")
 }
 
@@ -184,7 +190,7 @@ MLFLOW_TRACKING_INSECURE_TLS as the mlflow client does. See docs/security.md.`,
 	f.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&c.accessLog, "access-log", true, "log every request")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let in-flight requests finish on shutdown")
-	c.rt.register(f, defaultCacheDir("envs"))
+	c.rt.register(f, defaultCacheDir("envs"), "")
 	c.front.register(f)
 	cmd.MarkFlagRequired("model-uri")
 	return cmd
