@@ -59,15 +59,17 @@ func (f *runtimeFlags) register(fs *pflag.FlagSet, defaultEnvCache, defaultNote 
 
 // runtimes builds the model runtimes in order of preference: ONNX Runtime
 // in-process for models with an onnx flavor, then Python workers for any
-// pyfunc model. When ONNX Runtime's library is missing, ONNX models are
-// refused with the reason rather than quietly served by Python. The
-// library is found now but loaded with the first ONNX model: it costs
-// about 30 MB and 100 ms, which a server that serves none need not pay.
+// pyfunc model. When ONNX Runtime's library is missing, the server runs
+// all the same (most never serve an ONNX model, and the library comes
+// from npm, which a newcomer may lack); ONNX models are then refused with
+// the reason rather than quietly served by Python. The library is found
+// now but loaded with the first ONNX model: it costs about 30 MB and
+// 100 ms, which a server that serves none need not pay.
 func (f *runtimeFlags) runtimes(logger *slog.Logger) []serving.Runtime {
 	var ort serving.Runtime
 	lib, err := onnx.FindLibrary(f.onnxLib)
 	if err != nil {
-		logger.Warn("ONNX Runtime unavailable: ONNX models will be refused (or use --runtime python)", "err", err)
+		logger.Info("ONNX Runtime not found: ONNX models will be refused until it is installed (or deployed with --runtime python); other models are served as usual", "err", err)
 		ort = missingRuntime{err: err}
 	} else {
 		ort = &lazyONNX{lib: lib, logger: logger}
