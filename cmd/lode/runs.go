@@ -49,12 +49,14 @@ func newRunsListCmd(o *modelsOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List runs, newest first",
-		Long: `List runs, newest first unless --order-by says otherwise. --experiment
-(an id or a name; repeatable) picks the experiments, by default every active
-one. --filter takes MLflow's run filter ("metrics.rmse < 0.8 and
-params.alpha = '0.5'", "attributes.status = 'FINISHED'", "tags.team =
-'research'"), --order-by its ordering ("metrics.rmse ASC",
-"attributes.start_time DESC"; repeatable).`,
+		Long: `List runs, newest first unless --order-by says otherwise.
+
+--experiment (an id or a name; repeatable) picks the experiments: by
+default every active one, or every one with --view deleted or all.
+--filter takes MLflow's run filter ("metrics.rmse < 0.8 and params.alpha =
+'0.5'", "attributes.status = 'FINISHED'", "tags.team = 'research'"),
+--order-by its ordering ("metrics.rmse ASC", "attributes.start_time DESC";
+repeatable).`,
 		Example: `  lode runs list --experiment wine
   lode runs list --experiment 1 --experiment 2 --filter "params.alpha = '0.5'" --max-results 10 --json`,
 		Args: cobra.NoArgs,
@@ -74,7 +76,12 @@ params.alpha = '0.5'", "attributes.status = 'FINISHED'", "tags.team =
 			ctx := cmd.Context()
 			names := map[string]string{} // experiment id -> name, for the table
 			if len(experiments) == 0 {
-				all, err := searchExperiments(ctx, c, mlflowapi.ExperimentQuery{ViewType: vt}, 0)
+				// Deleted runs may be in active experiments: look in all.
+				ev := "ALL"
+				if vt == "ACTIVE_ONLY" {
+					ev = vt
+				}
+				all, err := searchExperiments(ctx, c, mlflowapi.ExperimentQuery{ViewType: ev}, 0)
 				if err != nil {
 					return err
 				}

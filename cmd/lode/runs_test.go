@@ -179,6 +179,14 @@ func TestRunsAndExperimentsCommands(t *testing.T) {
 	if got := runIDs(t, modelsJSON(t, uri, "runs", "list")); strings.Join(got, ",") != d {
 		t.Errorf("runs list after the delete: %v, want [%s]", got, d)
 	}
+	if got, want := asSet(runIDs(t, modelsJSON(t, uri, "runs", "list", "--view", "all"))), asSet([]string{a, b, c, d}); got != want {
+		t.Errorf("runs list --view all: %v, want %v", got, want)
+	}
+	// A deleted run of an active experiment is found too.
+	s.must("POST", "/api/2.0/mlflow/runs/delete", map[string]any{"run_id": d})
+	if got, want := asSet(runIDs(t, modelsJSON(t, uri, "runs", "list", "--view", "deleted"))), asSet([]string{a, b, c, d}); got != want {
+		t.Errorf("runs list --view deleted: %v, want %v", got, want)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
