@@ -27,7 +27,7 @@ all: build
 help:
 	@echo "make run      build and start the server (127.0.0.1:5000, ./lode-data)"
 	@echo "make test     Go tests, the mlflow-client suite on mlflow 3.x and 2.x, the serving and jobs suites"
-	@echo "make onnxruntime  fetch ONNX Runtime's shared library into lib/onnxruntime/"
+	@echo "make onnxruntime  fetch ONNX Runtime's shared library into lib/onnxruntime/ (with npm; needed to serve ONNX models)"
 	@echo "make bench    benchmarks against mlflow server, mlflow models serve, MLServer and xargs (docs/benchmarks.md)"
 	@echo "make bench-auth  what authentication costs: Lode without auth, with Basic and a token, against mlflow server --app-name basic-auth"
 	@echo "make fuzz     run the fuzzers for a short while"
@@ -37,7 +37,9 @@ build: $(BIN)
 $(BIN): $(shell find . -name '*.go' -not -path './.venv/*' -not -path './bench/*') $(wildcard */migrations/*.sql) $(shell find web/templates web/static -type f) go.mod go.sum
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lode
 
-run: $(BIN) $(ORT_LIB)
+# ONNX Runtime is needed only to serve ONNX models (make onnxruntime, with
+# npm): the server starts without it and refuses such models, saying why.
+run: $(BIN)
 	./$(BIN) server
 
 onnxruntime: $(ORT_LIB)

@@ -12,7 +12,7 @@ import (
 )
 
 func newDeployCmd() *cobra.Command {
-	o := &modelsOpts{}
+	o := &modelsOpts{command: "lode deploy"}
 	cmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Manage the models a Lode server serves",

@@ -23,7 +23,7 @@ func newImportCmd() *cobra.Command {
 }
 
 func newImportMLflowCmd() *cobra.Command {
-	var from, artifacts, backend, dest, defaultRoot, workspace string
+	var from, artifacts, backend, dest, dataDir, defaultRoot, workspace string
 	var workers int
 	cmd := &cobra.Command{
 		Use:   "mlflow --from <mlflow backend store URI> --artifacts <mlflow artifact root>",
@@ -56,6 +56,13 @@ MLflow's server first, or import again afterwards to pick up late writes.
 					return fmt.Errorf("--artifacts %s: not a folder", artifacts)
 				}
 			}
+			dir := resolveDataDir(dataDir)
+			if backend == "" {
+				if backend, err = sqliteURIIn(dir); err != nil {
+					return err
+				}
+			}
+			dest = orInDataDir(dest, dir, dataArtifacts)
 			db, _, err := openMetadata(ctx, backend, defaultRoot, "FULL")
 			if err != nil {
 				return err
@@ -78,8 +85,9 @@ MLflow's server first, or import again afterwards to pick up late writes.
 	f := cmd.Flags()
 	f.StringVar(&from, "from", "", "MLflow's backend store URI: sqlite:///mlflow.db or postgresql://user:password@host:port/database (required)")
 	f.StringVar(&artifacts, "artifacts", "", "MLflow's artifact root, a local folder (its server's --artifacts-destination); without it no files are copied")
-	f.StringVar(&backend, "backend-store-uri", "sqlite:///lode-data/lode.db", "Lode's metadata store, as for lode server")
-	f.StringVar(&dest, "artifacts-destination", "./lode-data/artifacts", "Lode's artifact store, as for lode server: a folder or s3://bucket/prefix")
+	f.StringVar(&dataDir, "data-dir", "", "lode server's data directory, where the store and artifacts below are by default (default $"+dataDirEnv+", else "+defaultDataDir+")")
+	f.StringVar(&backend, "backend-store-uri", "", "Lode's metadata store, as for lode server (default: "+dataDB+" in --data-dir)")
+	f.StringVar(&dest, "artifacts-destination", "", "Lode's artifact store, as for lode server: a folder or s3://bucket/prefix (default: "+dataArtifacts+"/ in --data-dir)")
 	f.StringVar(&defaultRoot, "default-artifact-root", "mlflow-artifacts:", "artifact root of the experiments created, as for lode server")
 	f.StringVar(&workspace, "workspace", "default", "the MLflow workspace to import, for databases with workspaces")
 	f.IntVar(&workers, "workers", 4, "runs imported at once")

@@ -30,7 +30,7 @@ var osExit = os.Exit
 const jobPoll = 250 * time.Millisecond
 
 func newJobCmd() *cobra.Command {
-	o := &modelsOpts{}
+	o := &modelsOpts{command: "lode job"}
 	cmd := &cobra.Command{
 		Use:   "job",
 		Short: "Run commands as jobs on a Lode server",
@@ -78,9 +78,10 @@ is submitted, so later edits do not change what runs. With the local
 executor the directory must exist on the server's machine — submitting from
 another machine needs a --workdir that is there.
 
---memory takes bytes or a number with a unit: K, M, G, T are powers of 1000,
-Ki, Mi, Gi, Ti powers of 1024 (as Kubernetes reads them); a trailing B is
-allowed (512Mi, 2G, 1.5GiB).
+--memory takes a number with a unit: K, M, G, T are powers of 1000, Ki,
+Mi, Gi, Ti powers of 1024 (as Kubernetes reads them); a trailing B is
+allowed (512Mi, 2G, 1.5GiB). A number without a unit is bytes, and must be
+at least 1048576 (1 MiB): --memory 5 is refused, not taken as 5 bytes.
 
 The job gets MLFLOW_TRACKING_URI, MLFLOW_RUN_ID and MLFLOW_EXPERIMENT_ID, so
 mlflow calls in it log to the job's run; a distributed job (--replicas N) gets
@@ -158,7 +159,7 @@ type jobFlags struct {
 // none: -e is the entry point in `lode run`, as in `mlflow run`).
 func (jf *jobFlags) register(f *pflag.FlagSet, spec *jobs.Spec, envShort string) {
 	f.Float64Var(&jf.cpus, "cpus", 0, "CPU cores per replica, e.g. 0.5 or 4")
-	f.StringVar(&jf.memory, "memory", "", "memory per replica: bytes, or with K/M/G/T (×1000) or Ki/Mi/Gi/Ti (×1024), e.g. 512Mi, 2G")
+	f.StringVar(&jf.memory, "memory", "", "memory per replica, with K/M/G/T (×1000) or Ki/Mi/Gi/Ti (×1024), e.g. 512Mi, 2G (no unit: bytes, at least 1 MiB)")
 	f.IntVar(&spec.Resources.GPUs, "gpus", 0, "whole GPUs per replica")
 	f.IntVar(&spec.Replicas, "replicas", 1, "replicas of a distributed job; all start together or none do")
 	f.IntVar(&spec.Priority, "priority", 0, "higher runs first")
@@ -527,10 +528,28 @@ var memoryUnits = map[string]float64{
 	"ki": 1 << 10, "mi": 1 << 20, "gi": 1 << 30, "ti": 1 << 40,
 }
 
+// minBareMemory is the least amount of memory a number without a unit
+// may ask for: below it, "--memory 5" is surely 5 GiB mistyped, not 5
+// bytes, and is refused rather than taken at its word.
+const minBareMemory = 1 << 20
+
 // parseMemory reads an amount of memory: bytes, or a number with a unit:
 // K, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), case
-// aside, with an optional trailing B ("512Mi", "2G", "1.5GiB", "100").
+// aside, with an optional trailing B ("512Mi", "2G", "1.5GiB", "100B").
+// A number without any unit is bytes, and must be 0 or at least a MiB.
 func parseMemory(s string) (int64, error) {
+	n, err := parseMemoryBytes(s)
+	if err != nil {
+		return 0, err
+	}
+	t := strings.TrimSpace(s)
+	if bare := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' }) < 0; bare && n > 0 && n < minBareMemory {
+		return 0, fmt.Errorf("%q has no unit and would be %d bytes: did you mean %sGi (or %sG)?", s, n, t, t)
+	}
+	return n, nil
+}
+
+func parseMemoryBytes(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
 	if i < 0 {

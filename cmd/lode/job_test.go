@@ -26,8 +26,9 @@ func TestParseMemory(t *testing.T) {
 		want int64
 	}{
 		{"0", 0},
-		{"100", 100},
 		{"100B", 100},
+		{"1048576", 1 << 20},
+		{"2147483648", 2 << 30},
 		{"1K", 1000},
 		{"1k", 1000},
 		{"1Ki", 1024},
@@ -48,6 +49,13 @@ func TestParseMemory(t *testing.T) {
 		got, err := parseMemory(c.in)
 		if err != nil || got != c.want {
 			t.Errorf("parseMemory(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+	// A bare small number is a unit forgotten, not bytes.
+	for _, in := range []string{"5", "100", "0.5", "1048575"} {
+		_, err := parseMemory(in)
+		if err == nil || !strings.Contains(err.Error(), "did you mean "+in+"Gi") {
+			t.Errorf("parseMemory(%q): %v, want a refusal suggesting %sGi", in, err, in)
 		}
 	}
 	for _, in := range []string{"", "G", "Gi", "-1", "-1G", "1X", "1 GB extra", "1e9", "1..5G", "1.2.3M", "9223372036854775808", "8388608Ti", "10000000000T", "1GG", "abc"} {

@@ -224,7 +224,7 @@ func startJobs(ctx context.Context, c serverConfig, db jobs.Store, dbPath string
 		TrackingCertPath: target.certPath,
 		FreePort:         freePort,
 		Snapshot: snapshotter(filepath.Join(jobDir, "snapshots"), c.maxSnapshotBytes,
-			append([]string{jobDir, c.artifactsDest, c.modelCache, c.rt.envCache}, sqliteFiles(dbPath)...)...),
+			append([]string{c.dataDir, jobDir, c.artifactsDest, c.modelCache, c.rt.envCache}, sqliteFiles(dbPath)...)...),
 		Credentials: creds,
 		Readable:    readable,
 		Logger:      logger,

@@ -90,12 +90,19 @@ var listenRE = regexp.MustCompile(`lode server listening.* url=(https?://\S+)`)
 // trusts that certificate.
 func startServer(t *testing.T, dir string, extra ...string) *lodeServer {
 	t.Helper()
-	args := append([]string{"server", "--port", "0",
+	return startServerIn(t, dir, append([]string{
 		"--backend-store-uri", "sqlite:///" + filepath.Join(dir, "lode.db"),
 		"--artifacts-destination", filepath.Join(dir, "art"),
-	}, extra...)
+	}, extra...)...)
+}
+
+// startServerIn starts `lode server --port 0` with the flags in extra
+// alone, in the working directory cwd.
+func startServerIn(t *testing.T, cwd string, extra ...string) *lodeServer {
+	t.Helper()
+	args := append([]string{"server", "--port", "0"}, extra...)
 	cmd := exec.Command(lodeBin, args...)
-	cmd.Dir = dir
+	cmd.Dir = cwd
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -29,8 +29,10 @@ import (
 // MLFLOW_TRACKING_URI is set.
 const defaultTrackingURI = "http://127.0.0.1:5000"
 
-// modelsOpts are the flags every `lode models` command shares.
+// modelsOpts are the flags the commands that talk to a server share
+// (lode models, deploy, job, token, run, experiments, runs).
 type modelsOpts struct {
+	command     string // the command group, named in errors: "lode deploy"
 	trackingURI string
 	json        bool
 }
@@ -48,7 +50,7 @@ func (o *modelsOpts) client() (*mlflowapi.Client, error) {
 	}
 	lower := strings.ToLower(uri)
 	if !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") {
-		return nil, fmt.Errorf("tracking URI %q: lode models talks to a tracking server over http:// or https://", uri)
+		return nil, fmt.Errorf("tracking URI %q: %s talks to a server over http:// or https:// (set --tracking-uri or $MLFLOW_TRACKING_URI)", uri, o.command)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ResponseHeaderTimeout = 2 * time.Minute
@@ -70,7 +72,7 @@ func (o *modelsOpts) output(cmd *cobra.Command, v any, text func(w io.Writer) er
 }
 
 func newModelsCmd() *cobra.Command {
-	o := &modelsOpts{}
+	o := &modelsOpts{command: "lode models"}
 	cmd := &cobra.Command{
 		Use:   "models",
 		Short: "Browse the model registry and download model versions",
@@ -84,13 +86,6 @@ Every command prints a readable table or text, or JSON with --json.`,
   lode models versions fraud-detector --json
   lode models alias set fraud-detector champion 3
   lode models download models:/fraud-detector@champion --dst ./model`,
-		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return cmd.Help()
-		},
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.trackingURI, "tracking-uri", "", "tracking server URL (default $MLFLOW_TRACKING_URI, else "+defaultTrackingURI+")")
@@ -343,13 +338,6 @@ func newModelsAliasCmd(o *modelsOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "alias",
 		Short: "Set or delete an alias of a registered model",
-		Args:  cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return cmd.Help()
-		},
 	}
 	set := &cobra.Command{
 		Use:     "set NAME ALIAS VERSION",

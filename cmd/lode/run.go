@@ -21,7 +21,7 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var (
-		o          modelsOpts
+		o          = modelsOpts{command: "lode run"}
 		spec       jobs.Spec
 		jf         jobFlags
 		entry      string

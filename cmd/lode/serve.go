@@ -43,25 +43,33 @@ type runtimeFlags struct {
 	modelEnv   []string
 }
 
-func (f *runtimeFlags) register(fs *pflag.FlagSet, defaultEnvCache string) {
+// defaultEnvCache is --env-cache's default; when it is "", defaultNote
+// says what stands for it.
+func (f *runtimeFlags) register(fs *pflag.FlagSet, defaultEnvCache, defaultNote string) {
 	fs.StringVar(&f.onnxLib, "onnxruntime-lib", "", "path of ONNX Runtime's shared library (default: $LODE_ONNXRUNTIME_LIB, then lib/onnxruntime/ next to the binary or in the current directory)")
 	fs.StringVar(&f.envManager, "env-manager", "virtualenv", "environment of Python models: virtualenv (built from the model's requirements, cached) or local (the --python interpreter as it is)")
 	fs.StringVar(&f.python, "python", "python3", "Python interpreter for Python models and, in lode server, project jobs (the base of their virtualenvs)")
-	fs.StringVar(&f.envCache, "env-cache", defaultEnvCache, "where Python environments (of models, and of project jobs in lode server) are cached")
+	envCacheUsage := "where Python environments (of models, and of project jobs in lode server) are cached"
+	if defaultNote != "" {
+		envCacheUsage += " (default: " + defaultNote + ")"
+	}
+	fs.StringVar(&f.envCache, "env-cache", defaultEnvCache, envCacheUsage)
 	fs.StringSliceVar(&f.modelEnv, "model-env", nil, "variables of Lode's environment that Python models also get (NAME, or PREFIX* for all it begins; repeat or separate with commas): their workers and environment builds get only PATH, HOME, USER, the locale, TMPDIR, library paths, GPUs, thread counts, proxies and CA certificates (builds also PIP_*), so that Lode's own secrets stay out of models' reach")
 }
 
 // runtimes builds the model runtimes in order of preference: ONNX Runtime
 // in-process for models with an onnx flavor, then Python workers for any
-// pyfunc model. When ONNX Runtime's library is missing, ONNX models are
-// refused with the reason rather than quietly served by Python. The
-// library is found now but loaded with the first ONNX model: it costs
-// about 30 MB and 100 ms, which a server that serves none need not pay.
+// pyfunc model. When ONNX Runtime's library is missing, the server runs
+// all the same (most never serve an ONNX model, and the library comes
+// from npm, which a newcomer may lack); ONNX models are then refused with
+// the reason rather than quietly served by Python. The library is found
+// now but loaded with the first ONNX model: it costs about 30 MB and
+// 100 ms, which a server that serves none need not pay.
 func (f *runtimeFlags) runtimes(logger *slog.Logger) []serving.Runtime {
 	var ort serving.Runtime
 	lib, err := onnx.FindLibrary(f.onnxLib)
 	if err != nil {
-		logger.Warn("ONNX Runtime unavailable: ONNX models will be refused (or use --runtime python)", "err", err)
+		logger.Info("ONNX Runtime not found: ONNX models will be refused until it is installed (or deployed with --runtime python); other models are served as usual", "err", err)
 		ort = missingRuntime{err: err}
 	} else {
 		ort = &lazyONNX{lib: lib, logger: logger}
@@ -184,7 +192,7 @@ MLFLOW_TRACKING_INSECURE_TLS as the mlflow client does. See docs/security.md.`,
 	f.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&c.accessLog, "access-log", true, "log every request")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let in-flight requests finish on shutdown")
-	c.rt.register(f, defaultCacheDir("envs"))
+	c.rt.register(f, defaultCacheDir("envs"), "")
 	c.front.register(f)
 	cmd.MarkFlagRequired("model-uri")
 	return cmd
@@ -216,7 +224,7 @@ func runServe(ctx context.Context, c serveConfig) error {
 	if name == "" {
 		name = defaultServedName(ref)
 	}
-	src := &clientSource{opts: modelsOpts{trackingURI: c.trackingURI}, cacheDir: defaultCacheDir("models"), progress: os.Stderr}
+	src := &clientSource{opts: modelsOpts{command: "lode serve", trackingURI: c.trackingURI}, cacheDir: defaultCacheDir("models"), progress: os.Stderr}
 	mgr := &serving.Manager{Runtimes: c.rt.runtimes(logger), Source: src, Logger: logger, Poll: c.poll}
 	if err := mgr.Start(ctx); err != nil {
 		return err

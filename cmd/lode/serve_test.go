@@ -186,3 +186,24 @@ func TestServeWithoutONNXRuntime(t *testing.T) {
 		t.Fatalf("unclear error:\n%s", out)
 	}
 }
+
+// Without ONNX Runtime's library the server starts all the same: only an
+// ONNX model is refused, and the deployment says why and how to get it.
+func TestServerRunsWithoutONNXRuntime(t *testing.T) {
+	t.Setenv("LODE_ONNXRUNTIME_LIB", "") // the test binary's and the server's folders have no lib/onnxruntime
+	s := startServer(t, t.TempDir(), "--access-log=false", "--jobs=false", "--deployment-poll", "100ms")
+	registerHalfPlusTwo(t, s)
+	s.must("POST", "/api/2.0/lode/deployments/create", map[string]any{"name": "hpt", "model_uri": "models:/hpt/1"})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		d := s.must("GET", "/api/2.0/lode/deployments/get?name=hpt", nil)
+		st, _ := get(d, "deployment", "state").(string)
+		if st == "LOADING" && time.Now().Before(deadline) {
+			continue
+		}
+		msg, _ := get(d, "deployment", "error").(string)
+		if st != "FAILED" || !strings.Contains(msg, "cannot serve an ONNX model: ONNX Runtime shared library not found") || !strings.Contains(msg, "make onnxruntime") {
+			t.Fatalf("deployment of an ONNX model without ONNX Runtime: %v", d)
+		}
+		break
+	}
+}

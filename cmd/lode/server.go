@@ -33,6 +33,7 @@ import (
 
 // serverConfig holds `lode server`'s flags.
 type serverConfig struct {
+	dataDir             string
 	host                string
 	port                int
 	backendStoreURI     string
@@ -63,9 +64,20 @@ func newServerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the tracking server (MLflow REST API and artifact proxy)",
-		Long: `Run Lode's server. With no flags it keeps metadata in ./lode-data/lode.db
-(SQLite) and artifacts under ./lode-data/artifacts, and listens on
-127.0.0.1:5000. The mlflow client works against it unchanged:
+		Long: `Run Lode's server: experiment tracking and the model registry (MLflow's
+REST API and artifact proxy), the web UI at /, deployed models and jobs.
+It listens on 127.0.0.1:5000 and keeps everything in one data directory,
+--data-dir (default $LODE_DATA_DIR, else ./lode-data):
+
+  lode.db          metadata (SQLite)       --backend-store-uri
+  artifacts/       artifacts               --artifacts-destination
+  jobs/            job snapshots and logs  --job-dir
+  serving/models/  deployed models' files  --model-cache
+  serving/envs/    Python environments     --env-cache
+
+Each flag on the right puts its part elsewhere (PostgreSQL, S3, another
+disk); the rest stays in the data directory. The mlflow client works
+against the server unchanged:
 
   export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
 
@@ -99,10 +111,11 @@ the server refuses to start without authentication unless given
 		},
 	}
 	f := cmd.Flags()
+	registerDataDir(f, &c.dataDir)
 	f.StringVar(&c.host, "host", "127.0.0.1", "address to listen on")
 	f.IntVarP(&c.port, "port", "p", 5000, "port to listen on (0 picks a free port)")
-	f.StringVar(&c.backendStoreURI, "backend-store-uri", "sqlite:///lode-data/lode.db", "metadata store: sqlite:///relative/path.db, sqlite:////absolute/path.db, or postgresql://user:password@host:port/database")
-	f.StringVar(&c.artifactsDest, "artifacts-destination", "./lode-data/artifacts", "where the artifact proxy keeps artifacts: a directory, or s3://bucket/prefix (credentials and region from the usual AWS variables; MLFLOW_S3_ENDPOINT_URL for S3-compatible stores)")
+	f.StringVar(&c.backendStoreURI, "backend-store-uri", "", "metadata store: sqlite:///relative/path.db, sqlite:////absolute/path.db, or postgresql://user:password@host:port/database (default: "+dataDB+" in --data-dir)")
+	f.StringVar(&c.artifactsDest, "artifacts-destination", "", "where the artifact proxy keeps artifacts: a directory, or s3://bucket/prefix (credentials and region from the usual AWS variables; MLFLOW_S3_ENDPOINT_URL for S3-compatible stores) (default: "+dataArtifacts+"/ in --data-dir)")
 	f.StringVar(&c.defaultArtifactRoot, "default-artifact-root", "mlflow-artifacts:", "artifact root of new experiments (<root>/<experiment id>)")
 	f.BoolVar(&c.serveArtifacts, "serve-artifacts", true, "serve the mlflow-artifacts proxy")
 	f.Int64Var(&c.maxBodyBytes, "max-request-bytes", mlflowapi.DefaultMaxBodyBytes, "largest JSON request body accepted")
@@ -111,10 +124,10 @@ the server refuses to start without authentication unless given
 	f.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&c.accessLog, "access-log", true, "log every request")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on shutdown")
-	f.StringVar(&c.modelCache, "model-cache", "./lode-data/serving/models", "where deployed models' files are cached")
+	f.StringVar(&c.modelCache, "model-cache", "", "where deployed models' files are cached (default: "+dataModelCache+"/ in --data-dir)")
 	f.DurationVar(&c.poll, "deployment-poll", 5*time.Second, "how often deployments re-resolve the aliases they follow, and the server re-reads the deployments other servers on its database made")
-	c.rt.register(f, "./lode-data/serving/envs")
-	f.StringVar(&c.jobDir, "job-dir", "./lode-data/jobs", "where jobs' code snapshots and logs are kept")
+	c.rt.register(f, "", dataEnvCache+"/ in --data-dir")
+	f.StringVar(&c.jobDir, "job-dir", "", "where jobs' code snapshots and logs are kept (default: "+dataJobs+"/ in --data-dir)")
 	f.BoolVar(&c.jobs, "jobs", true, "run jobs on this server; with several servers on one database, exactly one runs them (the others: --jobs=false)")
 	f.Float64Var(&c.jobCPUs, "job-cpus", 0, "CPU cores jobs may use (default: all of this machine's)")
 	f.StringVar(&c.jobMemory, "job-memory", "", "memory jobs may use, e.g. 16G (default: all of this machine's)")
@@ -135,9 +148,30 @@ func newLogger(format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("invalid --log-format %q: want text or json", format)
 }
 
+// placeData puts every part of the server's data that no flag placed in
+// the data directory.
+func (c *serverConfig) placeData() error {
+	c.dataDir = resolveDataDir(c.dataDir)
+	if c.backendStoreURI == "" {
+		uri, err := sqliteURIIn(c.dataDir)
+		if err != nil {
+			return err
+		}
+		c.backendStoreURI = uri
+	}
+	c.artifactsDest = orInDataDir(c.artifactsDest, c.dataDir, dataArtifacts)
+	c.jobDir = orInDataDir(c.jobDir, c.dataDir, dataJobs)
+	c.modelCache = orInDataDir(c.modelCache, c.dataDir, dataModelCache)
+	c.rt.envCache = orInDataDir(c.rt.envCache, c.dataDir, dataEnvCache)
+	return nil
+}
+
 func runServer(ctx context.Context, c serverConfig) error {
 	logger, err := newLogger(c.logFormat)
 	if err != nil {
+		return err
+	}
+	if err := c.placeData(); err != nil {
 		return err
 	}
 	db, dbPath, err := openMetadata(ctx, c.backendStoreURI, c.defaultArtifactRoot, c.synchronous)
@@ -252,7 +286,7 @@ func runServer(ctx context.Context, c serverConfig) error {
 		return err
 	}
 	return serveOn(ctx, logger, ln, front, h, c.shutdownTimeout, "lode server listening",
-		"backend_store", redactURI(c.backendStoreURI), "artifacts", c.artifactsDest)
+		"data_dir", c.dataDir, "backend_store", redactURI(c.backendStoreURI), "artifacts", c.artifactsDest)
 }
 
 // jobTracking is how this server's jobs reach it: its listening address

@@ -12,7 +12,7 @@ import (
 )
 
 func newTokenCmd() *cobra.Command {
-	o := &modelsOpts{}
+	o := &modelsOpts{command: "lode token"}
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Create, list and revoke API tokens on a Lode server",
