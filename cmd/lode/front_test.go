@@ -287,9 +287,15 @@ func TestServerTLS(t *testing.T) {
 		t.Errorf("job log %q, want it to start with %q", logs, want)
 	}
 	run := s.must("GET", "/api/2.0/mlflow/runs/get?run_id="+get(j, "job", "run_id").(string), nil)
+	// The job's own metric, among the system/ metrics its job may have
+	// sampled when it ran long enough (as it does on a loaded machine).
 	metrics, _ := get(run, "run", "data", "metrics").([]any)
-	if len(metrics) != 1 || get(metrics[0], "key") != "tls_job" {
-		t.Errorf("the job's run metrics: %v", metrics)
+	logged := false
+	for _, m := range metrics {
+		logged = logged || get(m, "key") == "tls_job"
+	}
+	if !logged {
+		t.Errorf("the job's run metrics: %v, want tls_job among them", metrics)
 	}
 }
 
@@ -298,7 +304,9 @@ func TestServerTLS(t *testing.T) {
 // the --max-inflight-requests slots, other requests get 503 at once and
 // health probes still answer.
 func TestStalledClientsAndInflightCap(t *testing.T) {
-	const readTimeout = 2 * time.Second
+	// Long enough that on a loaded machine the stalled uploads reach their
+	// handlers, and so hold the slots, well before they are cut.
+	const readTimeout = 5 * time.Second
 	s := startServer(t, t.TempDir(), "--access-log=false", "--read-timeout", readTimeout.String(), "--max-inflight-requests", "2")
 	addr := strings.TrimPrefix(s.url, "http://")
 	start := time.Now()
@@ -316,7 +324,7 @@ func TestStalledClientsAndInflightCap(t *testing.T) {
 	var code int
 	var h http.Header
 	var body string
-	for deadline := time.Now().Add(readTimeout / 2); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(readTimeout - time.Second); ; time.Sleep(20 * time.Millisecond) {
 		code, h, body = s.raw("GET", "/api/2.0/mlflow/experiments/search?max_results=1", addr, "", "", nil)
 		if code == 503 || time.Now().After(deadline) {
 			break
