@@ -202,6 +202,19 @@ func (s *Server) listRunArtifacts(ctx context.Context, r *http.Request) (any, er
 // listUnder lists dir (relative, client-supplied) under the artifact root
 // named by rootURI.
 func (s *Server) listUnder(ctx context.Context, rootURI, dir string) (any, error) {
+	out, err := s.listUnderFiles(ctx, rootURI, dir)
+	if err != nil {
+		return nil, err
+	}
+	resp := map[string]any{"root_uri": rootURI}
+	if len(out) > 0 {
+		resp["files"] = out
+	}
+	return resp, nil
+}
+
+// listUnderFiles is listUnder's files, with paths relative to the root.
+func (s *Server) listUnderFiles(ctx context.Context, rootURI, dir string) ([]wFileInfo, error) {
 	rel, err := artifact.CleanPath(dir)
 	if err != nil {
 		// MLflow's text, which scripts match on; it does not say why.
@@ -227,9 +240,5 @@ func (s *Server) listUnder(ctx context.Context, rootURI, dir string) (any, error
 		name := strings.TrimPrefix(strings.TrimPrefix(f.Path, root), "/")
 		out = append(out, fileInfoOut(f, name))
 	}
-	resp := map[string]any{"root_uri": rootURI}
-	if len(out) > 0 {
-		resp["files"] = out
-	}
-	return resp, nil
+	return out, nil
 }

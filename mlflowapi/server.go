@@ -21,6 +21,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	graphql "github.com/graph-gophers/graphql-go"
+
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
 	"github.com/lode-ml/lode/auth"
@@ -73,6 +75,7 @@ type Server struct {
 
 	mux    *http.ServeMux
 	routes []Route
+	gql    *graphql.Schema
 }
 
 // Route is one route of the API and the rule that guards it.
@@ -130,6 +133,13 @@ func (s *Server) Handler() http.Handler {
 		})
 	})
 	s.routeTracking()
+	s.routeAjax()
+	// MLflow's UI reads runs and experiments through GraphQL. Any
+	// signed-in caller may send a query; each field checks what its REST
+	// endpoint checks, on the resource it names.
+	s.gql = s.newGraphQL()
+	s.route("POST /graphql", SignedInRule(), s.serveGraphQL)
+	s.route("GET /graphql", SignedInRule(), s.serveGraphQL)
 	s.routeLoggedModels()
 	s.routeOTLP()
 	if s.Registry != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -508,6 +509,83 @@ func (s *Service) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []str
 		}
 	}
 	return s.Store.GetMetricHistoryBulkInterval(ctx, runIDs, key, startStep, endStep, maxResults)
+}
+
+// Bounds of get-history-bulk, as in MLflow.
+const (
+	MaxRunsBulk    = 100
+	MaxResultsBulk = 25000
+)
+
+// GetMetricHistoryBulk returns every value of one metric of several runs,
+// as MLflow's UI reads them for its charts: ordered by run id, then as
+// GetMetricHistory orders one run's, at most maxResults in all (0 or
+// more than MaxResultsBulk: MaxResultsBulk). A run id named twice counts
+// once; an unknown run has no values.
+func (s *Service) GetMetricHistoryBulk(ctx context.Context, runIDs []string, key string, maxResults int) ([]Metric, error) {
+	if len(runIDs) == 0 {
+		return nil, lode.Errorf(lode.EInvalid, "GetMetricHistoryBulk request must specify at least one run_id.")
+	}
+	if len(runIDs) > MaxRunsBulk {
+		return nil, lode.Errorf(lode.EInvalid, "GetMetricHistoryBulk request cannot specify more than %d run_ids. Received %d run_ids.", MaxRunsBulk, len(runIDs))
+	}
+	if key == "" {
+		return nil, lode.Errorf(lode.EInvalid, "GetMetricHistoryBulk request must specify a metric_key.")
+	}
+	if maxResults < 0 {
+		return nil, invalidValue("max_results", maxResults, "It must be a positive integer.")
+	}
+	if maxResults == 0 || maxResults > MaxResultsBulk {
+		maxResults = MaxResultsBulk
+	}
+	ids := slices.Clone(runIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	for _, id := range ids {
+		if err := ValidateRunID(id, "run_id"); err != nil {
+			return nil, err
+		}
+	}
+	var out []Metric
+	for _, id := range ids {
+		q := MetricHistoryQuery{RunID: id, Key: key}
+		for len(out) < maxResults {
+			q.MaxResults = min(maxResults-len(out), MetricHistoryPageSize)
+			page, next, err := s.Store.GetMetricHistory(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, page...)
+			if next == "" {
+				break
+			}
+			q.PageToken = next
+		}
+	}
+	return out, nil
+}
+
+// MaxDatasetSummaries bounds a search-datasets answer, as in MLflow.
+const (
+	MaxExperimentsSearchDatasets = 20
+	MaxDatasetSummaries          = 1000
+)
+
+// SearchDatasets lists the datasets the runs of some experiments used,
+// for MLflow's UI (experiments/search-datasets).
+func (s *Service) SearchDatasets(ctx context.Context, experimentIDs []string) ([]DatasetSummary, error) {
+	if len(experimentIDs) == 0 {
+		return nil, lode.Errorf(lode.EInvalid, "SearchDatasets request must specify at least one experiment_id.")
+	}
+	if len(experimentIDs) > MaxExperimentsSearchDatasets {
+		return nil, lode.Errorf(lode.EInvalid, "SearchDatasets request cannot specify more than %d experiment_ids. Received %d experiment_ids.", MaxExperimentsSearchDatasets, len(experimentIDs))
+	}
+	for _, id := range experimentIDs {
+		if err := ValidateExperimentID(id); err != nil {
+			return nil, err
+		}
+	}
+	return s.Store.SearchDatasets(ctx, experimentIDs, MaxDatasetSummaries)
 }
 
 // SearchRuns runs a search_runs request given in MLflow's string forms.

@@ -110,6 +110,16 @@ type DatasetInput struct {
 	Dataset Dataset
 }
 
+// DatasetSummary is one dataset as some run of an experiment used it: its
+// identity and the context the run gave it (mlflow.data.context; "" for
+// none), as MLflow's UI lists an experiment's datasets.
+type DatasetSummary struct {
+	ExperimentID string
+	Name         string
+	Digest       string
+	Context      string
+}
+
 // ModelInput and ModelOutput link runs and logged models (MLflow 3).
 type ModelInput struct{ ModelID string }
 
@@ -271,6 +281,10 @@ type Store interface {
 	// of one metric, sampled evenly over steps in [startStep, endStep].
 	GetMetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, startStep, endStep *int64, maxResults int) ([]Metric, error)
 	SearchRuns(ctx context.Context, q RunQuery) ([]*Run, string, error)
+	// SearchDatasets returns the distinct datasets the runs of the
+	// experiments used, with each context they were used in, ordered by
+	// experiment, name, digest and context: at most limit of them.
+	SearchDatasets(ctx context.Context, experimentIDs []string, limit int) ([]DatasetSummary, error)
 
 	CreateLoggedModel(ctx context.Context, m LoggedModel) (*LoggedModel, error)
 	GetLoggedModel(ctx context.Context, id string) (*LoggedModel, error)

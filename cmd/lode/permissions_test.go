@@ -299,6 +299,17 @@ func matrixSamples() map[string]matrixSample {
 		"GET mlflow/metrics/get-history-bulk-interval": sGet("exp", func(fx *fixture) url.Values {
 			return qv("run_ids", fx.run, "metric_key", "m", "max_results", "10")
 		}),
+		"GET mlflow/metrics/get-history-bulk": sGet("exp", func(fx *fixture) url.Values {
+			return qv("run_id", fx.run, "metric_key", "m")
+		}),
+		"POST mlflow/experiments/search-datasets": {on: "exp", need: auth.NeedRead, req: func(fx *fixture) (string, url.Values, any) {
+			return "", nil, map[string]any{"experiment_ids": []string{fx.exp}}
+		}},
+		"POST mlflow/upload-artifact": {on: "exp", req: func(fx *fixture) (string, url.Values, any) {
+			return "upload-artifact", qv("run_uuid", fx.run, "path", "ui/table.json"), []byte(`{"a": 1}`)
+		}},
+		"POST /graphql":             sSend("", func(*fixture) any { return map[string]any{"query": `{ test(inputString: "x") { output } }`} }),
+		"GET /graphql":              sGet("", func(*fixture) url.Values { return qv("query", `{ test(inputString: "x") { output } }`) }),
 		"GET mlflow/artifacts/list": sGet("exp", runQ),
 		"POST mlflow/runs/log-model": sSend("exp", func(fx *fixture) any {
 			return map[string]any{"run_id": fx.run, "model_json": `{"artifact_path": "model", "flavors": {}}`}
@@ -541,6 +552,11 @@ var matrixSpec = map[string]string{
 	"GET mlflow/logged-models/{model_id}/artifacts/files":       "read",
 	"GET mlflow/metrics/get-history":                            "read",
 	"GET mlflow/metrics/get-history-bulk-interval":              "read",
+	"GET mlflow/metrics/get-history-bulk":                       "read",
+	"POST mlflow/experiments/search-datasets":                   "signed-in",
+	"POST mlflow/upload-artifact":                               "update",
+	"POST /graphql":                                             "signed-in",
+	"GET /graphql":                                              "signed-in",
 	"GET mlflow/model-versions/get":                             "read",
 	"GET mlflow/model-versions/get-download-uri":                "read",
 	"GET mlflow/model-versions/search":                          "signed-in",

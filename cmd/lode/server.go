@@ -376,7 +376,7 @@ func serverHandler(api *mlflowapi.Server, ui *web.Server, metrics, infer http.Ha
 
 // apiPrefixes are the paths of lode server's APIs: their refusals are
 // MLflow JSON errors, the rest (the UI) are text.
-var apiPrefixes = []string{"/api/", "/ajax-api/", "/v1/", "/v2/", "/endpoints/"}
+var apiPrefixes = []string{"/api/", "/ajax-api/", "/graphql", "/v1/", "/v2/", "/endpoints/"}
 
 // serverRoute is one of the routes lode server mounts itself, besides the
 // API's and the UI's.

@@ -653,3 +653,36 @@ func (db *Store) CountRuns(ctx context.Context, experimentIDs []string) (map[str
 	}
 	return out, db.dbErr(rows.Err())
 }
+
+// SearchDatasets implements tracking.Store. A dataset used by several
+// runs in one context is one summary; one used in several contexts (or
+// in none) is one summary each.
+func (db *Store) SearchDatasets(ctx context.Context, experimentIDs []string, limit int) ([]tracking.DatasetSummary, error) {
+	exps, err := parseExperimentIDs(experimentIDs)
+	if err != nil {
+		return nil, err
+	}
+	cond, args := db.d.in("d.experiment_id", col("int8", exps))
+	rows, err := db.r.Query(ctx, `SELECT DISTINCT d.experiment_id, d.name, d.digest, COALESCE(t.value, '')
+		FROM datasets d
+		JOIN run_inputs i ON i.dataset_uuid = d.dataset_uuid
+		LEFT JOIN run_input_tags t ON t.rid = i.rid AND t.dataset_uuid = i.dataset_uuid AND t.key = 'mlflow.data.context'
+		WHERE `+cond+`
+		ORDER BY 1, 2, 3, 4
+		LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, db.dbErr(err)
+	}
+	defer rows.Close()
+	var out []tracking.DatasetSummary
+	for rows.Next() {
+		var s tracking.DatasetSummary
+		var exp int64
+		if err := rows.Scan(&exp, &s.Name, &s.Digest, &s.Context); err != nil {
+			return nil, db.dbErr(err)
+		}
+		s.ExperimentID = strconv.FormatInt(exp, 10)
+		out = append(out, s)
+	}
+	return out, db.dbErr(rows.Err())
+}

@@ -11,6 +11,34 @@ var inputTests = []test{
 	{"LogInputs", testLogInputs},
 	{"SearchByDataset", testSearchByDataset},
 	{"ModelInputsOutputs", testModelInputsOutputs},
+	{"SearchDatasets", testSearchDatasets},
+}
+
+// testSearchDatasets: an experiment's datasets, once per context they were
+// used in, ordered, and only the experiments asked for.
+func testSearchDatasets(e *env) {
+	x := e.createExperiment("datasets-x")
+	y := e.createExperiment("datasets-y")
+	r1, r2, r3 := e.newRun(x, "r1"), e.newRun(x, "r2"), e.newRun(y, "r3")
+	train, eval := dataset("train", "d1", "/data/train"), dataset("eval", "d2", "/data/eval")
+	e.must(e.svc.LogInputs(e.ctx, r1, []tracking.DatasetInput{input(train, "training"), input(eval, "")}, nil), "LogInputs r1")
+	e.must(e.svc.LogInputs(e.ctx, r2, []tracking.DatasetInput{input(train, "training"), input(eval, "validation")}, nil), "LogInputs r2")
+	e.must(e.svc.LogInputs(e.ctx, r3, []tracking.DatasetInput{input(train, "other")}, nil), "LogInputs r3")
+	got, err := e.svc.SearchDatasets(e.ctx, []string{x})
+	e.must(err, "SearchDatasets")
+	sum := func(name, digest, context string) tracking.DatasetSummary {
+		return tracking.DatasetSummary{ExperimentID: x, Name: name, Digest: digest, Context: context}
+	}
+	want := []tracking.DatasetSummary{sum("eval", "d2", ""), sum("eval", "d2", "validation"), sum("train", "d1", "training")}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		e.Errorf("SearchDatasets(%s) = %v, want %v", x, got, want)
+	}
+	if got, err := e.svc.SearchDatasets(e.ctx, []string{y, x}); err != nil || len(got) != 4 {
+		e.Errorf("SearchDatasets(both) = %v, %v; want 4 summaries", got, err)
+	}
+	if _, err := e.svc.SearchDatasets(e.ctx, nil); lode.ErrorCode(err) != lode.EInvalid {
+		e.Errorf("SearchDatasets without experiments: %v, want INVALID_PARAMETER_VALUE", err)
+	}
 }
 
 const contextTag = "mlflow.data.context"
