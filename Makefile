@@ -97,6 +97,17 @@ serving-test: $(BIN) $(ORT_LIB) $(VENV)/mlflow3/.installed
 jobs-test: $(BIN) $(VENV)/mlflow3/.installed test-deps
 	LODE_BIN=$(BIN) LODE_REQUIRE_TORCH=1 $(VENV)/mlflow3/bin/python -m pytest -p no:cacheprovider tests/jobs
 
+# Optuna's storage service in Go (optunagrpc/optunapb), generated from
+# optunagrpc/api.proto by protoc from grpcio-tools with the Go plugins at
+# pinned versions; the output is committed, so only a new api.proto needs
+# this.
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+optuna-proto: $(VENV)/optuna/.installed
+	GOBIN=$(CURDIR)/build/bin $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/build/bin $(GO) install $(PROTOC_GEN_GO_GRPC)
+	cd optunagrpc/optunapb && PATH=$(CURDIR)/build/bin:$(CURDIR)/$(VENV)/optuna/bin:$$PATH $(GO) generate .
+
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzParseRunFilter$$' -fuzztime $(FUZZTIME)
