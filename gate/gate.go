@@ -58,7 +58,11 @@ type Config struct {
 	// MaxInflight caps the requests being handled at once; beyond it the
 	// gate answers 503 at once (health probes are exempt).
 	MaxInflight int
-	Logger      *slog.Logger
+	// UnencryptedHTTP2 lets clients speak HTTP/2 without TLS (h2c with
+	// prior knowledge, as gRPC's insecure channels do) beside HTTP/1.1;
+	// a TLS server negotiates HTTP/2 anyway.
+	UnencryptedHTTP2 bool
+	Logger           *slog.Logger
 }
 
 // Gate checks and bounds the requests of one server.
@@ -145,13 +149,19 @@ func (g *Gate) URL(addr net.Addr) string {
 // Server returns an http.Server that serves h behind the gate, with the
 // gate's timeouts and TLS settings; start it with Serve.
 func (g *Gate) Server(h http.Handler) *http.Server {
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           g.Handler(h),
 		ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
 		IdleTimeout:       g.cfg.IdleTimeout,
 		TLSConfig:         g.tls,
 		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
 	}
+	if g.cfg.UnencryptedHTTP2 && g.tls == nil {
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return srv
 }
 
 // Serve serves srv (from Server) on ln, over TLS when the gate has it.

@@ -47,30 +47,30 @@ type Server struct {
 	Location *time.Location
 }
 
-// Handler returns the service as an http.Handler for HTTP/2 requests.
-// authorize, when not nil, is asked first about every call; its error
-// refuses the call.
-func (s *Server) Handler(authorize func(*http.Request) error) http.Handler {
+// Handler returns the service as an http.Handler: gRPC calls over HTTP/2
+// (IsCall); anything else is told what the path is for.
+func (s *Server) Handler() http.Handler {
 	g := grpc.NewServer()
 	optunapb.RegisterStorageServiceServer(g, s)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor != 2 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+		if !IsCall(r) {
 			http.Error(w, "This is Optuna's gRPC storage service: it takes gRPC calls over HTTP/2 (optuna.storages.GrpcStorageProxy).", http.StatusUnsupportedMediaType)
 			return
-		}
-		if authorize != nil {
-			if err := authorize(r); err != nil {
-				refuse(w, s.status(err))
-				return
-			}
 		}
 		g.ServeHTTP(w, r)
 	})
 }
 
-// refuse answers a call with st alone (a trailers-only response), before
-// any gRPC machinery has seen it.
-func refuse(w http.ResponseWriter, st *status.Status) {
+// IsCall reports whether r is a gRPC call.
+func IsCall(r *http.Request) bool {
+	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
+}
+
+// Refuse answers a gRPC call with err's status alone (a trailers-only
+// response), before the service sees it: how a caller the server's
+// authentication or permissions turn away learns why.
+func (s *Server) Refuse(w http.ResponseWriter, err error) {
+	st := s.status(err)
 	h := w.Header()
 	h.Set("Content-Type", "application/grpc")
 	h.Set("Grpc-Status", fmt.Sprint(int(st.Code())))

@@ -35,7 +35,16 @@ func serve(t *testing.T, authorize func(*http.Request) error) (pb.StorageService
 	t.Cleanup(func() { db.Close() })
 	s := &optunagrpc.Server{Studies: &tune.Service{Store: db}, Location: time.UTC}
 	mux := http.NewServeMux()
-	mux.Handle(optunagrpc.ServicePath, s.Handler(authorize))
+	h := s.Handler()
+	mux.HandleFunc(optunagrpc.ServicePath, func(w http.ResponseWriter, r *http.Request) {
+		if authorize != nil && optunagrpc.IsCall(r) {
+			if err := authorize(r); err != nil {
+				s.Refuse(w, err)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 	srv := &http.Server{Handler: mux, Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)

@@ -25,6 +25,9 @@ type frontFlags struct {
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
 	maxInflight       int
+	// h2c: the server also takes HTTP/2 without TLS (Optuna's gRPC
+	// storage clients); set by the command, not a flag of its own.
+	h2c bool
 }
 
 func (f *frontFlags) register(fs *pflag.FlagSet) {
@@ -71,6 +74,7 @@ func (f *frontFlags) gate(addr net.Addr, logger *slog.Logger, apiPrefixes ...str
 		WriteTimeout:       f.writeTimeout,
 		IdleTimeout:        f.idleTimeout,
 		MaxInflight:        f.maxInflight,
+		UnencryptedHTTP2:   f.h2c,
 		Logger:             logger,
 	}, addr)
 	if err != nil {

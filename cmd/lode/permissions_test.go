@@ -25,10 +25,12 @@ import (
 	"github.com/lode-ml/lode/localexec"
 	"github.com/lode-ml/lode/localfs"
 	"github.com/lode-ml/lode/mlflowapi"
+	"github.com/lode-ml/lode/optunagrpc"
 	"github.com/lode-ml/lode/registry"
 	"github.com/lode-ml/lode/serving"
 	"github.com/lode-ml/lode/sqlite"
 	"github.com/lode-ml/lode/tracking"
+	"github.com/lode-ml/lode/tune"
 	"github.com/lode-ml/lode/web"
 )
 
@@ -456,12 +458,13 @@ func matrixSamples() map[string]matrixSample {
 		"GET /runs/{id}/preview": {on: "exp", req: func(fx *fixture) (string, url.Values, any) {
 			return "/runs/" + fx.run + "/preview", qv("path", "f.txt"), nil
 		}},
-		"GET /runs/{id}/artifacts": sAt("exp", func(fx *fixture) string { return "/runs/" + fx.run + "/artifacts" }, nil),
-		"GET /metrics":             sAt("", func(*fixture) string { return "/metrics" }, nil),
-		"* /v1/":                   sAt("deployment", func(fx *fixture) string { return "/v1/models/" + fx.deployment + ":predict" }, func(*fixture) any { return map[string]any{"instances": [][]float64{{1}}} }),
-		"* /v2/":                   sAt("deployment", func(fx *fixture) string { return "/v2/models/" + fx.deployment + "/infer" }, func(*fixture) any { return map[string]any{"inputs": []any{}} }),
-		"GET /v2":                  sAt("", func(*fixture) string { return "/v2" }, nil),
-		"* /endpoints/":            sAt("deployment", func(fx *fixture) string { return "/endpoints/" + fx.deployment + "/invocations" }, func(*fixture) any { return map[string]any{"inputs": [][]float64{{1}}} }),
+		"GET /runs/{id}/artifacts":     sAt("exp", func(fx *fixture) string { return "/runs/" + fx.run + "/artifacts" }, nil),
+		"GET /metrics":                 sAt("", func(*fixture) string { return "/metrics" }, nil),
+		"POST /optuna.StorageService/": sAt("", func(*fixture) string { return "/optuna.StorageService/GetAllStudies" }, func(*fixture) any { return map[string]any{} }),
+		"* /v1/":                       sAt("deployment", func(fx *fixture) string { return "/v1/models/" + fx.deployment + ":predict" }, func(*fixture) any { return map[string]any{"instances": [][]float64{{1}}} }),
+		"* /v2/":                       sAt("deployment", func(fx *fixture) string { return "/v2/models/" + fx.deployment + "/infer" }, func(*fixture) any { return map[string]any{"inputs": []any{}} }),
+		"GET /v2":                      sAt("", func(*fixture) string { return "/v2" }, nil),
+		"* /endpoints/":                sAt("deployment", func(fx *fixture) string { return "/endpoints/" + fx.deployment + "/invocations" }, func(*fixture) any { return map[string]any{"inputs": [][]float64{{1}}} }),
 	}
 	return s
 }
@@ -521,6 +524,7 @@ var matrixSpec = map[string]string{
 	"GET /jobs/{id}":                                            "read",
 	"GET /login":                                                "public",
 	"GET /metrics":                                              "signed-in",
+	"POST /optuna.StorageService/":                              "admin",
 	"GET /models":                                               "signed-in",
 	"GET /models/{name}":                                        "read",
 	"GET /models/{name}/versions/{version}":                     "read",
@@ -776,7 +780,8 @@ func newMatrixEnvWith(t *testing.T, userCode bool) (*matrixEnv, []mlflowapi.Rout
 	infer := inferapi.New(inferapi.Options{Catalog: mgr, Logger: logger, NoAccessLog: true, Authorize: func(ctx context.Context, model string, predict bool) error {
 		return guard.CheckTarget(ctx, mlflowapi.TargetDeployment, model, inferNeed(predict), false)
 	}})
-	h, routes, err := serverHandler(api, ui, promhttp.Handler(), infer, nil)
+	optuna := &optunagrpc.Server{Studies: &tune.Service{Store: db}, Logger: logger}
+	h, routes, err := serverHandler(api, ui, promhttp.Handler(), infer, optuna, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,10 +24,12 @@ import (
 	"github.com/lode-ml/lode/jobs"
 	"github.com/lode-ml/lode/localfs"
 	"github.com/lode-ml/lode/mlflowapi"
+	"github.com/lode-ml/lode/optunagrpc"
 	"github.com/lode-ml/lode/registry"
 	"github.com/lode-ml/lode/s3store"
 	"github.com/lode-ml/lode/serving"
 	"github.com/lode-ml/lode/tracking"
+	"github.com/lode-ml/lode/tune"
 	"github.com/lode-ml/lode/web"
 )
 
@@ -57,6 +59,7 @@ type serverConfig struct {
 	maxSnapshotBytes    int64
 	auth                authFlags
 	front               frontFlags
+	optunaGRPC          bool
 }
 
 func newServerCmd() *cobra.Command {
@@ -133,6 +136,7 @@ the server refuses to start without authentication unless given
 	f.StringVar(&c.jobMemory, "job-memory", "", "memory jobs may use, e.g. 16G (default: all of this machine's)")
 	f.IntVar(&c.jobGPUs, "job-gpus", -1, "GPUs jobs may use, numbered 0..N-1 (default: those nvidia-smi lists)")
 	f.Int64Var(&c.maxSnapshotBytes, "max-job-snapshot-bytes", 1<<30, "largest working directory a job may be submitted with")
+	f.BoolVar(&c.optunaGRPC, "optuna-grpc", true, "serve Optuna's gRPC storage (optuna.storages.GrpcStorageProxy) on this port, over HTTP/2 without TLS beside HTTP/1.1; with authentication on, only admins may call it (see docs/optuna.md)")
 	c.front.register(f)
 	c.auth.register(f)
 	return cmd
@@ -252,6 +256,7 @@ func runServer(ctx context.Context, c serverConfig) error {
 	if err != nil {
 		return err
 	}
+	c.front.h2c = c.optunaGRPC
 	front, err := c.front.gate(ln.Addr(), logger, apiPrefixes...)
 	if err != nil {
 		ln.Close()
@@ -280,7 +285,11 @@ func runServer(ctx context.Context, c serverConfig) error {
 	if c.accessLog {
 		accessLog = logger
 	}
-	h, _, err := serverHandler(api, ui, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), infer, accessLog)
+	var optuna *optunagrpc.Server
+	if c.optunaGRPC {
+		optuna = &optunagrpc.Server{Studies: &tune.Service{Store: db}, Logger: logger}
+	}
+	h, _, err := serverHandler(api, ui, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), infer, optuna, accessLog)
 	if err != nil {
 		ln.Close()
 		return err
@@ -343,10 +352,11 @@ func openArtifacts(ctx context.Context, dest string) (artifact.Store, string, er
 }
 
 // serverHandler puts lode server's routes together: the MLflow and Lode
-// APIs, the UI, /metrics and the inference protocols, on one mux behind
-// authentication (the gate goes around it). It returns every route with
-// the rule that guards it; accessLog, when set, logs each request.
-func serverHandler(api *mlflowapi.Server, ui *web.Server, metrics, infer http.Handler, accessLog *slog.Logger) (http.Handler, []mlflowapi.Route, error) {
+// APIs, the UI, /metrics, the inference protocols and Optuna's storage
+// service (unless optuna is nil), on one mux behind authentication (the
+// gate goes around it). It returns every route with the rule that guards
+// it; accessLog, when set, logs each request.
+func serverHandler(api *mlflowapi.Server, ui *web.Server, metrics, infer http.Handler, optuna *optunagrpc.Server, accessLog *slog.Logger) (http.Handler, []mlflowapi.Route, error) {
 	var handler http.Handler = api.Handler()
 	var wrap func(http.Handler) http.Handler
 	if accessLog != nil {
@@ -362,7 +372,7 @@ func serverHandler(api *mlflowapi.Server, ui *web.Server, metrics, infer http.Ha
 		return nil, nil, fmt.Errorf("web UI: %w", err)
 	}
 	routes := append(api.Routes(), ui.Routes()...)
-	for _, rt := range serverRoutes(api.Guard, metrics, infer) {
+	for _, rt := range serverRoutes(api.Guard, metrics, infer, optuna) {
 		mux.Handle(rt.pattern, rt.handler)
 		method, path, ok := strings.Cut(rt.pattern, " ")
 		if !ok {
@@ -387,10 +397,11 @@ type serverRoute struct {
 }
 
 // serverRoutes are /metrics (for any signed-in caller: a Prometheus
-// scraper sends a token) and the inference protocols, which check each
+// scraper sends a token), the inference protocols, which check each
 // call themselves (inferapi.Options.Authorize): USE on the deployment for
-// a prediction, READ for its status and metadata.
-func serverRoutes(g *mlflowapi.Guard, metrics, infer http.Handler) []serverRoute {
+// a prediction, READ for its status and metadata, and Optuna's storage
+// service when optuna is not nil.
+func serverRoutes(g *mlflowapi.Guard, metrics, infer http.Handler, optuna *optunagrpc.Server) []serverRoute {
 	signedIn := mlflowapi.SignedInRule()
 	rs := []serverRoute{{"GET /metrics", signedIn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := g.Check(r, signedIn); err != nil {
@@ -406,6 +417,9 @@ func serverRoutes(g *mlflowapi.Guard, metrics, infer http.Handler) []serverRoute
 	}
 	// KServe's server metadata names the server and its protocol only.
 	rs = append(rs, serverRoute{"GET /v2", mlflowapi.PublicRule(), infer})
+	if optuna != nil {
+		rs = append(rs, optunaRoute(g, optuna))
+	}
 	return rs
 }
 
@@ -416,4 +430,26 @@ func inferNeed(predict bool) auth.Need {
 		return auth.NeedUse
 	}
 	return auth.NeedRead
+}
+
+// optunaRoute serves Optuna's storage service to admins (anyone, on a
+// server without authentication): a study is not yet tied to an
+// experiment whose permissions could guard it, and Optuna's
+// GrpcStorageProxy sends no credentials of its own (see docs/optuna.md for
+// a client that does). A refused gRPC call gets its answer as a gRPC
+// status, so that Optuna raises it as such.
+func optunaRoute(g *mlflowapi.Guard, optuna *optunagrpc.Server) serverRoute {
+	rule := mlflowapi.AdminRule()
+	h := optuna.Handler()
+	return serverRoute{"POST " + optunagrpc.ServicePath, rule, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := g.Check(r, rule); err != nil {
+			if optunagrpc.IsCall(r) {
+				optuna.Refuse(w, err)
+			} else {
+				mlflowapi.WriteError(w, r, err)
+			}
+			return
+		}
+		h.ServeHTTP(w, r)
+	})}
 }

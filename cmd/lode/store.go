@@ -11,6 +11,7 @@ import (
 	"github.com/lode-ml/lode/serving"
 	"github.com/lode-ml/lode/sqlite"
 	"github.com/lode-ml/lode/tracking"
+	"github.com/lode-ml/lode/tune"
 )
 
 // metadataStore is what the server keeps in its database: SQLite on one
@@ -21,6 +22,7 @@ type metadataStore interface {
 	jobs.Store
 	serving.DeploymentStore
 	auth.Store
+	tune.Store
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error
 }
