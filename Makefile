@@ -20,13 +20,13 @@ ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
 # built once from the Go module proxy into build/bin.
 VERSITYGW := build/bin/versitygw
 
-.PHONY: all build run test go-test py-test serving-test jobs-test test-deps venvs onnxruntime fuzz bench bench-tracking bench-auth bench-serving bench-jobs bench-pg bench-import bench-history clean help
+.PHONY: all build run test go-test py-test serving-test jobs-test optuna-test optuna-proto test-deps venvs onnxruntime fuzz bench bench-tracking bench-auth bench-serving bench-jobs bench-pg bench-import bench-history clean help
 
 all: build
 
 help:
 	@echo "make run      build and start the server (127.0.0.1:5000, ./lode-data)"
-	@echo "make test     Go tests, the mlflow-client suite on mlflow 3.x and 2.x, the serving and jobs suites"
+	@echo "make test     Go tests, the mlflow-client suite on mlflow 3.x and 2.x, the serving, jobs and Optuna suites"
 	@echo "make onnxruntime  fetch ONNX Runtime's shared library into lib/onnxruntime/ (with npm; needed to serve ONNX models)"
 	@echo "make bench    benchmarks against mlflow server, mlflow models serve, MLServer and xargs (docs/benchmarks.md)"
 	@echo "make bench-auth  what authentication costs: Lode without auth, with Basic and a token, against mlflow server --app-name basic-auth"
@@ -47,7 +47,7 @@ onnxruntime: $(ORT_LIB)
 $(ORT_LIB): scripts/fetch-onnxruntime.sh
 	bash scripts/fetch-onnxruntime.sh lib/onnxruntime
 
-test: go-test py-test serving-test jobs-test
+test: go-test py-test serving-test jobs-test optuna-test
 
 # Debian packages the tests use: git (lode run of git projects), PyTorch
 # for CPU (the distributed-training test), Chromium (the web UI's tests)
@@ -80,6 +80,13 @@ $(VENV)/%/.installed: tests/python/requirements-%.txt
 
 venvs: $(foreach s,$(MLFLOW_SERIES),$(VENV)/$(s)/.installed)
 
+# Optuna's own client, pinned, in a venv of its own (tests/optuna).
+$(VENV)/optuna/.installed: tests/optuna/requirements.txt
+	rm -rf $(VENV)/optuna
+	$(PYTHON) -m venv $(VENV)/optuna
+	$(VENV)/optuna/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
 py-test: $(BIN) venvs
 	@for s in $(MLFLOW_SERIES); do \
 		echo "== mlflow client suite: $$s ($$($(VENV)/$$s/bin/python -c 'import mlflow; print(mlflow.__version__)'))"; \
@@ -107,6 +114,12 @@ optuna-proto: $(VENV)/optuna/.installed
 	GOBIN=$(CURDIR)/build/bin $(GO) install $(PROTOC_GEN_GO)
 	GOBIN=$(CURDIR)/build/bin $(GO) install $(PROTOC_GEN_GO_GRPC)
 	cd optunagrpc/optunapb && PATH=$(CURDIR)/build/bin:$(CURDIR)/$(VENV)/optuna/bin:$$PATH $(GO) generate .
+
+# Optuna's code against lode server through GrpcStorageProxy: four worker
+# processes sharing a study with a pruner, resume, trials_dataframe, and
+# copy_study from an SQLite RDB study (about 10 s).
+optuna-test: $(BIN) $(VENV)/optuna/.installed
+	LODE_BIN=$(BIN) $(VENV)/optuna/bin/python -m pytest -p no:cacheprovider tests/optuna
 
 FUZZTIME ?= 30s
 fuzz:
