@@ -18,8 +18,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-# GrpcStorageProxy is marked experimental; saying so on every use is noise.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+def pytest_configure(config):
+    # GrpcStorageProxy is marked experimental; saying so on every use is noise.
+    config.addinivalue_line("filterwarnings", "ignore::optuna.exceptions.ExperimentalWarning")
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
