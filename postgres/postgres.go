@@ -1,6 +1,7 @@
 // Package postgres stores Lode's metadata in PostgreSQL, through a pgx
 // connection pool. It implements the same interfaces as the SQLite store
-// (tracking.Store, registry.Store, jobs.Store, serving.DeploymentStore) with
+// (tracking.Store, registry.Store, jobs.Store, serving.DeploymentStore,
+// tune.Store) with
 // the same tables and the same queries, those of package sqlstore, run on
 // the pool with pgx natively (pgx.go); this package holds what is
 // PostgreSQL's own: the DSN, the pool, the migrations and the dialect

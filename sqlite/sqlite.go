@@ -1,6 +1,7 @@
 // Package sqlite stores Lode's metadata in an embedded SQLite database (WAL
 // mode, one writer connection, a pool of readers). It implements
-// tracking.Store, registry.Store, jobs.Store and serving.DeploymentStore
+// tracking.Store, registry.Store, jobs.Store, serving.DeploymentStore and
+// tune.Store
 // with the queries of package sqlstore, which the PostgreSQL store shares;
 // this package holds what is SQLite's own: opening the file, its
 // connections, its migrations and its dialect. Schema changes are

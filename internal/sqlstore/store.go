@@ -1,6 +1,6 @@
 // Package sqlstore is the SQL behind Lode's metadata stores: the queries
-// and logic of tracking.Store, registry.Store, jobs.Store and
-// serving.DeploymentStore, written once over the tables both the SQLite
+// and logic of tracking.Store, registry.Store, jobs.Store,
+// serving.DeploymentStore and tune.Store, written once over the tables both the SQLite
 // and the PostgreSQL store create. They run on a DB: database/sql's shape
 // (SQLDB adapts a *sql.DB; the PostgreSQL store adapts its pgx pool, so
 // that rows scan natively). What differs between the two databases —

@@ -48,8 +48,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server():
+def _start(extra: list[str], env: dict[str, str] | None = None):
     lode_bin = Path(os.environ.get("LODE_BIN", "bin/lode"))
     if not lode_bin.is_absolute():
         lode_bin = REPO_ROOT / lode_bin
@@ -61,8 +60,8 @@ def server():
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(lode_bin), "server", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(workdir / "data"), "--jobs=false"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+             "--data-dir", str(workdir / "data"), "--jobs=false", *extra],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})})
     srv = Server("127.0.0.1", port, workdir, log_path)
     deadline = time.time() + 30
     while True:
@@ -76,13 +75,34 @@ def server():
             proc.kill()
             raise RuntimeError("lode server did not start:\n" + srv.log())
         time.sleep(0.1)
-    yield srv
+    return srv, proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server():
+    srv, proc = _start([])
+    yield srv
+    _stop(proc)
+
+
+ADMIN_PASSWORD = "optuna suite's admin password"
+
+
+@pytest.fixture(scope="session")
+def auth_server():
+    """A server with authentication on and one admin, admin."""
+    srv, proc = _start(["--admin-user", "admin"], {"LODE_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    yield srv
+    _stop(proc)
 
 
 @pytest.fixture
