@@ -28,6 +28,9 @@ import (
 //     than 25.
 //   - Candidates are drawn from "below" and the one maximizing
 //     log l(x) - log g(x) (below's density over above's) is proposed.
+//     Beyond Optuna: a candidate equal to a running trial's values is
+//     proposed only if every candidate is, so that parallel trials in a
+//     small discrete space do not repeat each other.
 //
 // Conditional parameters: parameters are grouped by their condition (all
 // unconditional ones together; those under the same parent and values
@@ -100,8 +103,9 @@ func (s *Searcher) sampleTPE(r *rand.Rand) []float64 {
 		}
 		l := newParzen(observations(below, idx, dims), dims)
 		g := newParzen(observations(above, idx, dims), dims)
+		pending := pendingValues(s.trials, idx)
 		var best []float64
-		bestScore := math.Inf(-1)
+		bestScore, bestTaken := math.Inf(-1), true
 		cand := make([]float64, len(dims))
 		tc := make([]float64, len(dims))
 		for range s.cfg.Candidates {
@@ -111,8 +115,9 @@ func (s *Searcher) sampleTPE(r *rand.Rand) []float64 {
 				tc[k] = d.transform(cand[k])
 			}
 			score := l.logpdf(tc) - g.logpdf(tc)
-			if best == nil || score > bestScore {
-				best, bestScore = slices.Clone(cand), score
+			taken := slices.ContainsFunc(pending, func(p []float64) bool { return slices.Equal(p, cand) })
+			if best == nil || (bestTaken && !taken) || (taken == bestTaken && score > bestScore) {
+				best, bestScore, bestTaken = slices.Clone(cand), score, taken
 			}
 		}
 		for k, i := range idx {
@@ -185,6 +190,25 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
+}
+
+// pendingValues are the values of the parameters idx in the running
+// trials where all of them are active.
+func pendingValues(trials []*trial, idx []int) [][]float64 {
+	var out [][]float64
+	for _, t := range trials {
+		if t.state != Running {
+			continue
+		}
+		row := make([]float64, len(idx))
+		for k, i := range idx {
+			row[k] = t.x[i]
+		}
+		if !slices.ContainsFunc(row, math.IsNaN) {
+			out = append(out, row)
+		}
+	}
+	return out
 }
 
 // observations are the transformed values of the parameters idx in the
