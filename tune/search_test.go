@@ -349,10 +349,10 @@ func TestRestoreErrors(t *testing.T) {
 	propose(t, s)
 	good, _ := json.Marshal(s)
 	cases := map[string]string{
-		`"version":1`:               `"version":2`,
-		`"algorithm":"tpe"`:         `"algorithm":"bayes"`,
-		`"state":"RUNNING"`:         `"state":"WAITING"`,
-		`"params":{`:                `"params":{"momentum":0.5,`,
+		`"version":1`:                `"version":2`,
+		`"algorithm":"tpe"`:          `"algorithm":"bayes"`,
+		`"state":"RUNNING"`:          `"state":"WAITING"`,
+		`"params":{`:                 `"params":{"momentum":0.5,`,
 		`"name":"lr","type":"float"`: `"name":"lr","type":"double"`,
 	}
 	for from, to := range cases {
