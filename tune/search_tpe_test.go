@@ -121,12 +121,14 @@ func TestTPEOptima(t *testing.T) {
 		fn  testFunc
 		tol float64 // TPE's median gap to the optimum after 100 trials
 	}{
-		{branin(), 0.1},
-		{quadratic(), 0.1},
-		{hartmann6(), 0.5},
+		// Medians over 9 seeds sit at gaps of about 0.05, 0.03-0.09, 0.25-0.45
+		// and 5-7 on other seed sets.
+		{branin(), 0.15},
+		{quadratic(), 0.2},
+		{hartmann6(), 0.6},
 		{rosenbrock4(), 10},
 	}
-	const seeds = 7
+	const seeds = 9
 	for _, c := range cases {
 		var tpe, rnd []float64
 		for seed := range uint64(seeds) {
