@@ -549,6 +549,9 @@ func Restore(data []byte) (*Searcher, error) {
 		if len(tj.Params) != len(s.space.external(t.x)) {
 			return bad(i, "a parameter is not of the space")
 		}
+		if t.bracket < 0 || (t.bracket > 0 && t.bracket >= len(s.cfg.Pruner.brackets())) {
+			return bad(i, "no bracket %d", t.bracket)
+		}
 		if !slices.IsSortedFunc(t.points, func(a, b Point) int { return cmpInt(a.Step, b.Step) }) {
 			return bad(i, "intermediate values are not in order of step")
 		}

@@ -34,7 +34,7 @@ func randomValue(d Distribution, r *rand.Rand) float64 {
 		lo, hi := math.Log(d.Low), math.Log(d.High)
 		return d.snap(math.Exp(lo + r.Float64()*(hi-lo)))
 	case d.Step > 0:
-		return d.stepValue(r.IntN(d.steps() + 1))
+		return d.stepValue(r.Int64N(d.steps() + 1))
 	}
 	return d.snap(d.Low + r.Float64()*(d.High-d.Low))
 }
@@ -57,7 +57,7 @@ func gridOf(space *Space) ([][]float64, error) {
 			if p.steps() >= maxGrid {
 				return nil, lode.Errorf(lode.EInvalid, "grid search: parameter %q has more than %d steps; give it a grid list", p.Name, maxGrid)
 			}
-			for k := 0; k <= p.steps(); k++ {
+			for k := int64(0); k <= p.steps(); k++ {
 				values[i] = append(values[i], p.stepValue(k))
 			}
 		default:

@@ -167,6 +167,11 @@ func TestRandomCoversRanges(t *testing.T) {
 			}
 		}
 	}
+	// A wide int range is covered to its end.
+	w := mustSearcher(t, []ParamSpec{{Name: "n", Type: Int, Low: f(0), High: f(1 << 50)}}, Config{Algorithm: Random})
+	if n := propose(t, w).Params["n"].(int64); n < 1<<40 {
+		t.Errorf("n = %d from [0, 2^50]", n)
+	}
 	for v := range seen["il"] {
 		if i := v.(int64); i < 1 || i > 1000 {
 			t.Errorf("il = %d", i)

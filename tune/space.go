@@ -283,18 +283,15 @@ func (d Distribution) check() error {
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-// steps is the number of steps from low to high of a stepped distribution.
-func (d Distribution) steps() int {
-	k := math.Round((d.High - d.Low) / d.Step)
-	if k > math.MaxInt32 {
-		return math.MaxInt32
-	}
-	return int(k)
+// steps is the number of steps from low to high of a stepped distribution
+// (capped far beyond what any search visits).
+func (d Distribution) steps() int64 {
+	return int64(math.Min(math.Round((d.High-d.Low)/d.Step), 1<<62))
 }
 
 // stepValue is low plus k steps, computed so that decimal steps land on
 // the values a user wrote (0.1*3 = 0.30000000000000004, 3/10 = 0.3).
-func (d Distribution) stepValue(k int) float64 {
+func (d Distribution) stepValue(k int64) float64 {
 	v := d.Low + float64(k)*d.Step
 	if inv := 1 / d.Step; inv == math.Round(inv) && inv > 1 {
 		v = d.Low + float64(k)/inv
@@ -306,7 +303,7 @@ func (d Distribution) stepValue(k int) float64 {
 func (d Distribution) snap(x float64) float64 {
 	if d.Step > 0 {
 		k := math.Round((x - d.Low) / d.Step)
-		x = d.stepValue(int(math.Max(0, math.Min(k, float64(d.steps())))))
+		x = d.stepValue(int64(math.Max(0, math.Min(k, float64(d.steps())))))
 	}
 	return math.Max(d.Low, math.Min(d.High, x))
 }
