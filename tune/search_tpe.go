@@ -7,25 +7,25 @@ import (
 	"slices"
 )
 
-// TPE, as Optuna's TPESampler with multivariate=True and constant_liar=True
-// does it (Bergstra et al. 2011; Falkner et al. 2018 for the multivariate
-// kernel):
+// TPE, as Optuna's TPESampler (5.x) with multivariate=True and
+// constant_liar=True does it (Bergstra et al. 2011; Falkner et al. 2018
+// for the multivariate kernels):
 //
 //   - Trials are split into "below" (the best ⌈0.1·n⌉ of the n finished
 //     ones, at most 25; complete trials by value first, then pruned ones
 //     by the furthest step reached and the value there) and "above" (the
 //     rest, and every running trial: the constant liar counts a pending
 //     trial as a bad result, so parallel proposals move away from it).
-//   - Each side becomes a Parzen estimator: a mixture with one kernel per
-//     observation and a prior kernel (the range's centre, as wide as the
-//     range). Numeric kernels are truncated normals in the transformed
-//     space (log space for a log parameter; integers and steps by
-//     rounding, their probability the mass of their cell), with Scott's
-//     rule bandwidth 0.2·n^(-1/(d+4))·range clipped to
-//     [range/min(100, n+2), range]. Categorical kernels put weight 1 on
-//     the observed choice plus 1/(n+1) spread evenly. Kernel weights are
-//     1, except that older observations ramp down once there are more
-//     than 25.
+//   - Each side becomes a Parzen estimator: a mixture of product kernels,
+//     one per observation, and a prior kernel (the range's centre, as wide
+//     as the range). Numeric kernels are truncated normals in the
+//     transformed space (log space for a log parameter; integers and steps
+//     by rounding, their probability the mass of their cell); a kernel's
+//     width in a dimension is the distance to the farther of its
+//     neighbouring observations there, clipped to [range/min(100, n+2),
+//     range]. Categorical kernels put weight 1 on the observed choice plus
+//     1/(n+1) spread evenly. Kernel weights are 1, except that older
+//     observations ramp down once there are more than 25.
 //   - Candidates are drawn from "below" and the one maximizing
 //     log l(x) - log g(x) (below's density over above's) is proposed.
 //     Beyond Optuna: a candidate equal to a running trial's values is
@@ -344,14 +344,12 @@ func newParzen(obs [][]float64, dims []dim) *parzen {
 			p.cat[j] = rows
 			continue
 		}
-		width := m.high - m.low + m.step
-		sigma := 0.2 * math.Pow(float64(max(n, 1)), -1/float64(len(dims)+4)) * width
-		sigma = math.Max(width/math.Min(100, float64(n+2)), math.Min(width, sigma))
 		lo, hi := m.low-m.step/2, m.high+m.step/2
+		sigmas := bandwidths(obs, j, lo, hi)
 		for k := range kernels {
-			mu, sg := (m.low+m.high)/2, width
+			mu, sg := (lo+hi)/2, hi-lo
 			if k < n {
-				mu, sg = obs[k][j], sigma
+				mu, sg = obs[k][j], sigmas[k]
 			}
 			p.mu[j] = append(p.mu[j], mu)
 			p.sigma[j] = append(p.sigma[j], sg)
@@ -359,6 +357,41 @@ func newParzen(obs [][]float64, dims []dim) *parzen {
 		}
 	}
 	return p
+}
+
+// bandwidths are the kernel widths of dimension j: each observation's
+// distance to the farther of its two neighbours (the range's ends count as
+// neighbours, except that the lowest and highest observations look inward
+// only), clipped to [width/min(100, n+2), width].
+func bandwidths(obs [][]float64, j int, lo, hi float64) []float64 {
+	n := len(obs)
+	order := make([]int, n)
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmpFloat(obs[a][j], obs[b][j]) })
+	at := func(i int) float64 { // sorted position i, with the ends at -1 and n
+		switch i {
+		case -1:
+			return lo
+		case n:
+			return hi
+		}
+		return obs[order[i]][j]
+	}
+	width := hi - lo
+	minSigma := width / math.Min(100, float64(n+2))
+	sigmas := make([]float64, n)
+	for i, k := range order {
+		sg := math.Max(at(i)-at(i-1), at(i+1)-at(i))
+		if n >= 2 && i == 0 {
+			sg = at(1) - at(0)
+		} else if n >= 2 && i == n-1 {
+			sg = at(n-1) - at(n-2)
+		}
+		sigmas[k] = math.Max(minSigma, math.Min(width, sg))
+	}
+	return sigmas
 }
 
 // pick draws an index from probabilities that sum to 1.
