@@ -17,7 +17,7 @@ func TestDomainPackagesStayPure(t *testing.T) {
 		"github.com/lode-ml/lode/onnx", "github.com/lode-ml/lode/pyfunc", "github.com/lode-ml/lode/inferapi", "github.com/yalue/onnxruntime_go", "github.com/lode-ml/lode/localexec", "github.com/lode-ml/lode/pyenv",
 		"github.com/lode-ml/lode/postgres", "github.com/jackc/pgx/v5", "github.com/lode-ml/lode/s3store", "github.com/aws/aws-sdk-go-v2/service/s3", "github.com/lode-ml/lode/web"}
 	for _, pkg := range []string{"github.com/lode-ml/lode", "github.com/lode-ml/lode/tracking", "github.com/lode-ml/lode/artifact",
-		"github.com/lode-ml/lode/registry", "github.com/lode-ml/lode/serving", "github.com/lode-ml/lode/jobs"} {
+		"github.com/lode-ml/lode/registry", "github.com/lode-ml/lode/serving", "github.com/lode-ml/lode/jobs", "github.com/lode-ml/lode/tune"} {
 		out, err := exec.Command("go", "list", "-deps", pkg).Output()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v", pkg, err)
