@@ -20,7 +20,7 @@ ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
 # built once from the Go module proxy into build/bin.
 VERSITYGW := build/bin/versitygw
 
-.PHONY: all build run test go-test py-test serving-test jobs-test optuna-test optuna-proto test-deps venvs onnxruntime fuzz bench bench-tracking bench-auth bench-serving bench-jobs bench-pg bench-import bench-history clean help
+.PHONY: all build run test go-test py-test serving-test jobs-test optuna-test optuna-proto test-deps venvs onnxruntime fuzz bench bench-tracking bench-auth bench-serving bench-jobs bench-pg bench-import bench-history bench-tune clean help
 
 all: build
 
@@ -168,6 +168,19 @@ bench-history: $(BIN) $(VENV)/mlflow3/.installed
 # one at a time and a burst of 1,000 (about 40 s).
 bench-jobs: $(BIN)
 	LODE_BIN=$(BIN) bash bench/jobs.sh
+
+# Tuning quality: Lode's TPE against Optuna's TPESampler (pinned in
+# bench/requirements-tune.txt) on Branin, Hartmann-6 and Rosenbrock-10,
+# 20 seeds each (about 1 minute; not part of make bench).
+$(VENV)/tunebench/.installed: bench/requirements-tune.txt
+	rm -rf $(VENV)/tunebench
+	$(PYTHON) -m venv $(VENV)/tunebench
+	$(VENV)/tunebench/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+bench-tune: $(VENV)/tunebench/.installed
+	$(GO) build -o bin/tunebench ./bench/tunebench
+	$(VENV)/tunebench/bin/python bench/tune.py --lode bin/tunebench
 
 clean:
 	rm -rf bin lib

@@ -320,7 +320,7 @@ func TestGraphQL(t *testing.T) {
 		{`{ mlflowGetExperiment(input: {experimentId: "99999"}) { experiment { name } } }`, "mlflowGetExperiment", "99999"},
 		{`{ mlflowSearchRuns(input: {experimentIds: ["` + exp + `"], filter: "metrics.loss <"}) { runs { info { runId } } } }`, "mlflowSearchRuns", ""},
 		{`{ mlflowSearchRuns(input: {experimentIds: ["` + exp + `"], maxResults: -1}) { runs { info { runId } } } }`, "mlflowSearchRuns", "max_results"},
-		{`{ mlflowListArtifacts(input: {runId: "` + run + `", path: "../../x"}) { files { path } } }`, "mlflowListArtifacts", "Invalid artifact path"},
+		{`{ mlflowListArtifacts(input: {runId: "` + run + `", path: "../../x"}) { files { path } } }`, "mlflowListArtifacts", "Invalid path"},
 		{`{ mlflowGetMetricHistoryBulkInterval(input: {metricKey: "loss"}) { metrics { key } } }`, "mlflowGetMetricHistoryBulkInterval", "must specify at least one run_id"},
 	} {
 		status, data, errs := e.gqlPost(c.query, nil)

@@ -42,8 +42,8 @@ type Server struct {
 	optunapb.UnimplementedStorageServiceServer
 	Studies *tune.Service
 	Logger  *slog.Logger
-	// Location is the time zone of the trials' times on the wire, which
-	// carry none (Optuna writes its local time); nil is time.Local.
+	// Location is the time zone of times an Optuna 4 client sends, which
+	// carry none (its local time); nil is time.Local.
 	Location *time.Location
 }
 
@@ -234,7 +234,7 @@ func (s *Server) GetAllStudies(ctx context.Context, _ *optunapb.GetAllStudiesReq
 }
 
 func (s *Server) CreateNewTrial(ctx context.Context, req *optunapb.CreateNewTrialRequest) (*optunapb.CreateNewTrialReply, error) {
-	var tmpl *tune.Trial
+	var tmpl *tune.TrialRecord
 	if !req.GetTemplateTrialIsNone() {
 		t, err := s.fromTrial(req.GetTemplateTrial())
 		if err != nil {
@@ -254,7 +254,7 @@ func (s *Server) SetTrialParameter(ctx context.Context, req *optunapb.SetTrialPa
 	if _, err := parseDistribution(dist); err != nil {
 		return nil, s.err(err)
 	}
-	err := s.store().SetTrialParam(ctx, req.GetTrialId(), req.GetParamName(), tune.Param{Value: req.GetParamValueInternal(), Distribution: dist},
+	err := s.store().SetTrialParam(ctx, req.GetTrialId(), req.GetParamName(), tune.TrialParam{Value: req.GetParamValueInternal(), Distribution: dist},
 		func(previous string) error { return compatible(previous, dist) })
 	return &optunapb.SetTrialParameterReply{}, s.err(err)
 }
@@ -332,28 +332,34 @@ func checkJSON(key, value string) error {
 	return nil
 }
 
-// wireTime is how Optuna writes a trial's times: local time, no zone.
-const wireTime = "2006-01-02 15:04:05.000000"
+// wireTime is how Optuna 5 writes a trial's times: ISO 8601 in UTC with
+// microseconds, so workers in other time zones agree on them.
+const wireTime = "2006-01-02T15:04:05.000000-07:00"
 
 func (s *Server) formatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(s.loc()).Format(wireTime)
+	return t.UTC().Format(wireTime)
 }
 
+// parseTime reads Optuna 5's times (ISO 8601 with a zone) and, from older
+// clients, Optuna 4's (local time without a zone, in the server's zone).
 func (s *Server) parseTime(field, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
 	t, err := time.ParseInLocation("2006-01-02 15:04:05.999999", v, s.loc())
 	if err != nil {
-		return time.Time{}, lode.Errorf(lode.EInvalid, "Invalid %s %q: want YYYY-MM-DD HH:MM:SS.ffffff.", field, v)
+		return time.Time{}, lode.Errorf(lode.EInvalid, "Invalid %s %q: want ISO 8601 (YYYY-MM-DDTHH:MM:SS.ffffff+00:00).", field, v)
 	}
 	return t, nil
 }
 
-func (s *Server) toTrial(t *tune.Trial) *optunapb.Trial {
+func (s *Server) toTrial(t *tune.TrialRecord) *optunapb.Trial {
 	out := &optunapb.Trial{TrialId: t.ID, Number: t.Number, State: toState(t.State), Values: t.Values,
 		DatetimeStart: s.formatTime(t.Start), DatetimeComplete: s.formatTime(t.Complete),
 		Params: make(map[string]float64, len(t.Params)), Distributions: make(map[string]string, len(t.Params)),
@@ -366,7 +372,7 @@ func (s *Server) toTrial(t *tune.Trial) *optunapb.Trial {
 
 // fromTrial reads a template trial (enqueue_trial, copy_study,
 // add_trial).
-func (s *Server) fromTrial(p *optunapb.Trial) (*tune.Trial, error) {
+func (s *Server) fromTrial(p *optunapb.Trial) (*tune.TrialRecord, error) {
 	if p == nil {
 		return nil, lode.Errorf(lode.EInvalid, "A template trial is missing.")
 	}
@@ -374,7 +380,7 @@ func (s *Server) fromTrial(p *optunapb.Trial) (*tune.Trial, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tune.Trial{State: state, Params: map[string]tune.Param{}, Intermediate: p.GetIntermediateValues(),
+	t := &tune.TrialRecord{State: state, Params: map[string]tune.TrialParam{}, Intermediate: p.GetIntermediateValues(),
 		UserAttrs: p.GetUserAttributes(), SystemAttrs: p.GetSystemAttributes()}
 	if len(p.GetValues()) > 0 {
 		t.Values = p.GetValues()
@@ -393,7 +399,7 @@ func (s *Server) fromTrial(p *optunapb.Trial) (*tune.Trial, error) {
 		if _, err := parseDistribution(dist); err != nil {
 			return nil, err
 		}
-		t.Params[name] = tune.Param{Value: v, Distribution: dist}
+		t.Params[name] = tune.TrialParam{Value: v, Distribution: dist}
 	}
 	for k, v := range t.UserAttrs {
 		if err := checkJSON(k, v); err != nil {
@@ -430,7 +436,7 @@ func toDirections(ds []tune.Direction) []optunapb.StudyDirection {
 
 var states = map[optunapb.TrialState]tune.TrialState{
 	optunapb.TrialState_RUNNING: tune.Running, optunapb.TrialState_COMPLETE: tune.Complete,
-	optunapb.TrialState_PRUNED: tune.Pruned, optunapb.TrialState_FAIL: tune.Fail, optunapb.TrialState_WAITING: tune.Waiting,
+	optunapb.TrialState_PRUNED: tune.Pruned, optunapb.TrialState_FAIL: tune.Failed, optunapb.TrialState_WAITING: tune.Waiting,
 }
 
 func fromState(s optunapb.TrialState) (tune.TrialState, error) {

@@ -151,12 +151,13 @@ func TestStorageService(t *testing.T) {
 		g.Distributions["lr"] != lr || !math.IsInf(g.IntermediateValues[2], 1) || g.DatetimeStart == "" || g.DatetimeComplete == "" {
 		t.Fatalf("GetTrial = %v", g)
 	}
-	if _, err := time.Parse("2006-01-02 15:04:05.000000", g.DatetimeStart); err != nil {
+	if _, err := time.Parse(time.RFC3339Nano, g.DatetimeStart); err != nil || !strings.HasSuffix(g.DatetimeStart, "+00:00") {
 		t.Fatalf("datetime_start %q: %v", g.DatetimeStart, err)
 	}
 
-	// A template trial (copy_study, enqueue_trial) keeps its times.
-	tmpl := &pb.Trial{State: pb.TrialState_COMPLETE, Values: []float64{0.5}, DatetimeStart: "2024-01-02 03:04:05.123456",
+	// A template trial (copy_study, enqueue_trial) keeps its times, given
+	// as Optuna 5 writes them or, without a zone, as Optuna 4 did.
+	tmpl := &pb.Trial{State: pb.TrialState_COMPLETE, Values: []float64{0.5}, DatetimeStart: "2024-01-02T03:04:05.123456+00:00",
 		DatetimeComplete: "2024-01-02 03:04:06.000001", Params: map[string]float64{"lr": 0.001}, Distributions: map[string]string{"lr": lr},
 		UserAttributes: map[string]string{"u": `"x"`}, IntermediateValues: map[int64]float64{0: 1, 1: math.NaN()}}
 	ct, err := c.CreateNewTrial(ctx, &pb.CreateNewTrialRequest{StudyId: st.StudyId, TemplateTrial: tmpl})
@@ -167,7 +168,7 @@ func TestStorageService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := got.Trial; g.Number != 4 || g.DatetimeStart != tmpl.DatetimeStart || g.DatetimeComplete != tmpl.DatetimeComplete ||
+	if g := got.Trial; g.Number != 4 || g.DatetimeStart != tmpl.DatetimeStart || g.DatetimeComplete != "2024-01-02T03:04:06.000001+00:00" ||
 		g.UserAttributes["u"] != `"x"` || !math.IsNaN(g.IntermediateValues[1]) || g.Params["lr"] != 0.001 {
 		t.Fatalf("trial from template = %v", g)
 	}

@@ -1,5 +1,3 @@
-// Package tune is Lode's hyperparameter tuning: studies, their trials and
-// the searcher that proposes them.
 package tune
 
 import (
@@ -9,35 +7,6 @@ import (
 
 	"github.com/lode-ml/lode"
 )
-
-// Direction is what a study does with one of its objectives.
-type Direction string
-
-// Directions.
-const (
-	Minimize Direction = "MINIMIZE"
-	Maximize Direction = "MAXIMIZE"
-)
-
-// TrialState is where a trial is in its life. A trial is created RUNNING
-// (or WAITING, enqueued for a worker to claim) and ends COMPLETE, PRUNED or
-// FAIL; a finished trial never changes again.
-type TrialState string
-
-// Trial states, named as Optuna names them.
-const (
-	Running  TrialState = "RUNNING"
-	Waiting  TrialState = "WAITING"
-	Complete TrialState = "COMPLETE"
-	Pruned   TrialState = "PRUNED"
-	Fail     TrialState = "FAIL"
-)
-
-// Finished reports whether s is final.
-func (s TrialState) Finished() bool { return s == Complete || s == Pruned || s == Fail }
-
-// Valid reports whether s is a known state.
-func (s TrialState) Valid() bool { return s == Running || s == Waiting || s.Finished() }
 
 // Study is a search for the best trial: a unique name, one direction per
 // objective, and attributes whose values are JSON text (user attributes
@@ -50,21 +19,21 @@ type Study struct {
 	SystemAttrs map[string]string
 }
 
-// Param is one parameter of a trial: its value in the internal
+// TrialParam is one parameter of a stored trial: its value in the internal
 // representation of its distribution (for a categorical one, the index of
 // the choice), and the distribution as the client spelt it (Optuna's
 // distribution JSON), kept verbatim.
-type Param struct {
+type TrialParam struct {
 	Value        float64
 	Distribution string
 }
 
-// Trial is one evaluation of a study's objective. Number counts the
+// TrialRecord is one evaluation of a study's objective, as stored. Number counts the
 // study's trials from 0 without gaps; ID is unique across studies and
 // grows with every trial created. Start and Complete are zero when unset.
 // Values (one per objective) and intermediate values may be NaN or
 // infinite.
-type Trial struct {
+type TrialRecord struct {
 	ID           int64
 	StudyID      int64
 	Number       int64
@@ -72,7 +41,7 @@ type Trial struct {
 	Values       []float64
 	Start        time.Time
 	Complete     time.Time
-	Params       map[string]Param
+	Params       map[string]TrialParam
 	Intermediate map[int64]float64
 	UserAttrs    map[string]string
 	SystemAttrs  map[string]string
@@ -113,16 +82,16 @@ type Store interface {
 	// CreateTrial stores t (its ID and Number are ignored) as the study's
 	// next trial, numbered after every trial created before it even by
 	// concurrent callers, and returns it with its id and number.
-	CreateTrial(ctx context.Context, studyID int64, t *Trial) (*Trial, error)
-	GetTrial(ctx context.Context, id int64) (*Trial, error)
+	CreateTrial(ctx context.Context, studyID int64, t *TrialRecord) (*TrialRecord, error)
+	GetTrial(ctx context.Context, id int64) (*TrialRecord, error)
 	// TrialID returns the id of the study's trial with that number.
 	TrialID(ctx context.Context, studyID, number int64) (int64, error)
 	// ListTrials returns the study's trials the query selects, by number.
-	ListTrials(ctx context.Context, studyID int64, q TrialQuery) ([]*Trial, error)
+	ListTrials(ctx context.Context, studyID int64, q TrialQuery) ([]*TrialRecord, error)
 	// SetTrialParam sets a parameter of an unfinished trial. check, when
 	// not nil, is given the distribution the parameter has in the study's
 	// other trials ("" if none yet) and its error refuses the change.
-	SetTrialParam(ctx context.Context, trialID int64, name string, p Param, check func(previous string) error) error
+	SetTrialParam(ctx context.Context, trialID int64, name string, p TrialParam, check func(previous string) error) error
 	// SetTrialState moves an unfinished trial to state at the time at,
 	// setting values when not nil. A move to Running succeeds only from
 	// Waiting (it claims an enqueued trial): from any other state it
@@ -169,10 +138,10 @@ func (s *Service) CreateStudy(ctx context.Context, st *Study) (int64, error) {
 // CreateTrial creates the study's next trial: a new Running trial started
 // now when template is nil, else a copy of template (as Optuna's
 // enqueue_trial and copy_study make them).
-func (s *Service) CreateTrial(ctx context.Context, studyID int64, template *Trial) (*Trial, error) {
+func (s *Service) CreateTrial(ctx context.Context, studyID int64, template *TrialRecord) (*TrialRecord, error) {
 	t := template
 	if t == nil {
-		t = &Trial{State: Running, Start: s.now()}
+		t = &TrialRecord{State: Running, Start: s.now()}
 	}
 	if !t.State.Valid() {
 		return nil, lode.Errorf(lode.EInvalid, "Invalid trial state %q.", t.State)

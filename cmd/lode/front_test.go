@@ -310,17 +310,17 @@ func TestStalledClientsAndInflightCap(t *testing.T) {
 	s := startServer(t, t.TempDir(), "--access-log=false", "--read-timeout", readTimeout.String(), "--max-inflight-requests", "2")
 	addr := strings.TrimPrefix(s.url, "http://")
 	start := time.Now()
-	var conns []net.Conn
-	for i := range 2 {
+	stall := func(i int) net.Conn {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
 		fmt.Fprintf(c, "PUT /api/2.0/mlflow-artifacts/artifacts/0/stalled/file%d HTTP/1.1\r\nHost: %s\r\nContent-Length: 100000\r\n\r\n%s",
 			i, addr, strings.Repeat("x", 1000))
-		conns = append(conns, c)
+		return c
 	}
+	conns := []net.Conn{stall(0), stall(1)}
 	var code int
 	var h http.Header
 	var body string
@@ -328,6 +328,13 @@ func TestStalledClientsAndInflightCap(t *testing.T) {
 		code, h, body = s.raw("GET", "/api/2.0/mlflow/experiments/search?max_results=1", addr, "", "", nil)
 		if code == 503 || time.Now().After(deadline) {
 			break
+		}
+		// The server reads the connections concurrently: a probe that came
+		// in while only one upload held a slot took the other, and the
+		// second upload was refused (its answer waits until its body is
+		// cut, but the server logs the refusal). Stall another in its place.
+		for refused := strings.Count(s.log.String(), `too many in flight" limit=2 method=PUT`); len(conns) < 2+refused; {
+			conns = append(conns, stall(len(conns)))
 		}
 	}
 	if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(body, `"error_code":"TEMPORARILY_UNAVAILABLE"`) {

@@ -146,7 +146,7 @@ func upsertStudyAttr(ctx context.Context, c *conn, id int64, kind tune.AttrKind,
 // the transaction's first statement: on PostgreSQL its row lock makes
 // concurrent creators of one study's trials take turns, so numbers are
 // dense and ids grow in commit order.
-func (db *Store) CreateTrial(ctx context.Context, studyID int64, t *tune.Trial) (*tune.Trial, error) {
+func (db *Store) CreateTrial(ctx context.Context, studyID int64, t *tune.TrialRecord) (*tune.TrialRecord, error) {
 	out := copyTrial(t)
 	out.StudyID = studyID
 	err := db.tx(ctx, func(c *conn) error {
@@ -196,7 +196,7 @@ func (db *Store) CreateTrial(ctx context.Context, studyID int64, t *tune.Trial) 
 }
 
 // GetTrial implements tune.Store.
-func (db *Store) GetTrial(ctx context.Context, id int64) (*tune.Trial, error) {
+func (db *Store) GetTrial(ctx context.Context, id int64) (*tune.TrialRecord, error) {
 	ts, err := db.loadTrials(ctx, `trial_id = ?`, []any{id})
 	if err != nil {
 		return nil, err
@@ -218,7 +218,7 @@ func (db *Store) TrialID(ctx context.Context, studyID, number int64) (int64, err
 }
 
 // ListTrials implements tune.Store.
-func (db *Store) ListTrials(ctx context.Context, studyID int64, q tune.TrialQuery) ([]*tune.Trial, error) {
+func (db *Store) ListTrials(ctx context.Context, studyID int64, q tune.TrialQuery) ([]*tune.TrialRecord, error) {
 	var one int
 	err := db.r.QueryRow(ctx, `SELECT 1 FROM studies WHERE study_id = ?`, studyID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -247,11 +247,11 @@ func (db *Store) ListTrials(ctx context.Context, studyID int64, q tune.TrialQuer
 // They may see the database at different moments; a trial's parts are
 // only ever added or replaced, and a finished trial changes no more, so
 // a part newer than its trial's row is one that trial has now.
-func (db *Store) loadTrials(ctx context.Context, cond string, args []any) ([]*tune.Trial, error) {
-	byID := map[int64]*tune.Trial{}
+func (db *Store) loadTrials(ctx context.Context, cond string, args []any) ([]*tune.TrialRecord, error) {
+	byID := map[int64]*tune.TrialRecord{}
 	out, err := queryAll(ctx, db.r, `SELECT trial_id, study_id, number, state, start_us, complete_us FROM trials WHERE `+cond+` ORDER BY study_id, number`, args,
-		func(rows Rows) (*tune.Trial, error) {
-			t := &tune.Trial{Params: map[string]tune.Param{}, Intermediate: map[int64]float64{},
+		func(rows Rows) (*tune.TrialRecord, error) {
+			t := &tune.TrialRecord{Params: map[string]tune.TrialParam{}, Intermediate: map[int64]float64{},
 				UserAttrs: map[string]string{}, SystemAttrs: map[string]string{}}
 			var state string
 			var start, complete sql.NullInt64
@@ -266,19 +266,19 @@ func (db *Store) loadTrials(ctx context.Context, cond string, args []any) ([]*tu
 		return out, db.dbErr(err)
 	}
 	sub := `trial_id IN (SELECT trial_id FROM trials WHERE ` + cond + `)`
-	each := func(query string, scan func(rows Rows, t func(int64) *tune.Trial) error) error {
+	each := func(query string, scan func(rows Rows, t func(int64) *tune.TrialRecord) error) error {
 		_, err := queryAll(ctx, db.r, query, args, func(rows Rows) (struct{}, error) {
-			return struct{}{}, scan(rows, func(id int64) *tune.Trial {
+			return struct{}{}, scan(rows, func(id int64) *tune.TrialRecord {
 				if t := byID[id]; t != nil {
 					return t
 				}
-				return &tune.Trial{Params: map[string]tune.Param{}, Intermediate: map[int64]float64{},
+				return &tune.TrialRecord{Params: map[string]tune.TrialParam{}, Intermediate: map[int64]float64{},
 					UserAttrs: map[string]string{}, SystemAttrs: map[string]string{}} // created since: dropped
 			})
 		})
 		return err
 	}
-	err = each(`SELECT trial_id, objective, value FROM trial_values WHERE `+sub+` ORDER BY trial_id, objective`, func(rows Rows, t func(int64) *tune.Trial) error {
+	err = each(`SELECT trial_id, objective, value FROM trial_values WHERE `+sub+` ORDER BY trial_id, objective`, func(rows Rows, t func(int64) *tune.TrialRecord) error {
 		var id int64
 		var obj int
 		var v sql.NullFloat64
@@ -293,10 +293,10 @@ func (db *Store) loadTrials(ctx context.Context, cond string, args []any) ([]*tu
 		return nil
 	})
 	if err == nil {
-		err = each(`SELECT trial_id, name, value, distribution FROM trial_params WHERE `+sub, func(rows Rows, t func(int64) *tune.Trial) error {
+		err = each(`SELECT trial_id, name, value, distribution FROM trial_params WHERE `+sub, func(rows Rows, t func(int64) *tune.TrialRecord) error {
 			var id int64
 			var name string
-			var p tune.Param
+			var p tune.TrialParam
 			if err := rows.Scan(&id, &name, &p.Value, &p.Distribution); err != nil {
 				return err
 			}
@@ -305,7 +305,7 @@ func (db *Store) loadTrials(ctx context.Context, cond string, args []any) ([]*tu
 		})
 	}
 	if err == nil {
-		err = each(`SELECT trial_id, step, value FROM trial_steps WHERE `+sub, func(rows Rows, t func(int64) *tune.Trial) error {
+		err = each(`SELECT trial_id, step, value FROM trial_steps WHERE `+sub, func(rows Rows, t func(int64) *tune.TrialRecord) error {
 			var id, step int64
 			var v sql.NullFloat64
 			if err := rows.Scan(&id, &step, &v); err != nil {
@@ -316,7 +316,7 @@ func (db *Store) loadTrials(ctx context.Context, cond string, args []any) ([]*tu
 		})
 	}
 	if err == nil {
-		err = each(`SELECT trial_id, kind, key, value FROM trial_attrs WHERE `+sub, func(rows Rows, t func(int64) *tune.Trial) error {
+		err = each(`SELECT trial_id, kind, key, value FROM trial_attrs WHERE `+sub, func(rows Rows, t func(int64) *tune.TrialRecord) error {
 			var id int64
 			var kind, k, v string
 			if err := rows.Scan(&id, &kind, &k, &v); err != nil {
@@ -334,7 +334,7 @@ func (db *Store) loadTrials(ctx context.Context, cond string, args []any) ([]*tu
 }
 
 // SetTrialParam implements tune.Store.
-func (db *Store) SetTrialParam(ctx context.Context, trialID int64, name string, p tune.Param, check func(previous string) error) error {
+func (db *Store) SetTrialParam(ctx context.Context, trialID int64, name string, p tune.TrialParam, check func(previous string) error) error {
 	return db.tx(ctx, func(c *conn) error {
 		lt, err := lockUnfinishedTrial(ctx, c, trialID)
 		if err != nil {
@@ -440,7 +440,7 @@ func setValues(ctx context.Context, c *conn, id int64, values []float64) error {
 	return nil
 }
 
-func upsertParam(ctx context.Context, c *conn, id int64, name string, p tune.Param) error {
+func upsertParam(ctx context.Context, c *conn, id int64, name string, p tune.TrialParam) error {
 	if math.IsNaN(p.Value) {
 		return lode.Errorf(lode.EInvalid, "Parameter '%s' cannot be NaN.", name)
 	}
@@ -471,10 +471,10 @@ func attrsOf(kind string, user, system map[string]string) map[string]string {
 
 // copyTrial copies t deeply enough that the caller's maps and slices are
 // not the stored trial's.
-func copyTrial(t *tune.Trial) *tune.Trial {
+func copyTrial(t *tune.TrialRecord) *tune.TrialRecord {
 	out := *t
 	out.Values = append([]float64(nil), t.Values...)
-	out.Params = make(map[string]tune.Param, len(t.Params))
+	out.Params = make(map[string]tune.TrialParam, len(t.Params))
 	for k, v := range t.Params {
 		out.Params[k] = v
 	}

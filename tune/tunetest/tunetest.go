@@ -85,14 +85,14 @@ func (e *env) study(name string) int64 {
 	return id
 }
 
-func (e *env) trial(study int64) *tune.Trial {
+func (e *env) trial(study int64) *tune.TrialRecord {
 	e.Helper()
 	t, err := e.svc.CreateTrial(e.ctx, study, nil)
 	e.ok(err)
 	return t
 }
 
-func (e *env) get(id int64) *tune.Trial {
+func (e *env) get(id int64) *tune.TrialRecord {
 	e.Helper()
 	t, err := e.store.GetTrial(e.ctx, id)
 	e.ok(err)
@@ -139,7 +139,7 @@ func testStudies(e *env) {
 func testDeleteStudy(e *env) {
 	id := e.study("gone")
 	tr := e.trial(id)
-	e.ok(e.store.SetTrialParam(e.ctx, tr.ID, "x", tune.Param{Value: 1, Distribution: "{}"}, nil))
+	e.ok(e.store.SetTrialParam(e.ctx, tr.ID, "x", tune.TrialParam{Value: 1, Distribution: "{}"}, nil))
 	e.ok(e.store.DeleteStudy(e.ctx, id))
 	e.code(e.store.DeleteStudy(e.ctx, id), lode.ENotFound)
 	_, err := e.store.GetTrial(e.ctx, tr.ID)
@@ -200,8 +200,8 @@ func testTemplateTrial(e *env) {
 	s := e.study("s")
 	e.trial(s)
 	start, end := e.now.Add(-time.Hour), e.now.Add(-time.Minute)
-	tmpl := &tune.Trial{ID: 77, Number: 12, State: tune.Complete, Values: []float64{math.Inf(1), -2.5}, Start: start, Complete: end,
-		Params:       map[string]tune.Param{"lr": {Value: 0.01, Distribution: `{"name": "FloatDistribution", "attributes": {"log": true, "step": null, "low": 1e-05, "high": 1.0}}`}, "c": {Value: 2, Distribution: `{"name": "CategoricalDistribution", "attributes": {"choices": ["a", "b", null]}}`}},
+	tmpl := &tune.TrialRecord{ID: 77, Number: 12, State: tune.Complete, Values: []float64{math.Inf(1), -2.5}, Start: start, Complete: end,
+		Params:       map[string]tune.TrialParam{"lr": {Value: 0.01, Distribution: `{"name": "FloatDistribution", "attributes": {"log": true, "step": null, "low": 1e-05, "high": 1.0}}`}, "c": {Value: 2, Distribution: `{"name": "CategoricalDistribution", "attributes": {"choices": ["a", "b", null]}}`}},
 		Intermediate: map[int64]float64{0: 1, 10: math.NaN()},
 		UserAttrs:    map[string]string{"note": `"copied"`}, SystemAttrs: map[string]string{"fixed_params": `{"lr": 0.01}`}}
 	tr, err := e.svc.CreateTrial(e.ctx, s, tmpl)
@@ -225,12 +225,12 @@ func testTemplateTrial(e *env) {
 		e.Fatalf("trial from template\n got %+v\nwant %+v", got, &want)
 	}
 	// A waiting template: an enqueued trial.
-	w, err := e.svc.CreateTrial(e.ctx, s, &tune.Trial{State: tune.Waiting})
+	w, err := e.svc.CreateTrial(e.ctx, s, &tune.TrialRecord{State: tune.Waiting})
 	e.ok(err)
 	if g := e.get(w.ID); g.State != tune.Waiting || !g.Start.IsZero() {
 		e.Fatalf("waiting trial %+v", g)
 	}
-	_, err = e.svc.CreateTrial(e.ctx, s, &tune.Trial{State: "BOGUS"})
+	_, err = e.svc.CreateTrial(e.ctx, s, &tune.TrialRecord{State: "BOGUS"})
 	e.code(err, lode.EInvalid)
 }
 
@@ -241,8 +241,8 @@ func testListTrials(e *env) {
 		ids = append(ids, e.trial(s).ID)
 		e.trial(other)
 	}
-	e.ok(e.store.SetTrialParam(e.ctx, ids[2], "x", tune.Param{Value: 3, Distribution: "d"}, nil))
-	numbers := func(ts []*tune.Trial) []int64 {
+	e.ok(e.store.SetTrialParam(e.ctx, ids[2], "x", tune.TrialParam{Value: 3, Distribution: "d"}, nil))
+	numbers := func(ts []*tune.TrialRecord) []int64 {
 		var out []int64
 		for _, t := range ts {
 			if t.StudyID != s {
@@ -286,20 +286,20 @@ func testParams(e *env) {
 		}
 		return nil
 	}
-	e.ok(e.store.SetTrialParam(e.ctx, t0.ID, "x", tune.Param{Value: 1.5, Distribution: "A"}, check))
-	e.ok(e.store.SetTrialParam(e.ctx, t1.ID, "x", tune.Param{Value: 2.5, Distribution: "A"}, check))
-	e.ok(e.store.SetTrialParam(e.ctx, t1.ID, "y", tune.Param{Value: -1, Distribution: "B"}, check))
+	e.ok(e.store.SetTrialParam(e.ctx, t0.ID, "x", tune.TrialParam{Value: 1.5, Distribution: "A"}, check))
+	e.ok(e.store.SetTrialParam(e.ctx, t1.ID, "x", tune.TrialParam{Value: 2.5, Distribution: "A"}, check))
+	e.ok(e.store.SetTrialParam(e.ctx, t1.ID, "y", tune.TrialParam{Value: -1, Distribution: "B"}, check))
 	if !slices.Equal(seen, []string{"", "A", ""}) {
 		e.Fatalf("check saw %q", seen)
 	}
 	refuse := func(string) error { return lode.Errorf(lode.EInvalid, "no") }
-	e.code(e.store.SetTrialParam(e.ctx, t1.ID, "z", tune.Param{Value: 1, Distribution: "C"}, refuse), lode.EInvalid)
+	e.code(e.store.SetTrialParam(e.ctx, t1.ID, "z", tune.TrialParam{Value: 1, Distribution: "C"}, refuse), lode.EInvalid)
 	got := e.get(t1.ID)
-	want := map[string]tune.Param{"x": {Value: 2.5, Distribution: "A"}, "y": {Value: -1, Distribution: "B"}}
+	want := map[string]tune.TrialParam{"x": {Value: 2.5, Distribution: "A"}, "y": {Value: -1, Distribution: "B"}}
 	if !reflect.DeepEqual(got.Params, want) {
 		e.Fatalf("params %v, want %v", got.Params, want)
 	}
-	e.code(e.store.SetTrialParam(e.ctx, 99999, "x", tune.Param{Distribution: "A"}, nil), lode.ENotFound)
+	e.code(e.store.SetTrialParam(e.ctx, 99999, "x", tune.TrialParam{Distribution: "A"}, nil), lode.ENotFound)
 }
 
 func testStates(e *env) {
@@ -322,7 +322,7 @@ func testStates(e *env) {
 		e.Fatalf("completed trial %+v", got)
 	}
 
-	w, err := e.svc.CreateTrial(e.ctx, s, &tune.Trial{State: tune.Waiting})
+	w, err := e.svc.CreateTrial(e.ctx, s, &tune.TrialRecord{State: tune.Waiting})
 	e.ok(err)
 	moved, err = e.svc.SetTrialState(e.ctx, w.ID, tune.Running, nil)
 	e.ok(err)
@@ -344,19 +344,19 @@ func testStates(e *env) {
 	}
 	_, err = e.svc.SetTrialState(e.ctx, tr.ID, "BOGUS", nil)
 	e.code(err, lode.EInvalid)
-	_, err = e.svc.SetTrialState(e.ctx, 99999, tune.Fail, nil)
+	_, err = e.svc.SetTrialState(e.ctx, 99999, tune.Failed, nil)
 	e.code(err, lode.ENotFound)
 }
 
 func testFinishedTrials(e *env) {
 	s := e.study("s")
-	for _, st := range []tune.TrialState{tune.Complete, tune.Pruned, tune.Fail} {
+	for _, st := range []tune.TrialState{tune.Complete, tune.Pruned, tune.Failed} {
 		tr := e.trial(s)
 		_, err := e.svc.SetTrialState(e.ctx, tr.ID, st, []float64{1})
 		e.ok(err)
 		_, err = e.svc.SetTrialState(e.ctx, tr.ID, tune.Complete, []float64{2})
 		e.code(err, lode.EInvalidState)
-		e.code(e.store.SetTrialParam(e.ctx, tr.ID, "x", tune.Param{Value: 1, Distribution: "d"}, nil), lode.EInvalidState)
+		e.code(e.store.SetTrialParam(e.ctx, tr.ID, "x", tune.TrialParam{Value: 1, Distribution: "d"}, nil), lode.EInvalidState)
 		e.code(e.store.SetTrialIntermediate(e.ctx, tr.ID, 1, 1), lode.EInvalidState)
 		e.code(e.store.SetTrialAttr(e.ctx, tr.ID, tune.UserAttr, "a", "1"), lode.EInvalidState)
 		if g := e.get(tr.ID); g.State != st || !slices.Equal(g.Values, []float64{1}) || len(g.Params)+len(g.Intermediate)+len(g.UserAttrs) != 0 {
@@ -371,7 +371,7 @@ func testConcurrentTrials(e *env) {
 	s := e.study("s")
 	const workers, each = 8, 12
 	var mu sync.Mutex
-	var all []*tune.Trial
+	var all []*tune.TrialRecord
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for range workers {
@@ -419,7 +419,7 @@ func testConcurrentTrials(e *env) {
 	}
 }
 
-func numbersOf(ts []*tune.Trial) []int64 {
+func numbersOf(ts []*tune.TrialRecord) []int64 {
 	out := make([]int64, len(ts))
 	for i, t := range ts {
 		out[i] = t.Number
