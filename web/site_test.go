@@ -137,7 +137,7 @@ func newSiteWith(t *testing.T, o siteOptions) *site {
 	api.Jobs = js
 	apiHandler := api.Handler()
 	mux.Handle("/", apiHandler)
-	ui := &Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Version: "test",
+	ui := &Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Studies: db, Version: "test",
 		Guard: guard, Auth: authSvc, SecureCookies: o.SecureCookies}
 	if err := ui.Mount(mux, nil); err != nil {
 		t.Fatal(err)

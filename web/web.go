@@ -27,6 +27,7 @@ import (
 	"github.com/lode-ml/lode/mlflowapi"
 	"github.com/lode-ml/lode/registry"
 	"github.com/lode-ml/lode/tracking"
+	"github.com/lode-ml/lode/tune"
 )
 
 //go:embed templates/*.html
@@ -41,15 +42,17 @@ type Jobs interface {
 	List(ctx context.Context, q jobs.Query) ([]*jobs.Job, string, error)
 }
 
-// Server renders the UI. Registry, Artifacts and Jobs may be nil: their
+// Server renders the UI. Registry, Artifacts, Jobs and Studies may be nil: their
 // pages then say the server runs without them.
 type Server struct {
 	Tracking  *tracking.Service
 	Registry  *registry.Service
 	Artifacts artifact.Store
 	Jobs      Jobs
-	Version   string
-	Logger    *slog.Logger
+	// Studies, when set, are the tuning studies the study pages show.
+	Studies tune.Store
+	Version string
+	Logger  *slog.Logger
 	// Guard decides who may see each page (nil: everyone, as on a server
 	// without authentication); Auth, when set, signs users in and out.
 	Guard *mlflowapi.Guard

@@ -84,7 +84,8 @@ const Lode = (() => {
 
   // chart draws line series on a shared x axis with uPlot. series is a list
   // of {label, x: [...], y: [...]} with x increasing; opts: {xLabel, time
-  // (x is seconds since the epoch), log (log scale y), height}.
+  // (x is seconds since the epoch), log (log scale y), height, legend
+  // (shown by default when there are several series)}.
   function chart(el, series, opts) {
     opts = opts || {};
     el.textContent = "";
@@ -98,7 +99,7 @@ const Lode = (() => {
       width, height: opts.height || 220,
       scales: { x: { time: !!opts.time }, y: { distr: opts.log ? 3 : 1 } },
       axes: [{ label: opts.xLabel || "" }, {}],
-      legend: { show: series.length > 1 || !!opts.legend },
+      legend: { show: opts.legend === undefined ? series.length > 1 : !!opts.legend },
       cursor: { drag: { x: true, y: false } },
       series: [{ label: opts.xLabel || "x" }].concat(series.map((s, i) => ({
         label: s.label, stroke: s.color || palette[i % palette.length], width: 1.5, spanGaps: true,
