@@ -65,6 +65,7 @@ type matrixSample struct {
 type fixture struct {
 	exp, run, loggedModel, model, job, deployment, token string
 	roleID, rolePermID                                   int64
+	study                                                int64 // tied to exp
 }
 
 type matrixEnv struct {
@@ -170,6 +171,12 @@ func (e *matrixEnv) newFixture() *fixture {
 		Spec: jobs.Spec{Name: "j", Command: "true", User: "alice", Owner: "alice", ExperimentID: fx.exp, Env: map[string]string{"SECRET": "s3cr3t"}}}); err != nil {
 		e.t.Fatal(err)
 	}
+	study, err := (&tune.Service{Store: e.db}).CreateStudy(ctx, &tune.Study{Name: fmt.Sprintf("study-%d", e.n), Directions: []tune.Direction{tune.Minimize},
+		SystemAttrs: map[string]string{tune.ExperimentAttr: fmt.Sprintf("%q", fx.exp)}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	fx.study = study
 	alice, _ := e.auth.User(ctx, "alice")
 	if err := e.auth.GrantCreator(ctx, &auth.Identity{User: alice}, auth.Deployment, fx.deployment); err != nil {
 		e.t.Fatal(err)
@@ -465,6 +472,16 @@ func matrixSamples() map[string]matrixSample {
 		"* /v2/":                       sAt("deployment", func(fx *fixture) string { return "/v2/models/" + fx.deployment + "/infer" }, func(*fixture) any { return map[string]any{"inputs": []any{}} }),
 		"GET /v2":                      sAt("", func(*fixture) string { return "/v2" }, nil),
 		"* /endpoints/":                sAt("deployment", func(fx *fixture) string { return "/endpoints/" + fx.deployment + "/invocations" }, func(*fixture) any { return map[string]any{"inputs": [][]float64{{1}}} }),
+
+		// The study pages: a study takes its experiment's READ (the handler
+		// checks it).
+		"GET /studies": sAt("", func(*fixture) string { return "/studies" }, nil),
+		"GET /studies/{id}": {on: "exp", need: auth.NeedRead, req: func(fx *fixture) (string, url.Values, any) {
+			return fmt.Sprintf("/studies/%d", fx.study), nil, nil
+		}},
+		"GET /studies/{id}/data": {on: "exp", need: auth.NeedRead, req: func(fx *fixture) (string, url.Values, any) {
+			return fmt.Sprintf("/studies/%d/data", fx.study), nil, nil
+		}},
 	}
 	return s
 }
@@ -532,6 +549,9 @@ var matrixSpec = map[string]string{
 	"GET /runs/{id}/artifact":                                   "read",
 	"GET /runs/{id}/artifacts":                                  "read",
 	"GET /runs/{id}/preview":                                    "read",
+	"GET /studies":                                              "signed-in",
+	"GET /studies/{id}":                                         "signed-in",
+	"GET /studies/{id}/data":                                    "signed-in",
 	"GET /static/":                                              "public",
 	"GET /v2":                                                   "public",
 	"GET /version":                                              "public",
@@ -776,7 +796,7 @@ func newMatrixEnvWith(t *testing.T, userCode bool) (*matrixEnv, []mlflowapi.Rout
 	t.Cleanup(js.Close)
 	api := &mlflowapi.Server{Tracking: tr, Registry: reg, Artifacts: store, Deployments: mgr, Jobs: js, Guard: guard, Auth: authSvc, Logger: logger, Version: "test",
 		UserCode: userCode}
-	ui := &web.Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Guard: guard, Auth: authSvc, Version: "test", Logger: logger}
+	ui := &web.Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Studies: db, Guard: guard, Auth: authSvc, Version: "test", Logger: logger}
 	infer := inferapi.New(inferapi.Options{Catalog: mgr, Logger: logger, NoAccessLog: true, Authorize: func(ctx context.Context, model string, predict bool) error {
 		return guard.CheckTarget(ctx, mlflowapi.TargetDeployment, model, inferNeed(predict), false)
 	}})

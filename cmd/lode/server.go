@@ -279,7 +279,7 @@ func runServer(ctx context.Context, c serverConfig) error {
 		logger.Info("jobs are off on this server (--jobs=false)")
 	}
 
-	ui := &web.Server{Tracking: trackingSvc, Registry: registrySvc, Artifacts: api.Artifacts, Jobs: uiJobs, Version: version, Logger: logger,
+	ui := &web.Server{Tracking: trackingSvc, Registry: registrySvc, Artifacts: api.Artifacts, Jobs: uiJobs, Studies: db, Version: version, Logger: logger,
 		Guard: guard, Auth: authSvc, SecureCookies: front.TLS() || c.auth.secureCookies, SessionTTL: c.auth.sessionTTL}
 	var accessLog *slog.Logger
 	if c.accessLog {
