@@ -300,7 +300,9 @@ func (s *Server) studyData(w http.ResponseWriter, r *http.Request) {
 func buildStudyPage(st *tune.Study, trials []*tune.TrialRecord, now time.Time) *studyPage {
 	p := &studyPage{ID: st.ID, Name: st.Name, Directions: directionsText(st.Directions), Trials: len(trials),
 		ExperimentID: attrString(st.SystemAttrs[tune.ExperimentAttr]), RunID: attrString(st.SystemAttrs[tune.RunAttr]),
-		Method: tune.ImportanceMethod}
+		Method: tune.ImportanceMethod,
+		// Empty lists, not null, for the script.
+		Script: studyScript{Directions: []string{}, Params: []scriptParam{}, Trials: []scriptTrial{}, Importance: []tune.ParamImportance{}}}
 	for k, v := range st.UserAttrs {
 		p.UserAttrs = append(p.UserAttrs, attrRow{k, v})
 	}
@@ -394,7 +396,9 @@ func buildStudyPage(st *tune.Study, trials []*tune.TrialRecord, now time.Time) *
 	if len(st.Directions) == 1 {
 		p.Importance = tune.Importance(obs, p.Params, categorical)
 	}
-	p.Script.Importance = p.Importance
+	if p.Importance != nil {
+		p.Script.Importance = p.Importance
+	}
 	for _, state := range trialStates {
 		if n[state] > 0 {
 			p.Counts = append(p.Counts, stateCount{string(state), n[state]})

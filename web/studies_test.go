@@ -293,4 +293,36 @@ func TestStudyPageBrowser(t *testing.T) {
 		t.Errorf("after the update: %v points, row %q", got.History, b.text(t, `#trials tr[data-number="29"]`))
 	}
 	b.noErrors(t)
+
+	// A study without trials, and a two-objective one (no best line, no
+	// importance), draw without an error.
+	ctx := context.Background()
+	svc := &tune.Service{Store: s.DB}
+	emptyID, err := svc.CreateStudy(ctx, &tune.Study{Name: "empty", Directions: []tune.Direction{tune.Minimize}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	multiID, err := svc.CreateStudy(ctx, &tune.Study{Name: "pareto", Directions: []tune.Direction{tune.Minimize, tune.Maximize}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		tr, err := svc.CreateTrial(ctx, multiID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.SetTrialState(ctx, tr.ID, tune.Complete, []float64{float64(i), float64(5 - i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sid := range []int64{emptyID, multiID} {
+		b.visit(t, fmt.Sprintf("/studies/%d", sid))
+		b.waitFor(t, "the charts", `window.LodeStudy && LodeStudy.ready`)
+		var series int
+		b.eval(t, `LodeStudy.history ? LodeStudy.history.series.length : 0`, &series)
+		if want := map[int64]int{emptyID: 0, multiID: 2}[sid]; series != want {
+			t.Errorf("study %d: history has %d series, want %d", sid, series, want)
+		}
+		b.noErrors(t)
+	}
 }

@@ -31,16 +31,20 @@
     const xs = ts.map((t) => t.number), ys = ts.map(value), best = [];
     let b = null;
     for (const y of ys) { b = b === null ? y : minimize() ? Math.min(b, y) : Math.max(b, y); best.push(b); }
+    // Several objectives have a Pareto front, not a best: the first
+    // objective's values alone, then.
+    const multi = data.directions.length > 1;
+    const series = [{ label: "Trial" },
+      { label: multi ? "value 0" : "Value", stroke: "#2f6f8f", paths: () => null, points: { show: true, size: 7, fill: "#2f6f8f" } }];
+    if (!multi) series.push({ label: "Best so far", stroke: "#b3261e", width: 2, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } });
     state.history = new uPlot({
       width: width(el), height: 260,
       scales: { x: { time: false } },
-      axes: [{ label: "Trial" }, { label: data.directions.length > 1 ? "value 0" : "value" }],
+      axes: [{ label: "Trial" }, { label: multi ? "value 0" : "value" }],
       legend: { show: true },
-      series: [{ label: "Trial" },
-        { label: "Value", stroke: "#2f6f8f", paths: () => null, points: { show: true, size: 7, fill: "#2f6f8f" } },
-        { label: "Best so far", stroke: "#b3261e", width: 2, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } }],
-    }, [xs, ys, best], el);
-    state.historyBest = best[best.length - 1];
+      series,
+    }, multi ? [xs, ys] : [xs, ys, best], el);
+    state.historyBest = multi ? null : best[best.length - 1];
   }
 
   // ---- Intermediate values: a line per trial by step, in its state's
