@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"net/http"
 	"sort"
@@ -216,7 +217,9 @@ type trialRow struct {
 }
 
 // studyScript is what the page's script draws, and what
-// /studies/{id}/data answers while the study runs. Parameter values are
+// /studies/{id}/data answers while the study runs (with ?version=V, the
+// version the page has: {"version", "live", "unchanged": true} alone when
+// nothing changed). Parameter values are
 // numbers: a categorical parameter's is its choice's index in Choices.
 type studyScript struct {
 	Directions []string               `json:"directions"`
@@ -293,6 +296,12 @@ func (s *Server) studyData(w http.ResponseWriter, r *http.Request) {
 	p := buildStudyPage(st, trials, time.Now())
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	// The page polls with the version it shows: an unchanged study is
+	// answered in a few bytes.
+	if v := r.URL.Query().Get("version"); v != "" && v == p.Script.Version {
+		json.NewEncoder(w).Encode(map[string]any{"version": v, "live": p.Script.Live, "unchanged": true})
+		return
+	}
 	json.NewEncoder(w).Encode(p.Script)
 }
 
@@ -347,8 +356,8 @@ func buildStudyPage(st *tune.Study, trials []*tune.TrialRecord, now time.Time) *
 	n := map[tune.TrialState]int{}
 	perTrial := max(minStudyIntermPerTr, maxStudyIntermPts/max(1, len(trials)))
 	var obs []tune.Observation
-	var version strings.Builder
-	fmt.Fprintf(&version, "%d", len(trials))
+	version := fnv.New64a()
+	fmt.Fprintf(version, "%d", len(trials))
 	for _, t := range trials {
 		n[t.State]++
 		if t.State == tune.Running || t.State == tune.Waiting {
@@ -383,7 +392,7 @@ func buildStudyPage(st *tune.Study, trials []*tune.TrialRecord, now time.Time) *
 			st.Inter = append(st.Inter, jsonNumber(t.Intermediate[step]))
 		}
 		p.Script.Trials = append(p.Script.Trials, st)
-		fmt.Fprintf(&version, ";%d:%s:%d:%d:%v", t.Number, t.State, len(t.Intermediate), len(t.Params), t.Values)
+		fmt.Fprintf(version, ";%d:%s:%d:%d:%v", t.Number, t.State, len(t.Intermediate), len(t.Params), t.Values)
 		if t.State == tune.Complete && len(t.Values) > 0 {
 			o := tune.Observation{Value: t.Values[0], Params: map[string]float64{}}
 			for name, tp := range t.Params {
@@ -392,7 +401,7 @@ func buildStudyPage(st *tune.Study, trials []*tune.TrialRecord, now time.Time) *
 			obs = append(obs, o)
 		}
 	}
-	p.Script.Version = version.String()
+	p.Script.Version = strconv.FormatUint(version.Sum64(), 36)
 	if len(st.Directions) == 1 {
 		p.Importance = tune.Importance(obs, p.Params, categorical)
 	}

@@ -158,6 +158,10 @@ func TestStudyPages(t *testing.T) {
 	if tr := data.Trials[3]; tr.State != "PRUNED" || len(tr.Steps) != 4 || len(tr.Values) != 0 {
 		t.Errorf("trial 3: %+v", tr)
 	}
+	// Asked with the version it has, the page gets a few bytes.
+	if code, body := s.get(t, fmt.Sprintf("/studies/%d/data?version=%s", id, data.Version)); code != 200 || !strings.Contains(body, `"unchanged":true`) || len(body) > 100 {
+		t.Errorf("unchanged study: %d %s", code, body)
+	}
 
 	// A study without trials, missing and malformed ids.
 	if code, body := s.get(t, fmt.Sprintf("/studies/%d", otherID)); code != 200 || !strings.Contains(body, "No trials yet") {

@@ -160,10 +160,12 @@
     }
     state.polls++;
     try {
-      const res = await fetch(location.pathname + "/data", { headers: { Accept: "application/json" } });
+      const res = await fetch(location.pathname + "/data?version=" + encodeURIComponent(data.version), { headers: { Accept: "application/json" } });
       if (!res.ok) throw new Error(res.status);
       const next = await res.json();
-      if (next.version !== data.version) {
+      if (next.unchanged) {
+        data.live = next.live;
+      } else if (next.version !== data.version) {
         data = next;
         const page = await fetch(location.pathname).then((r) => r.text());
         const doc = new DOMParser().parseFromString(page, "text/html");
