@@ -64,7 +64,7 @@
   // axis, and colours the lines (the best red).
   function paramAxes(ts) {
     return data.params.map((p) => {
-      if (p.kind === "categorical") return { id: p.name, key: p.name, kind: "categorical", cats: p.choices, values: ts.map((t) => (p.name in t.params ? t.params[p.name] : null)) };
+      if (p.kind === "categorical") return { id: p.name, key: p.name, kind: "param", cats: p.choices, values: ts.map((t) => (p.name in t.params ? t.params[p.name] : null)) };
       const v = (t) => (p.name in t.params && t.params[p.name] !== null ? t.params[p.name] : null);
       if (p.log) return { id: p.name, key: p.name + " (log10)", kind: p.kind + ", log", values: ts.map((t) => (v(t) > 0 ? Math.log10(v(t)) : null)) };
       return { id: p.name, key: p.name, kind: p.kind, values: ts.map(v) };
