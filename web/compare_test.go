@@ -373,6 +373,14 @@ func TestCompareCategoricalAndLog(t *testing.T) {
 	if !b.canvasDrawn(t, "#scatter canvas") {
 		t.Error("log scatter blank")
 	}
+	// loss was logged once per run, at step 0: its chart centres step 0
+	// rather than making up an axis from 0 to 100.
+	b.waitFor(t, "the metric charts", `LodeCompare.chartsReady`)
+	var xr []float64
+	b.eval(t, `[LodeCompare.charts.loss.scales.x.min, LodeCompare.charts.loss.scales.x.max]`, &xr)
+	if len(xr) != 2 || xr[0] >= 0 || xr[1] <= 0 || xr[1] > 10 {
+		t.Errorf("the x axis of a metric logged at one step: %v, want around 0", xr)
+	}
 	b.run(t, chromedp.Evaluate(`document.getElementById("scatter-card").scrollIntoView()`, nil))
 	b.screenshot(t, "compare-categorical-log")
 	// Back to a linear y: every run has a positive lr, so none is left out.

@@ -95,9 +95,17 @@ const Lode = (() => {
     }
     const data = uPlot.join(series.map((s) => [s.x, s.y]));
     const width = Math.max(280, el.clientWidth - 8);
+    // Every point at one x (a metric logged once per run, at one step):
+    // uPlot would make up a 0-100 axis; centre the points instead.
+    const xs = data[0];
+    const x = { time: !!opts.time };
+    if (xs.length === 1) {
+      const pad = opts.time ? 60 : Math.max(1, Math.abs(xs[0]) * 0.1);
+      x.range = [xs[0] - pad, xs[0] + pad];
+    }
     const u = new uPlot({
       width, height: opts.height || 220,
-      scales: { x: { time: !!opts.time }, y: { distr: opts.log ? 3 : 1 } },
+      scales: { x, y: { distr: opts.log ? 3 : 1 } },
       axes: [{ label: opts.xLabel || "" }, {}],
       legend: { show: opts.legend === undefined ? series.length > 1 : !!opts.legend },
       cursor: { drag: { x: true, y: false } },
