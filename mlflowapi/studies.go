@@ -126,7 +126,7 @@ func (s *Server) mayRunCode(ctx context.Context, what string) error {
 	if s.UserCode || auth.FromContext(ctx).Admin() {
 		return nil
 	}
-	return auth.Denied("only admins may %s on this server: a study's trials run as the server's operating-system user, " +
+	return auth.Denied("only admins may %s on this server: a study's trials run as the server's operating-system user, "+
 		"so they could do anything the server can. Ask an admin to run it, or to start the server with --allow-user-code.", what)
 }
 
