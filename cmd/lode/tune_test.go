@@ -31,7 +31,7 @@ def log(value, step):
         except Exception:
             time.sleep(0.2)
     sys.exit(3)
-x = float(os.environ["LODE_PARAM_X"])
+x = float(sys.argv[1] if len(sys.argv) > 1 else os.environ["LODE_PARAM_X"])
 for step in range(1, int(os.environ["STEPS"]) + 1):
     log(x + 1.0 / step, step)
     time.sleep(float(os.environ["PAUSE"]))
@@ -364,5 +364,62 @@ func TestTuneStudySurvivesRestart(t *testing.T) {
 	st = waitStudyEnd(t, s, id, 120*time.Second)
 	if st["status"] != "FINISHED" || st["trial_counts"].(map[string]any)["COMPLETE"] != 5.0 {
 		t.Errorf("resumed study: %v %v %v", st["status"], st["reason"], st["trial_counts"])
+	}
+}
+
+// A trial may be an MLproject entry point: its parameters reach the
+// entry point's command as -P would give them.
+func TestTuneMLprojectTrial(t *testing.T) {
+	python := tunePython(t, false)
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	work := t.TempDir()
+	project := filepath.Join(work, "proj")
+	if err := os.MkdirAll(project, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mlproject := `name: curve
+entry_points:
+  curve:
+    parameters:
+      x: {type: float, default: 100}
+    command: '"$PY" curve.py {x}'
+`
+	for name, body := range map[string]string{"MLproject": mlproject, "curve.py": curveTrial} {
+		if err := os.WriteFile(filepath.Join(project, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := map[string]any{
+		"name":      "project-study",
+		"space":     []any{map[string]any{"name": "x", "type": "float", "low": 0, "high": 1}},
+		"objective": map[string]any{"metric": "loss"},
+		"search":    map[string]any{"algorithm": "random", "seed": 1},
+		"budget":    map[string]any{"max_trials": 2, "max_parallel": 2},
+		"trial": map[string]any{"uri": "proj", "entry_point": "curve", "env_manager": "local",
+			"env": map[string]string{"PY": python, "STEPS": "2", "PAUSE": "0"}},
+		"work_dir": work,
+	}
+	id := s.must("POST", "/api/2.0/lode/studies/create", spec)["study"].(map[string]any)["id"]
+	st := waitStudyEnd(t, s, id, 60*time.Second)
+	if st["status"] != "FINISHED" {
+		t.Fatalf("study %v: %v", st["status"], st["reason"])
+	}
+	for _, tr := range trialsOf(st) {
+		x := tr["params"].(map[string]any)["x"].(float64)
+		// The value the entry point got is the trial's x: loss at step 2
+		// is x + 1/2 (not the default's 100.5).
+		if tr["state"] != "COMPLETE" || math.Abs(tr["value"].(float64)-(x+0.5)) > 1e-9 {
+			t.Errorf("trial %v: %v value %v, x %v", tr["number"], tr["state"], tr["value"], x)
+		}
+		job := s.must("GET", "/api/2.0/lode/jobs/get?id="+tr["job_id"].(string), nil)
+		if cmd := fmt.Sprint(get(job, "job", "spec", "command")); !strings.Contains(cmd, "curve.py") {
+			t.Errorf("trial job's command %q", cmd)
+		}
+	}
+	// A missing entry point is refused when the study is made.
+	spec["name"], spec["trial"] = "bad-project", map[string]any{"uri": "proj", "entry_point": "nope", "env_manager": "local"}
+	if status, m, _ := s.call("POST", "/api/2.0/lode/studies/create", spec); status != 400 {
+		t.Errorf("a missing entry point: %d %v", status, m)
 	}
 }
