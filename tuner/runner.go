@@ -674,9 +674,11 @@ func (r *Runner) follow(ctx context.Context, s *study, n int) error {
 	}
 	// The job's state is read before its metrics: a job seen ended has
 	// logged all it will.
-	hist, err := r.history(ctx, s, ref.runID)
-	if err != nil {
-		return err
+	var hist []tracking.Metric
+	if ref.runID != "" { // a job service without tracking gives none
+		if hist, err = r.history(ctx, s, ref.runID); err != nil {
+			return err
+		}
 	}
 	for _, m := range hist {
 		if m.Step <= ref.synced {
