@@ -78,7 +78,7 @@ func (s *Server) routeStudies() {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"study": v}, nil
+		return map[string]any{"study": s.studyOut(ctx, v)}, nil
 	})
 	s.handleJobs("GET", "studies/list", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
 		vs, err := s.Studies.List(ctx)
@@ -88,7 +88,7 @@ func (s *Server) routeStudies() {
 		out := []*tuner.View{}
 		for _, v := range vs {
 			if s.Guard.CheckTarget(ctx, TargetExperiment, v.ExperimentID, auth.NeedRead, false) == nil {
-				out = append(out, v)
+				out = append(out, s.studyOut(ctx, v))
 			}
 		}
 		return map[string]any{"studies": out}, nil
@@ -101,7 +101,7 @@ func (s *Server) routeStudies() {
 		if v, err = s.Studies.Stop(ctx, v.ID); err != nil {
 			return nil, err
 		}
-		return map[string]any{"study": v}, nil
+		return map[string]any{"study": s.studyOut(ctx, v)}, nil
 	})
 	s.handleJobs("POST", "studies/resume", SignedInRule(), func(ctx context.Context, r *http.Request) (any, error) {
 		v, err := s.study(ctx, r, auth.NeedUpdate)
@@ -116,8 +116,24 @@ func (s *Server) routeStudies() {
 		if v, err = s.Studies.Resume(ctx, v.ID); err != nil {
 			return nil, err
 		}
-		return map[string]any{"study": v}, nil
+		return map[string]any{"study": s.studyOut(ctx, v)}, nil
 	})
+}
+
+// studyOut is a study as its caller may see it: the values of its trials'
+// environment variables (which may hold credentials) only for its owner
+// and admins, as jobOut shows a job's.
+func (s *Server) studyOut(ctx context.Context, v *tuner.View) *tuner.View {
+	id := auth.FromContext(ctx)
+	if s.Guard.Open() || id.Admin() || len(v.Spec.Trial.Env) == 0 || (v.Spec.Owner != "" && v.Spec.Owner == id.Name()) {
+		return v
+	}
+	c := *v
+	c.Spec.Trial.Env = make(map[string]string, len(v.Spec.Trial.Env))
+	for k := range v.Spec.Trial.Env {
+		c.Spec.Trial.Env[k] = Redacted
+	}
+	return &c
 }
 
 // mayRunCode refuses a caller who may not run code on the server, as

@@ -17,7 +17,8 @@ import (
 
 // curveTrial is a trial that logs a learning curve of the metric loss,
 // x + 1/step for steps 1..$STEPS, $PAUSE seconds apart, through the REST
-// API (the mlflow client takes seconds to import; the grid test uses it).
+// API with the job's token if it has one (the mlflow client takes seconds
+// to import; the grid test uses it).
 // It retries each call for a while, so that it outlives a server restart.
 const curveTrial = `import json, os, sys, time, urllib.request
 uri, run = os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_RUN_ID"]
@@ -25,7 +26,10 @@ def log(value, step):
     body = json.dumps({"run_id": run, "key": "loss", "value": value, "timestamp": int(time.time() * 1000), "step": step}).encode()
     for _ in range(150):
         try:
-            req = urllib.request.Request(uri + "/api/2.0/mlflow/runs/log-metric", body, {"Content-Type": "application/json"})
+            headers = {"Content-Type": "application/json"}
+            if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+                headers["Authorization"] = "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]
+            req = urllib.request.Request(uri + "/api/2.0/mlflow/runs/log-metric", body, headers)
             urllib.request.urlopen(req, timeout=5).read()
             return
         except Exception:
@@ -421,5 +425,81 @@ entry_points:
 	spec["name"], spec["trial"] = "bad-project", map[string]any{"uri": "proj", "entry_point": "nope", "env_manager": "local"}
 	if status, m, _ := s.call("POST", "/api/2.0/lode/studies/create", spec); status != 400 {
 		t.Errorf("a missing entry point: %d %v", status, m)
+	}
+}
+
+// With authentication on, a study's trials run with its creator's
+// credentials, its runs are theirs, and others need UPDATE on its
+// experiment to stop or resume it.
+func TestTuneWithAuth(t *testing.T) {
+	python := tunePython(t, false)
+	dir := t.TempDir()
+	t.Setenv("LODE_ADMIN_PASSWORD", "the admin's long password")
+	s := startServer(t, dir, "--admin-user", "admin", "--allow-user-code")
+	admin := "admin:the admin's long password"
+	for _, u := range []string{"alice", "bob"} {
+		if status, out := s.authCall(admin, "POST", "/api/2.0/mlflow/users/create", map[string]string{"username": u, "password": u + "'s password"}); status != 200 {
+			t.Fatalf("create %s: %d %v", u, status, out)
+		}
+	}
+	alice, bob := "alice:alice's password", "bob:bob's password"
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, "curve.py"), []byte(curveTrial), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	study := `name: alices-study
+experiment: alices
+space: [{name: x, type: int, low: 1, high: 2}]
+objective: {metric: loss}
+search: {algorithm: grid}
+budget: {max_parallel: 2}
+trial:
+  command: '"$PY" curve.py'
+  env: {PY: ` + python + `, STEPS: "2", PAUSE: "0"}
+`
+	file := filepath.Join(work, "study.yaml")
+	if err := os.WriteFile(file, []byte(study), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(lodeBin, "tune", file, "--wait", "--json")
+	cmd.Env = append(os.Environ(), "MLFLOW_TRACKING_URI="+s.url, "MLFLOW_TRACKING_USERNAME=alice", "MLFLOW_TRACKING_PASSWORD=alice's password", "MLFLOW_TRACKING_TOKEN=")
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("lode tune as alice: %v\n%s\n%s\n%s", err, o.String(), e.String(), s.log)
+	}
+	var res struct {
+		Study map[string]any `json:"study"`
+	}
+	if err := json.Unmarshal([]byte(o.String()), &res); err != nil {
+		t.Fatal(err)
+	}
+	st := res.Study
+	if st["status"] != "FINISHED" || st["trial_counts"].(map[string]any)["COMPLETE"] != 2.0 {
+		t.Fatalf("alice's study: %v %v %v", st["status"], st["reason"], st["trial_counts"])
+	}
+	for _, run := range []string{st["run_id"].(string), trialsOf(st)[0]["run_id"].(string)} {
+		_, r := s.authCall(alice, "GET", "/api/2.0/mlflow/runs/get?run_id="+run, nil)
+		if u := get(r, "run", "info", "user_id"); u != "alice" {
+			t.Errorf("run %s belongs to %v, want alice", run, u)
+		}
+	}
+	// Bob reads it by the server's default permission, READ, without the
+	// values of its trials' environment; he may not stop or resume it.
+	ref := fmt.Sprint(st["id"])
+	status, out := s.authCall(bob, "GET", "/api/2.0/lode/studies/get?study_id="+ref, nil)
+	if env := get(out, "study", "spec", "trial", "env"); status != 200 || fmt.Sprint(env.(map[string]any)["STEPS"]) != "[redacted]" {
+		t.Errorf("bob reads alice's study: %d %v", status, env)
+	}
+	if status, out := s.authCall(alice, "GET", "/api/2.0/lode/studies/get?study_id="+ref, nil); fmt.Sprint(get(out, "study", "spec", "trial", "env", "STEPS")) != "2" {
+		t.Errorf("alice reads her study: %d %v", status, get(out, "study", "spec", "trial", "env"))
+	}
+	for _, action := range []string{"stop", "resume"} {
+		if status, out := s.authCall(bob, "POST", "/api/2.0/lode/studies/"+action, map[string]any{"study_id": st["id"]}); status != 403 {
+			t.Errorf("bob may %s alice's study: %d %v", action, status, out)
+		}
+	}
+	if status, out := s.authCall(alice, "GET", "/api/2.0/lode/studies/list", nil); status != 200 || len(out["studies"].([]any)) != 1 {
+		t.Errorf("alice's study list: %d %v", status, out)
 	}
 }
