@@ -126,6 +126,8 @@ type study struct {
 	entry      *mlproject.EntryPoint
 	projectDir string
 	pyEnv      *jobs.PythonEnv
+	// reported: the searcher was told values its stored state lacks.
+	reported bool
 }
 
 // trialRef is what the runner knows of a trial beyond the searcher.
@@ -423,7 +425,11 @@ func (r *Runner) saveSearcher(ctx context.Context, s *study) error {
 	if err != nil {
 		return err
 	}
-	return r.setAttr(ctx, s.id, AttrSearcher, string(b))
+	if err := r.setAttr(ctx, s.id, AttrSearcher, string(b)); err != nil {
+		return err
+	}
+	s.reported = false
+	return nil
 }
 
 func (r *Runner) saveState(ctx context.Context, s *study) error {
@@ -509,6 +515,11 @@ func (r *Runner) step(ctx context.Context, s *study) error {
 			if err := r.follow(ctx, s, t.Number); err != nil {
 				return err
 			}
+		}
+	}
+	if s.reported {
+		if err := r.saveSearcher(ctx, s); err != nil {
+			return err
 		}
 	}
 	timeUp := false
@@ -691,7 +702,7 @@ func (r *Runner) follow(ctx context.Context, s *study, n int) error {
 		if err := r.Studies.Store.SetTrialIntermediate(ctx, ref.id, m.Step, m.Value); err != nil {
 			return err
 		}
-		ref.synced = m.Step
+		ref.synced, s.reported = m.Step, true
 		if d.Prune {
 			if _, err := r.Jobs.Cancel(ctx, ref.jobID); err != nil && lode.ErrorCode(err) != lode.EInvalidState {
 				return err

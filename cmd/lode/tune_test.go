@@ -369,6 +369,17 @@ func TestTuneStudySurvivesRestart(t *testing.T) {
 	if st["status"] != "FINISHED" || st["trial_counts"].(map[string]any)["COMPLETE"] != 5.0 {
 		t.Errorf("resumed study: %v %v %v", st["status"], st["reason"], st["trial_counts"])
 	}
+
+	// max_time ends a study, cancelling the trial that runs.
+	spec["name"], spec["budget"] = "timed-study", map[string]any{"max_time": "1500ms"}
+	spec["trial"] = map[string]any{"command": `"$PY" curve.py`, "env": map[string]string{"PY": python, "STEPS": "100", "PAUSE": "0.2"}}
+	id = s.must("POST", "/api/2.0/lode/studies/create", spec)["study"].(map[string]any)["id"]
+	st = waitStudyEnd(t, s, id, 30*time.Second)
+	trials = trialsOf(st)
+	if st["status"] != "FINISHED" || st["reason"] != "max_time reached" || len(trials) != 1 || trials[0]["state"] != "FAIL" ||
+		!strings.Contains(fmt.Sprint(trials[0]["reason"]), "max_time") {
+		t.Errorf("timed study: %v %v %v", st["status"], st["reason"], trials)
+	}
 }
 
 // A trial may be an MLproject entry point: its parameters reach the
