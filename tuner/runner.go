@@ -329,14 +329,27 @@ func (r *Runner) project(s *study) error {
 		return err
 	}
 	s.entry, s.projectDir = ep, dir
-	if t.EnvManager == "virtualenv" && p.Env.Kind != "" {
-		pe, err := p.PythonEnv()
+	manager := t.EnvManager
+	if manager == "" {
+		manager = p.Env.Manager() // MLflow's default for the project, as lode run picks it
+	}
+	switch manager {
+	case "local":
+		if p.Env.Kind == mlproject.EnvDocker {
+			_, err := p.PythonEnv() // the docker refusal
+			return err
+		}
+	case "virtualenv":
+		pe, err := p.PythonEnv() // refuses conda and docker environments
 		if err != nil {
 			return err
 		}
+		s.pyEnv = &jobs.PythonEnv{}
 		if pe != nil {
 			s.pyEnv = &jobs.PythonEnv{Python: pe.Python, BuildDependencies: pe.BuildDependencies, Dependencies: pe.Dependencies}
 		}
+	default:
+		return lode.Errorf(lode.ENotImplemented, "study: the project's environment manager %s is not supported; set trial.env_manager to virtualenv or local", manager)
 	}
 	return nil
 }

@@ -90,8 +90,9 @@ type Trial struct {
 	URI        string `json:"uri,omitempty" yaml:"uri,omitempty"`
 	EntryPoint string `json:"entry_point,omitempty" yaml:"entry_point,omitempty"`
 	// EnvManager, for an MLproject, is local (run in the server's
-	// environment) or virtualenv (the default: the project's
-	// python_env.yaml, built by the server as `lode run` does).
+	// environment) or virtualenv (the project's python_env.yaml, built by
+	// the server as `lode run` does); empty picks MLflow's default for the
+	// project, as `lode run` does.
 	EnvManager string            `json:"env_manager,omitempty" yaml:"env_manager,omitempty"`
 	Env        map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
 	// Resources are each trial's, as a job asks for them (the REST API's
@@ -187,9 +188,7 @@ func (sp *Spec) Check() (*tune.Searcher, error) {
 			t.EntryPoint = "main"
 		}
 		switch t.EnvManager {
-		case "":
-			t.EnvManager = "virtualenv"
-		case "local", "virtualenv":
+		case "", "local", "virtualenv":
 		default:
 			return bad("trial.env_manager must be local or virtualenv, not %q", t.EnvManager)
 		}
