@@ -10,6 +10,7 @@ package tuner
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -184,6 +185,9 @@ func (sp *Spec) Check() (*tune.Searcher, error) {
 		return bad("trial.entry_point and trial.env_manager are for an MLproject uri")
 	}
 	if t.URI != "" {
+		if !filepath.IsAbs(t.URI) && !filepath.IsAbs(sp.WorkDir) {
+			return bad("trial.uri %q is relative: it needs an absolute work_dir", t.URI)
+		}
 		if t.EntryPoint == "" {
 			t.EntryPoint = "main"
 		}
