@@ -53,8 +53,10 @@ type Server struct {
 	// Deployments, when set, serves the deployments API.
 	Deployments Deployments
 	// Jobs, when set, serves the jobs API.
-	Jobs   Jobs
-	Logger *slog.Logger
+	Jobs Jobs
+	// Studies, when set, serves the studies API (lode tune).
+	Studies Studies
+	Logger  *slog.Logger
 	// Version is Lode's own version (GET /api/2.0/lode/version); GET
 	// /version answers MLflowVersion.
 	Version string
@@ -151,6 +153,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Jobs != nil {
 		s.routeJobs()
+	}
+	if s.Studies != nil {
+		s.routeStudies()
 	}
 	if s.Auth != nil {
 		s.routeAuth()

@@ -10,6 +10,7 @@ const (
 	ExperimentAttr = "lode.experiment_id"
 	// RunAttr is the run of a study (its parent run) or of a trial.
 	RunAttr = "lode.run_id"
-	// PruneReasonAttr says why a trial was pruned (which rung, below what).
-	PruneReasonAttr = "lode.prune_reason"
+	// ReasonAttr says why a trial was pruned (which rung, below what) or
+	// failed.
+	ReasonAttr = "lode.reason"
 )

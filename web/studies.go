@@ -489,7 +489,7 @@ func trialRowOf(t *tune.TrialRecord, params []string, dists map[string]tune.Dist
 // an intermediate value at (where Optuna's pruners decide) and, when its
 // attributes tell, the rung: Optuna's successive-halving pruners record
 // completed_rung_<n> for each rung a trial reached, Lode's own runner a
-// reason (tune.PruneReasonAttr).
+// reason (tune.ReasonAttr).
 func prunedAt(t *tune.TrialRecord) (where, reason string) {
 	var parts []string
 	if len(t.Intermediate) > 0 {
@@ -510,5 +510,5 @@ func prunedAt(t *tune.TrialRecord) (where, reason string) {
 	if rung >= 0 {
 		parts = append(parts, fmt.Sprintf("rung %d", rung))
 	}
-	return strings.Join(parts, " · "), attrString(t.SystemAttrs[tune.PruneReasonAttr])
+	return strings.Join(parts, " · "), attrString(t.SystemAttrs[tune.ReasonAttr])
 }

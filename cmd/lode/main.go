@@ -64,7 +64,7 @@ then point the mlflow client, and the commands below, at it:
 		cmds []*cobra.Command
 	}{
 		{"server", []*cobra.Command{newServerCmd(), newServeCmd()}},
-		{"client", []*cobra.Command{newExperimentsCmd(), newRunsCmd(), newModelsCmd(), newDeployCmd(), newJobCmd(), newRunCmd(), newTokenCmd()}},
+		{"client", []*cobra.Command{newExperimentsCmd(), newRunsCmd(), newModelsCmd(), newDeployCmd(), newJobCmd(), newRunCmd(), newTuneCmd(), newTokenCmd()}},
 		{"admin", []*cobra.Command{newEnvCmd(), newDBCmd(), newImportCmd(), newVersionCmd()}},
 	} {
 		for _, c := range g.cmds {

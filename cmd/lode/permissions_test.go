@@ -31,6 +31,7 @@ import (
 	"github.com/lode-ml/lode/sqlite"
 	"github.com/lode-ml/lode/tracking"
 	"github.com/lode-ml/lode/tune"
+	"github.com/lode-ml/lode/tuner"
 	"github.com/lode-ml/lode/web"
 )
 
@@ -64,8 +65,12 @@ type matrixSample struct {
 // fixture is one set of resources, created by alice through the API.
 type fixture struct {
 	exp, run, loggedModel, model, job, deployment, token string
-	roleID, rolePermID                                   int64
-	study                                                int64 // tied to exp
+	// study is made by the runner on first use (studyID): its runs and
+	// job would change what the search tests count. pageStudy is made in
+	// the store directly, tied to exp, for the UI's pages.
+	study, pageStudy   int64
+	newStudy           func() int64
+	roleID, rolePermID int64
 }
 
 type matrixEnv struct {
@@ -75,6 +80,8 @@ type matrixEnv struct {
 	db     *sqlite.DB
 	tokens map[string]string // user → bearer token
 	n      int
+	// studies runs the fixtures' studies.
+	studies *tuner.Runner
 }
 
 func (e *matrixEnv) do(user, method, path string, q url.Values, body any) (int, []byte) {
@@ -171,12 +178,20 @@ func (e *matrixEnv) newFixture() *fixture {
 		Spec: jobs.Spec{Name: "j", Command: "true", User: "alice", Owner: "alice", ExperimentID: fx.exp, Env: map[string]string{"SECRET": "s3cr3t"}}}); err != nil {
 		e.t.Fatal(err)
 	}
-	study, err := (&tune.Service{Store: e.db}).CreateStudy(ctx, &tune.Study{Name: fmt.Sprintf("study-%d", e.n), Directions: []tune.Direction{tune.Minimize},
+	study, err := (&tune.Service{Store: e.db}).CreateStudy(ctx, &tune.Study{Name: fmt.Sprintf("page-study-%d", e.n), Directions: []tune.Direction{tune.Minimize},
 		SystemAttrs: map[string]string{tune.ExperimentAttr: fmt.Sprintf("%q", fx.exp)}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	fx.study = study
+	fx.pageStudy = study
+	n := e.n
+	fx.newStudy = func() int64 {
+		st, err := e.studies.Create(ctx, matrixStudy(fmt.Sprintf("study-%d", n), fx.exp, "alice"))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return st.ID
+	}
 	alice, _ := e.auth.User(ctx, "alice")
 	if err := e.auth.GrantCreator(ctx, &auth.Identity{User: alice}, auth.Deployment, fx.deployment); err != nil {
 		e.t.Fatal(err)
@@ -198,6 +213,23 @@ func (e *matrixEnv) newFixture() *fixture {
 		"resource_type": "experiment", "resource_pattern": fx.exp, "permission": "READ"}, &rp)
 	fx.rolePermID = rp.RolePermission.ID
 	return fx
+}
+
+// studyID is the fixture's study, made on first use.
+func (fx *fixture) studyID() int64 {
+	if fx.study == 0 {
+		fx.study = fx.newStudy()
+	}
+	return fx.study
+}
+
+// matrixStudy is a one-trial study whose trial does nothing (it fails:
+// it logs no metric).
+func matrixStudy(name, exp, owner string) tuner.Spec {
+	low, high := 0.0, 1.0
+	return tuner.Spec{Name: name, ExperimentID: exp, Owner: owner, User: owner,
+		Space:     []tune.ParamSpec{{Name: "x", Type: tune.Float, Low: &low, High: &high}},
+		Objective: tuner.Objective{Metric: "loss"}, Budget: tuner.Budget{MaxTrials: 1}, Trial: tuner.Trial{Command: "true"}}
 }
 
 // setLevel gives bob exactly level on the fixture's resource (none for "").
@@ -381,6 +413,22 @@ func matrixSamples() map[string]matrixSample {
 		"GET lode/jobs/list":    sGet("", none),
 		"POST lode/jobs/cancel": sSend("exp", func(fx *fixture) any { return map[string]any{"id": fx.job} }),
 		"GET lode/jobs/logs":    sGet("exp", func(fx *fixture) url.Values { return qv("id", fx.job) }),
+		// Studies run code as jobs do; the handlers find the study's
+		// experiment and check it.
+		"POST lode/studies/create": sSend("exp", func(fx *fixture) any {
+			sp := matrixStudy("study-new-"+fx.exp, "", "")
+			return map[string]any{"name": sp.Name, "experiment_id": fx.exp, "space": sp.Space, "objective": sp.Objective, "trial": sp.Trial, "budget": sp.Budget}
+		}),
+		"GET lode/studies/get": {on: "exp", need: auth.NeedRead, req: func(fx *fixture) (string, url.Values, any) {
+			return "", qv("study_id", fmt.Sprint(fx.studyID())), nil
+		}},
+		"GET lode/studies/list": sGet("", none),
+		"POST lode/studies/stop": {on: "exp", need: auth.NeedUpdate, req: func(fx *fixture) (string, url.Values, any) {
+			return "", nil, map[string]any{"study_id": fx.studyID()}
+		}},
+		"POST lode/studies/resume": {on: "exp", need: auth.NeedUpdate, req: func(fx *fixture) (string, url.Values, any) {
+			return "", nil, map[string]any{"study_id": fx.studyID()}
+		}},
 		// Accounts.
 		"POST mlflow/users/create": sSend("", func(fx *fixture) any {
 			return map[string]any{"username": "u-" + fx.exp + fmt.Sprint(time.Now().UnixNano()), "password": "a long password"}
@@ -477,10 +525,10 @@ func matrixSamples() map[string]matrixSample {
 		// checks it).
 		"GET /studies": sAt("", func(*fixture) string { return "/studies" }, nil),
 		"GET /studies/{id}": {on: "exp", need: auth.NeedRead, req: func(fx *fixture) (string, url.Values, any) {
-			return fmt.Sprintf("/studies/%d", fx.study), nil, nil
+			return fmt.Sprintf("/studies/%d", fx.pageStudy), nil, nil
 		}},
 		"GET /studies/{id}/data": {on: "exp", need: auth.NeedRead, req: func(fx *fixture) (string, url.Values, any) {
-			return fmt.Sprintf("/studies/%d/data", fx.study), nil, nil
+			return fmt.Sprintf("/studies/%d/data", fx.pageStudy), nil, nil
 		}},
 	}
 	return s
@@ -560,6 +608,11 @@ var matrixSpec = map[string]string{
 	"GET lode/deployments/list":                                 "signed-in",
 	"GET lode/jobs/get":                                         "read",
 	"GET lode/jobs/list":                                        "signed-in",
+	"GET lode/studies/get":                                      "signed-in",
+	"GET lode/studies/list":                                     "signed-in",
+	"POST lode/studies/stop":                                    "signed-in",
+	"POST lode/studies/resume":                                  "signed-in",
+	"POST lode/studies/create":                                  "update",
 	"GET lode/jobs/logs":                                        "read",
 	"GET lode/model-library/search":                             "signed-in",
 	"GET lode/tokens/list":                                      "signed-in",
@@ -794,7 +847,12 @@ func newMatrixEnvWith(t *testing.T, userCode bool) (*matrixEnv, []mlflowapi.Rout
 		t.Fatal(err)
 	}
 	t.Cleanup(js.Close)
-	api := &mlflowapi.Server{Tracking: tr, Registry: reg, Artifacts: store, Deployments: mgr, Jobs: js, Guard: guard, Auth: authSvc, Logger: logger, Version: "test",
+	runner := &tuner.Runner{Studies: &tune.Service{Store: db}, Jobs: js, Tracking: tr, Logger: logger, Tick: 50 * time.Millisecond}
+	if err := runner.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(runner.Close)
+	api := &mlflowapi.Server{Tracking: tr, Registry: reg, Artifacts: store, Deployments: mgr, Jobs: js, Studies: runner, Guard: guard, Auth: authSvc, Logger: logger, Version: "test",
 		UserCode: userCode}
 	ui := &web.Server{Tracking: tr, Registry: reg, Artifacts: store, Jobs: js, Studies: db, Guard: guard, Auth: authSvc, Version: "test", Logger: logger}
 	infer := inferapi.New(inferapi.Options{Catalog: mgr, Logger: logger, NoAccessLog: true, Authorize: func(ctx context.Context, model string, predict bool) error {
@@ -809,7 +867,7 @@ func newMatrixEnvWith(t *testing.T, userCode bool) (*matrixEnv, []mlflowapi.Rout
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	e := &matrixEnv{t: t, url: srv.URL, auth: authSvc, db: db, tokens: map[string]string{}}
+	e := &matrixEnv{t: t, url: srv.URL, auth: authSvc, db: db, tokens: map[string]string{}, studies: runner}
 	for _, u := range []struct {
 		name, pw string
 		admin    bool
@@ -1094,6 +1152,12 @@ func TestUserCodePermission(t *testing.T) {
 	for _, who := range []string{"bob", "alice"} {
 		status, b := e.do(who, "POST", "/api/2.0/lode/jobs/submit", nil, job)
 		refused("jobs/submit as "+who, status, b)
+		sp := matrixStudy(who+"-study", "", "")
+		status, b = e.do(who, "POST", "/api/2.0/lode/studies/create", nil, map[string]any{"name": sp.Name, "experiment_id": fx.exp,
+			"space": sp.Space, "objective": sp.Objective, "trial": sp.Trial})
+		refused("studies/create as "+who, status, b)
+		status, b = e.do(who, "POST", "/api/2.0/lode/studies/resume", nil, map[string]any{"study_id": fx.studyID()})
+		refused("studies/resume as "+who, status, b)
 		for _, rt := range []string{"", "python"} {
 			status, b = e.do(who, "POST", "/api/2.0/lode/deployments/create", nil, deploy(who+"-py", rt))
 			refused(fmt.Sprintf("deployments/create with runtime %q as %s", rt, who), status, b)

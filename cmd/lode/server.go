@@ -30,6 +30,7 @@ import (
 	"github.com/lode-ml/lode/serving"
 	"github.com/lode-ml/lode/tracking"
 	"github.com/lode-ml/lode/tune"
+	"github.com/lode-ml/lode/tuner"
 	"github.com/lode-ml/lode/web"
 )
 
@@ -275,6 +276,15 @@ func runServer(ctx context.Context, c serverConfig) error {
 		}
 		defer jobSvc.Close()
 		api.Jobs, uiJobs = jobSvc, jobSvc
+		// Studies (lode tune) run their trials as jobs, so the server
+		// that runs jobs runs them, and resumes those a restart stopped.
+		runner := &tuner.Runner{Studies: &tune.Service{Store: db}, Jobs: jobSvc, Tracking: trackingSvc, Logger: logger}
+		if err := runner.Start(ctx); err != nil {
+			ln.Close()
+			return fmt.Errorf("start studies: %w", err)
+		}
+		defer runner.Close()
+		api.Studies = runner
 	} else {
 		logger.Info("jobs are off on this server (--jobs=false)")
 	}
