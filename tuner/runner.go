@@ -35,6 +35,7 @@ type Tracking interface {
 	UpdateRun(ctx context.Context, id, status string, endTime *int64, name string) (*tracking.RunInfo, error)
 	LogBatch(ctx context.Context, runID string, metrics []tracking.Metric, params []tracking.Param, tags []tracking.Tag) error
 	GetMetricHistory(ctx context.Context, q tracking.MetricHistoryQuery) ([]tracking.Metric, string, error)
+	SearchRuns(ctx context.Context, experimentIDs []string, filter string, orderBy []string, view tracking.ViewType, maxResults int, pageToken string) ([]*tracking.Run, string, error)
 }
 
 var (
@@ -66,7 +67,8 @@ const (
 	AttrReason     = tune.ReasonAttr
 	// attrSubmitting marks a trial whose job is being submitted: found
 	// without AttrJobID after a restart, its job may exist unknown to the
-	// study, and the trial fails rather than run twice.
+	// study; the runner looks for it by its run's tags, follows it when it
+	// exists and submits it again when it does not, so a trial runs once.
 	attrSubmitting = "lode.submitting"
 )
 
@@ -682,6 +684,39 @@ func (r *Runner) jobSpec(s *study, t tune.Trial) (jobs.Spec, error) {
 	return js, nil
 }
 
+// submitted finds the job of trial n that a server stopped in the middle
+// of submitting may have left, by the study's and trial's tags on its run;
+// nil when there is none. A run whose job was never stored (the server
+// stopped between the two) is marked FAILED, and nil returned: the trial is
+// submitted again.
+func (r *Runner) submitted(ctx context.Context, s *study, n int) (*jobs.Job, error) {
+	filter := fmt.Sprintf("tags.`%s` = '%d' and tags.`%s` = '%d'", TagStudyID, s.id, TagTrialNumber, n)
+	runs, _, err := r.Tracking.SearchRuns(ctx, []string{s.spec.ExperimentID}, filter, nil, tracking.ActiveOnly, 10, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, run := range runs {
+		jobID := ""
+		for _, t := range run.Tags {
+			if t.Key == "lode.job.id" {
+				jobID = t.Value
+			}
+		}
+		j, err := r.Jobs.Get(ctx, jobID)
+		if err == nil {
+			return j, nil
+		}
+		if lode.ErrorCode(err) != lode.ENotFound {
+			return nil, err
+		}
+		end := r.now().UnixMilli()
+		if _, err := r.Tracking.UpdateRun(ctx, run.Info.RunID, "FAILED", &end, ""); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
 // follow reports a running trial's new intermediate values, prunes it
 // when the pruner says so, and finishes it when its job has ended.
 func (r *Runner) follow(ctx context.Context, s *study, n int) error {
@@ -693,11 +728,25 @@ func (r *Runner) follow(ctx context.Context, s *study, n int) error {
 				return err
 			}
 			if rec.SystemAttrs[attrSubmitting] != "" {
-				return r.finish(ctx, s, n, tune.Failed, 0, "the server stopped while submitting the trial's job")
+				j, err := r.submitted(ctx, s, n)
+				if err != nil {
+					return err
+				}
+				if j != nil {
+					ref.jobID, ref.runID = j.ID, j.RunID
+					if err := r.Studies.Store.SetTrialAttr(ctx, ref.id, tune.SystemAttr, AttrJobID, jsonText(j.ID)); err != nil {
+						return err
+					}
+					if err := r.Studies.Store.SetTrialAttr(ctx, ref.id, tune.SystemAttr, AttrRunID, jsonText(j.RunID)); err != nil {
+						return err
+					}
+				}
 			}
 		}
-		t, _ := s.searcher.Trial(n)
-		return r.submit(ctx, s, t)
+		if ref == nil || ref.jobID == "" {
+			t, _ := s.searcher.Trial(n)
+			return r.submit(ctx, s, t)
+		}
 	}
 	j, err := r.Jobs.Get(ctx, ref.jobID)
 	if lode.ErrorCode(err) == lode.ENotFound {
