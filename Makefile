@@ -99,8 +99,10 @@ serving-test: $(BIN) $(ORT_LIB) $(VENV)/mlflow3/.installed
 	LODE_BIN=$(BIN) $(VENV)/mlflow3/bin/python -m pytest -p no:cacheprovider tests/serving
 
 # Jobs with the real `lode job` and `lode run` CLIs: two-process PyTorch DDP
-# (gloo, CPU), cancel/timeout/retries, restart re-adoption, and the wine
-# example project built into its own virtualenv (about three minutes).
+# (gloo, CPU), cancel/timeout/retries, restart re-adoption, the wine
+# example project built into its own virtualenv (about three minutes), and
+# the tune-logreg example's two `lode tune` studies (one to two and a half
+# minutes more).
 jobs-test: $(BIN) $(VENV)/mlflow3/.installed test-deps
 	LODE_BIN=$(BIN) LODE_REQUIRE_TORCH=1 $(VENV)/mlflow3/bin/python -m pytest -p no:cacheprovider tests/jobs
 
