@@ -71,6 +71,7 @@ def worker(spec: str, study_name: str, trials: int, seed: int, deadline_s: float
     print("ready", flush=True)
     sys.stdin.readline()
     done = []
+    cpu0 = time.process_time()
     end = time.time() + deadline_s
     for _ in range(trials):
         trial = study.ask()
@@ -79,7 +80,7 @@ def worker(spec: str, study_name: str, trials: int, seed: int, deadline_s: float
         done.append(time.time())
         if done[-1] > end:
             break
-    print(json.dumps(done), flush=True)
+    print(json.dumps({"done": done, "cpu": time.process_time() - cpu0}), flush=True)
 
 
 # --- servers --------------------------------------------------------------
@@ -128,6 +129,14 @@ def _start_proxy(tmp: Path):
     return proc, f"grpc:127.0.0.1:{port}"
 
 
+def _cpu_seconds(proc) -> float:
+    """User + system CPU time of a server process so far (Linux /proc)."""
+    if proc is None:
+        return 0.0
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _stop(proc) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -169,16 +178,20 @@ def measure(backend: str, workers: int, trials: int, lode_bin: str, time_cap: fl
                 line = p.stdout.readline()
                 if line.strip() != "ready":
                     raise SystemExit(f"worker failed to start ({backend})")
+            server_cpu0 = _cpu_seconds(server)
             t0 = time.time()
             for p in procs:
                 p.stdin.write("go\n")
                 p.stdin.flush()
-            times = []
+            times, client_cpu = [], 0.0
             for p in procs:
                 out = p.stdout.read()
                 if p.wait() != 0:
                     raise SystemExit(f"worker failed ({backend}, rc {p.returncode})")
-                times += json.loads(out)
+                got = json.loads(out)
+                times += got["done"]
+                client_cpu += got["cpu"]
+            server_cpu = _cpu_seconds(server) - server_cpu0
             times.sort()
             n = len(times)
             # The store must hold what the workers told.
@@ -191,6 +204,8 @@ def measure(backend: str, workers: int, trials: int, lode_bin: str, time_cap: fl
                 "backend": backend, "workers": workers, "trials": n, "asked": trials,
                 "seconds": times[-1] - t0,
                 "rate": n / (times[-1] - t0),
+                "client_cpu_ms": 1000 * client_cpu / n,
+                "server_cpu_ms": 1000 * server_cpu / n,
                 "last10_rate": tenth / (times[-1] - times[n - 1 - tenth]) if n > tenth else float("nan"),
             }
         finally:
@@ -242,14 +257,18 @@ def main() -> None:
     print(f"\nOptuna {optuna.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load average before {os.getloadavg()}, {args.reps} repetitions, "
           f"{time.time() - started:.0f} s in all\n")
-    print("| storage | workers | trials (N) | trials/s, whole run (median; all) | trials/s, last 10 % (median) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| storage | workers | trials (N) | trials/s, whole run (median; all) | trials/s, last 10 % (median) "
+          "| CPU ms per trial: clients, server (median) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for w in workers:
         for b in backends:
             m, vals = med(b, w, "rate")
             l, _ = med(b, w, "last10_rate")
+            cc, sc = med(b, w, "client_cpu_ms")[0], med(b, w, "server_cpu_ms")[0]
+            server = f"{sc:.2f}" if b != "rdb" else "–"
             n = min(r["trials"] for r in results if r["backend"] == b and r["workers"] == w)
-            print(f"| {LABEL[b]} | {w} | {n} | **{m:.1f}** ({', '.join(f'{v:.1f}' for v in vals)}) | {l:.1f} |")
+            print(f"| {LABEL[b]} | {w} | {n} | **{m:.1f}** ({', '.join(f'{v:.1f}' for v in vals)}) | {l:.1f} "
+                  f"| {cc:.2f}, {server} |")
     if "lode" in backends and "proxy" in backends:
         print("\n| workers | Lode / Optuna proxy, whole run | last 10 % | Lode / RDBStorage direct, whole run |")
         print("|---:|---:|---:|---:|")
