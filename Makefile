@@ -187,7 +187,7 @@ bench-tune: $(VENV)/tunebench/.installed
 # GrpcStorageProxy against lode server, against Optuna's own
 # run_grpc_proxy_server over SQLite, and RDBStorage on SQLite directly, 1
 # and 8 worker processes: all at 500 trials (3 repetitions; Optuna's SQLite
-# storages do about 20 trials/s here), then Lode alone at 10,000 (about 9
+# storages do 10-80 trials/s here), then Lode alone at 10,000 (about 7-8
 # minutes in all; not part of make bench).
 bench-optuna: $(BIN) $(VENV)/optuna/.installed
 	$(VENV)/optuna/bin/python bench/optuna_storage.py --lode $(BIN) --backends lode,proxy,rdb,lode-normal --trials 500 --reps 3 --time-cap 60
