@@ -20,7 +20,7 @@ ORT_LIB   := lib/onnxruntime/libonnxruntime.so.1
 # built once from the Go module proxy into build/bin.
 VERSITYGW := build/bin/versitygw
 
-.PHONY: all build run test go-test py-test serving-test jobs-test optuna-test optuna-proto test-deps venvs onnxruntime fuzz bench bench-tracking bench-auth bench-serving bench-jobs bench-pg bench-import bench-history bench-tune clean help
+.PHONY: all build run test go-test py-test serving-test jobs-test optuna-test optuna-proto test-deps venvs onnxruntime fuzz bench bench-tracking bench-auth bench-serving bench-jobs bench-pg bench-import bench-history bench-tune bench-optuna clean help
 
 all: build
 
@@ -30,6 +30,7 @@ help:
 	@echo "make onnxruntime  fetch ONNX Runtime's shared library into lib/onnxruntime/ (with npm; needed to serve ONNX models)"
 	@echo "make bench    benchmarks against mlflow server, mlflow models serve, MLServer and xargs (docs/benchmarks.md)"
 	@echo "make bench-auth  what authentication costs: Lode without auth, with Basic and a token, against mlflow server --app-name basic-auth"
+	@echo "make bench-optuna  Optuna ask/tell trials/s: GrpcStorageProxy to Lode, to Optuna's own proxy over SQLite, and RDBStorage on SQLite"
 	@echo "make fuzz     run the fuzzers for a short while"
 
 build: $(BIN)
@@ -183,6 +184,16 @@ $(VENV)/tunebench/.installed: bench/requirements-tune.txt
 bench-tune: $(VENV)/tunebench/.installed
 	$(GO) build -o bin/tunebench ./bench/tunebench
 	$(VENV)/tunebench/bin/python bench/tune.py --lode bin/tunebench
+
+# Optuna storage speed: ask/tell trials per second through
+# GrpcStorageProxy against lode server, against Optuna's own
+# run_grpc_proxy_server over SQLite, and RDBStorage on SQLite directly, 1
+# and 8 worker processes: all at 500 trials (3 repetitions; Optuna's SQLite
+# storages do 10-80 trials/s here), then Lode alone at 10,000 (about 7-8
+# minutes in all; not part of make bench).
+bench-optuna: $(BIN) $(VENV)/optuna/.installed
+	$(VENV)/optuna/bin/python bench/optuna_storage.py --lode $(BIN) --backends lode,proxy,rdb,lode-normal --trials 500 --reps 3 --time-cap 60
+	$(VENV)/optuna/bin/python bench/optuna_storage.py --lode $(BIN) --backends lode --trials 10000 --reps 1
 
 clean:
 	rm -rf bin lib
