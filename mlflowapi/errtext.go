@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/lode-ml/lode"
 )
@@ -145,7 +143,7 @@ func writePyJSON(b *strings.Builder, v any) {
 		}
 		b.WriteString(s)
 	case string:
-		writePyString(b, v)
+		b.WriteString(lode.PythonJSONString(v))
 	case []any:
 		b.WriteByte('[')
 		for i, x := range v {
@@ -166,42 +164,10 @@ func writePyJSON(b *strings.Builder, v any) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			writePyString(b, k)
+			b.WriteString(lode.PythonJSONString(k))
 			b.WriteByte(':')
 			writePyJSON(b, v[k])
 		}
 		b.WriteByte('}')
 	}
-}
-
-func writePyString(b *strings.Builder, s string) {
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r < 0x20 || r > 0x7e:
-			if r > 0xffff {
-				hi, lo := utf16.EncodeRune(r)
-				fmt.Fprintf(b, `\u%04x\u%04x`, hi, lo)
-			} else {
-				fmt.Fprintf(b, `\u%04x`, r)
-			}
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf16"
 
 	"github.com/lode-ml/lode"
 	"github.com/lode-ml/lode/artifact"
@@ -370,7 +369,7 @@ const ModelVersionsTag = "mlflow.modelVersions"
 // at once from one model may leave one of them out.
 func modelVersionsTag(lm *tracking.LoggedModel, v *Version) tracking.Tag {
 	number, _ := strconv.ParseInt(v.Version, 10, 64)
-	entry := fmt.Sprintf(`{"name": %s, "version": %d}`, pythonJSONString(v.Name), number)
+	entry := fmt.Sprintf(`{"name": %s, "version": %d}`, lode.PythonJSONString(v.Name), number)
 	value := "[" + entry + "]"
 	for _, t := range lm.Tags {
 		if t.Key != ModelVersionsTag {
@@ -391,41 +390,6 @@ func modelVersionsTag(lm *tracking.LoggedModel, v *Version) tracking.Tag {
 		value = strings.TrimSuffix(strings.TrimRight(t.Value, " \t\r\n"), "]") + ", " + entry + "]"
 	}
 	return tracking.Tag{Key: ModelVersionsTag, Value: value}
-}
-
-// pythonJSONString quotes s as Python's json.dumps does: besides the
-// quote, the backslash and control characters, every non-ASCII character
-// is escaped (\uXXXX, surrogate pairs above U+FFFF).
-func pythonJSONString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r < 0x20 || r > 0x7e && r < 0x10000:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		case r >= 0x10000:
-			hi, lo := utf16.EncodeRune(r)
-			fmt.Fprintf(&b, `\u%04x\u%04x`, hi, lo)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // describe reads the MLmodel file under a version's storage location, when
